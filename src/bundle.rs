@@ -1,0 +1,353 @@
+//! Kernel bundles (DESIGN §3): a basis of fitted complexes, one per radius, for one aperture.
+//! Load, validate, save, and interpolate by radius.
+
+use crate::kernel::{Complex, Tap};
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+/// The value of the `format` field.
+pub const FORMAT: &str = "sparsebokeh-bundle";
+/// The major version this build reads and writes.
+pub const VERSION: u64 = 1;
+/// Tolerance on the PSF mass of each entry (product of layer weight sums) around 1.
+pub const MASS_TOLERANCE: f64 = 1e-3;
+/// Largest layer count and taps per layer a bundle may declare.
+pub const MAX_LAYERS: u64 = 16;
+pub const MAX_TAPS: u64 = 4096;
+/// Largest tap offset in pixels and largest basis radius a bundle may hold.
+pub const MAX_OFFSET: f64 = 4096.0;
+/// Largest bundle file this loader reads.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Why a bundle could not be read or used. The message names the field and the basis entry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BundleError {
+    #[error("cannot read bundle {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("bundle is not valid JSON: {0}")]
+    Json(String),
+    #[error("bundle field `{field}`: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BundleError {
+    BundleError::Invalid { field: field.into(), reason: reason.into() }
+}
+
+/// One basis entry: the complex fitted for one blur radius.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BasisEntry {
+    /// Circle-of-confusion radius in pixels.
+    pub radius: f64,
+    /// Kernel PSNR of the complex against its target at this radius (DESIGN §3).
+    pub psnr_db: Option<f64>,
+    pub complex: Complex,
+}
+
+/// A validated bundle.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bundle {
+    pub name: String,
+    pub description: String,
+    pub layers: usize,
+    pub taps: usize,
+    /// The target's description, as written by the fitter (`{"shape": ..., "params": {...}}`).
+    pub target: Value,
+    /// Sorted by strictly increasing radius.
+    pub basis: Vec<BasisEntry>,
+    /// How the bundle was fitted (seed, iterations, command...), free-form.
+    pub fit: Value,
+}
+
+/// What the engine should do at a given radius.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AtRadius {
+    /// r ≤ 0.5 px: the pixel passes through unchanged.
+    PassThrough,
+    Complex(Complex),
+}
+
+fn finite(v: &Value, field: &str) -> Result<f64, BundleError> {
+    match v.as_f64() {
+        Some(x) if x.is_finite() => Ok(x),
+        Some(_) => Err(invalid(field, "must be a finite number")),
+        None => Err(invalid(field, format!("must be a number, found {}", kind(v)))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn count(obj: &Map<String, Value>, field: &str, max: u64) -> Result<usize, BundleError> {
+    let v = obj.get(field).ok_or_else(|| invalid(field, "missing"))?;
+    match v.as_u64() {
+        Some(n) if n >= 1 && n <= max => Ok(n as usize),
+        Some(n) => Err(invalid(field, format!("{n} is outside 1..={max}"))),
+        None => Err(invalid(field, format!("must be a positive integer, found {v}"))),
+    }
+}
+
+impl Bundle {
+    /// Reads and validates a bundle file.
+    pub fn load(path: &Path) -> Result<Bundle, BundleError> {
+        let io = |reason: String| BundleError::Io { path: path.display().to_string(), reason };
+        let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(io(format!("{} bytes is larger than the {MAX_FILE_BYTES}-byte limit", meta.len())));
+        }
+        let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+        Bundle::from_slice(&bytes)
+    }
+
+    /// Parses and validates a bundle held in memory.
+    pub fn from_slice(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(BundleError::Json(format!("{} bytes is larger than the limit", bytes.len())));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(BundleError::Json("the bundle is empty".into()));
+        }
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| BundleError::Json(e.to_string()))?;
+        Bundle::from_value(&v)
+    }
+
+    /// Validates a parsed JSON document against every rule of DESIGN §3.
+    pub fn from_value(v: &Value) -> Result<Bundle, BundleError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| invalid("(top level)", format!("must be an object, found {}", kind(v))))?;
+        match obj.get("format") {
+            Some(Value::String(s)) if s == FORMAT => {}
+            Some(other) => return Err(invalid("format", format!("must be \"{FORMAT}\", found {other}"))),
+            None => return Err(invalid("format", "missing")),
+        }
+        match obj.get("version").map(|v| (v, v.as_u64())) {
+            Some((_, Some(n))) if (1..=VERSION).contains(&n) => {}
+            Some((_, Some(n))) if n > VERSION => {
+                return Err(invalid(
+                    "version",
+                    format!("{n} is newer than this build reads (version {VERSION}); update sparsebokeh"),
+                ))
+            }
+            Some((v, _)) => return Err(invalid("version", format!("must be a positive integer, found {v}"))),
+            None => return Err(invalid("version", "missing")),
+        }
+        let name = match obj.get("name") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(_)) => return Err(invalid("name", "must not be empty")),
+            Some(other) => return Err(invalid("name", format!("must be a string, found {}", kind(other)))),
+            None => return Err(invalid("name", "missing")),
+        };
+        let description = match obj.get("description") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => return Err(invalid("description", format!("must be a string, found {}", kind(other)))),
+        };
+        let layers = count(obj, "layers", MAX_LAYERS)?;
+        let taps = count(obj, "taps", MAX_TAPS)?;
+        let target = obj.get("target").cloned().unwrap_or(Value::Null);
+        if !(target.is_object() || target.is_null()) {
+            return Err(invalid("target", format!("must be an object, found {}", kind(&target))));
+        }
+        let fit = obj.get("fit").cloned().unwrap_or(Value::Null);
+        if !(fit.is_object() || fit.is_null()) {
+            return Err(invalid("fit", format!("must be an object, found {}", kind(&fit))));
+        }
+        let entries = match obj.get("basis") {
+            Some(Value::Array(a)) if !a.is_empty() => a,
+            Some(Value::Array(_)) => return Err(invalid("basis", "must hold at least one entry")),
+            Some(other) => return Err(invalid("basis", format!("must be an array, found {}", kind(other)))),
+            None => return Err(invalid("basis", "missing")),
+        };
+        let mut basis: Vec<BasisEntry> = Vec::with_capacity(entries.len().min(1024));
+        for (i, e) in entries.iter().enumerate() {
+            let at = |f: &str| format!("basis[{i}].{f}");
+            let eo = e
+                .as_object()
+                .ok_or_else(|| invalid(format!("basis[{i}]"), format!("must be an object, found {}", kind(e))))?;
+            let radius = finite(eo.get("radius").ok_or_else(|| invalid(at("radius"), "missing"))?, &at("radius"))?;
+            if radius <= 0.0 || radius > MAX_OFFSET {
+                return Err(invalid(at("radius"), format!("{radius} is outside (0, {MAX_OFFSET}]")));
+            }
+            if let Some(prev) = basis.last() {
+                if radius <= prev.radius {
+                    return Err(invalid(
+                        at("radius"),
+                        format!("radii must increase strictly: {radius} follows {}", prev.radius),
+                    ));
+                }
+            }
+            let psnr_db = match eo.get("psnr_db") {
+                None | Some(Value::Null) => None,
+                Some(p) => Some(finite(p, &at("psnr_db"))?),
+            };
+            let cx = match eo.get("complex") {
+                Some(Value::Array(a)) => a,
+                Some(other) => return Err(invalid(at("complex"), format!("must be an array, found {}", kind(other)))),
+                None => return Err(invalid(at("complex"), "missing")),
+            };
+            if cx.len() != layers {
+                return Err(invalid(at("complex"), format!("has {} layers, `layers` says {layers}", cx.len())));
+            }
+            let mut complex = Vec::with_capacity(layers);
+            for (l, layer) in cx.iter().enumerate() {
+                let lf = at(&format!("complex[{l}]"));
+                let la = layer
+                    .as_array()
+                    .ok_or_else(|| invalid(&lf, format!("must be an array of taps, found {}", kind(layer))))?;
+                if la.len() != taps {
+                    return Err(invalid(&lf, format!("has {} taps, `taps` says {taps}", la.len())));
+                }
+                let mut out = Vec::with_capacity(taps);
+                for (k, t) in la.iter().enumerate() {
+                    let tf = format!("{lf}[{k}]");
+                    let to = t
+                        .as_object()
+                        .ok_or_else(|| invalid(&tf, format!("must be an object {{x, y, w}}, found {}", kind(t))))?;
+                    let get = |c: &str| -> Result<f32, BundleError> {
+                        let f = format!("{tf}.{c}");
+                        let x = finite(to.get(c).ok_or_else(|| invalid(&f, "missing"))?, &f)?;
+                        let limit = if c == "w" { 1e6 } else { MAX_OFFSET };
+                        if x.abs() > limit {
+                            return Err(invalid(&f, format!("{x} is outside ±{limit}")));
+                        }
+                        Ok(x as f32)
+                    };
+                    out.push(Tap { x: get("x")?, y: get("y")?, w: get("w")? });
+                }
+                complex.push(out);
+            }
+            let complex = Complex::new(complex);
+            let mass = complex.weight_sum();
+            if !((mass - 1.0).abs() <= MASS_TOLERANCE) {
+                return Err(invalid(
+                    at("complex"),
+                    format!("weights must sum to 1 (product over layers of each layer's sum), found {mass:.6}"),
+                ));
+            }
+            basis.push(BasisEntry { radius, psnr_db, complex });
+        }
+        Ok(Bundle { name, description, layers, taps, target, basis, fit })
+    }
+
+    /// The bundle as a JSON document of DESIGN §3.
+    pub fn to_value(&self) -> Value {
+        let basis: Vec<Value> = self
+            .basis
+            .iter()
+            .map(|e| {
+                let complex: Vec<Value> = e
+                    .complex
+                    .layers
+                    .iter()
+                    .map(|l| Value::Array(l.iter().map(|t| json!({"x": t.x, "y": t.y, "w": t.w})).collect()))
+                    .collect();
+                let mut m = Map::new();
+                m.insert("radius".into(), json!(e.radius));
+                if let Some(p) = e.psnr_db {
+                    m.insert("psnr_db".into(), json!(p));
+                }
+                m.insert("complex".into(), Value::Array(complex));
+                Value::Object(m)
+            })
+            .collect();
+        let mut m = Map::new();
+        m.insert("format".into(), json!(FORMAT));
+        m.insert("version".into(), json!(VERSION));
+        m.insert("name".into(), json!(self.name));
+        m.insert("description".into(), json!(self.description));
+        m.insert("layers".into(), json!(self.layers));
+        m.insert("taps".into(), json!(self.taps));
+        m.insert("target".into(), self.target.clone());
+        m.insert("basis".into(), Value::Array(basis));
+        if !self.fit.is_null() {
+            m.insert("fit".into(), self.fit.clone());
+        }
+        Value::Object(m)
+    }
+
+    /// The bundle's JSON text: one tap per line, deterministic for the same bundle.
+    pub fn to_json_string(&self) -> String {
+        // Pretty-print, then fold each tap object onto one line to keep files readable.
+        let pretty = serde_json::to_string_pretty(&self.to_value()).expect("a Value always serialises");
+        let mut out = String::with_capacity(pretty.len());
+        let mut lines = pretty.lines().peekable();
+        while let Some(line) = lines.next() {
+            let trimmed = line.trim_start();
+            if trimmed == "{" && lines.peek().is_some_and(|n| n.trim_start().starts_with("\"x\":")) {
+                let indent = &line[..line.len() - trimmed.len()];
+                let mut obj = String::from("{");
+                for inner in lines.by_ref() {
+                    let t = inner.trim();
+                    if t.starts_with('}') {
+                        obj.push_str(t);
+                        break;
+                    }
+                    obj.push_str(t);
+                    if t.ends_with(',') {
+                        obj.push(' ');
+                    }
+                }
+                out.push_str(indent);
+                out.push_str(&obj);
+            } else {
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes the bundle atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), BundleError> {
+        crate::io::write_atomic(path, self.to_json_string().as_bytes())
+            .map_err(|e| BundleError::Io { path: path.display().to_string(), reason: e.to_string() })
+    }
+
+    pub fn radii(&self) -> Vec<f64> {
+        self.basis.iter().map(|e| e.radius).collect()
+    }
+
+    pub fn max_radius(&self) -> f64 {
+        self.basis.last().map_or(0.0, |e| e.radius)
+    }
+
+    /// The complex to use at radius `r` (DESIGN §1): pass-through at r ≤ 0.5; below the smallest
+    /// entry its offsets scaled by r / r_min; between two entries the lerp of their taps; above the
+    /// largest its offsets scaled by r / r_max.
+    pub fn at_radius(&self, r: f64) -> AtRadius {
+        if r.is_nan() || r <= 0.5 {
+            return AtRadius::PassThrough;
+        }
+        let first = &self.basis[0];
+        let last = self.basis.last().unwrap();
+        if r <= first.radius {
+            if r == first.radius {
+                return AtRadius::Complex(first.complex.clone());
+            }
+            return AtRadius::Complex(first.complex.scaled(r / first.radius));
+        }
+        if r >= last.radius {
+            if r == last.radius {
+                return AtRadius::Complex(last.complex.clone());
+            }
+            return AtRadius::Complex(last.complex.scaled(r / last.radius));
+        }
+        // basis sorted: find b with r_a < r ≤ r_b.
+        let j = self.basis.partition_point(|e| e.radius < r);
+        let (a, b) = (&self.basis[j - 1], &self.basis[j]);
+        if r == b.radius {
+            return AtRadius::Complex(b.complex.clone());
+        }
+        let t = (r - a.radius) / (b.radius - a.radius);
+        AtRadius::Complex(Complex::lerp(&a.complex, &b.complex, t))
+    }
+}

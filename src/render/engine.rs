@@ -1,0 +1,257 @@
+//! The render engine: L passes over a padded copy of the frame, ping-pong buffers, rayon over
+//! rows. Fixed-radius blur is the special case of a constant CoC (one tap table: the merged
+//! integer fast path); depth-driven blur looks up each pixel's table.
+//!
+//! Boundaries: the frame is extended by edge replication (DESIGN §5). The padded domain is
+//! wide enough (the sum of the layers' reaches) that each layer is computed only where all its
+//! reads are real data, so the result is exactly the cascade applied to the infinitely extended
+//! frame — and, at a fixed radius, exactly the convolution of that frame with the complex's PSF.
+
+use super::lens::{Lens, LensError, MAX_RADIUS};
+use super::plan::Plan;
+use super::simd;
+use crate::bundle::Bundle;
+use crate::image::{ImageView, ImageViewMut};
+use rayon::prelude::*;
+
+/// Why a render was refused. Nothing is written to the output when one is returned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{0}")]
+    Lens(#[from] LensError),
+    #[error("blur radius {0} is invalid: it must be finite, ≥ 0 and ≤ 1024 px")]
+    Radius(f64),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("cannot start {0} render threads: {1}")]
+    Threads(usize, String),
+    #[error("the frame is too large to pad for this blur ({0} floats)")]
+    TooLarge(u128),
+}
+
+/// What a render saw and did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RenderStats {
+    /// Source samples that were NaN or ±Inf (treated as 0).
+    pub nonfinite_pixels: usize,
+    /// Depth values that were non-finite or negative (DESIGN §4).
+    pub bad_depth: usize,
+    /// Radius tables built for the frame.
+    pub tables: usize,
+    /// Largest radius used.
+    pub max_radius: f32,
+}
+
+/// Runs renders on a thread pool of a chosen size (0 = all cores, rayon's global pool).
+pub struct Engine {
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Engine {
+    pub fn new(threads: usize) -> Result<Engine, RenderError> {
+        let pool = if threads == 0 {
+            None
+        } else {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| RenderError::Threads(threads, e.to_string()))?,
+            )
+        };
+        Ok(Engine { pool })
+    }
+
+    /// Threads this engine renders with.
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+    }
+
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
+    /// Blurs `src` into `dst` with the bundle's complex at one radius.
+    pub fn blur_fixed(
+        &self,
+        bundle: &Bundle,
+        radius: f64,
+        src: &ImageView,
+        dst: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
+        if !(radius.is_finite() && (0.0..=MAX_RADIUS).contains(&radius)) {
+            return Err(RenderError::Radius(radius));
+        }
+        check_pair(src, dst)?;
+        self.install(|| {
+            let plan = Plan::uniform(bundle, radius as f32);
+            Ok(run(&plan, src, dst, radius as f32))
+        })
+    }
+
+    /// Blurs `src` into `dst` with each pixel's radius from `depth` through `lens`.
+    pub fn blur_depth(
+        &self,
+        bundle: &Bundle,
+        lens: &Lens,
+        depth: &ImageView,
+        depth_channel: usize,
+        src: &ImageView,
+        dst: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
+        lens.validate()?;
+        check_pair(src, dst)?;
+        if depth.width != src.width || depth.height != src.height {
+            return Err(RenderError::Mismatch(format!(
+                "depth image is {}×{} but the source is {}×{}",
+                depth.width, depth.height, src.width, src.height
+            )));
+        }
+        self.install(|| {
+            let (radii, bad) = lens.coc_map(depth, depth_channel);
+            let mut stats = self.blur_radii_inner(bundle, &radii, src, dst);
+            stats.bad_depth = bad;
+            Ok(stats)
+        })
+    }
+
+    /// Blurs `src` into `dst` with one radius per pixel (row-major, `width × height`).
+    pub fn blur_radii(
+        &self,
+        bundle: &Bundle,
+        radii: &[f32],
+        src: &ImageView,
+        dst: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
+        check_pair(src, dst)?;
+        if radii.len() != src.width * src.height {
+            return Err(RenderError::Mismatch(format!(
+                "{} radii for a {}×{} frame",
+                radii.len(),
+                src.width,
+                src.height
+            )));
+        }
+        if let Some(r) = radii.iter().find(|r| !(r.is_finite() && (0.0..=MAX_RADIUS as f32).contains(*r))) {
+            return Err(RenderError::Radius(*r as f64));
+        }
+        self.install(|| Ok(self.blur_radii_inner(bundle, radii, src, dst)))
+    }
+
+    fn blur_radii_inner(&self, bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut) -> RenderStats {
+        let plan = Plan::per_pixel(bundle, radii);
+        run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max))
+    }
+}
+
+fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
+    if src.width != dst.width || src.height != dst.height || src.channels != dst.channels {
+        return Err(RenderError::Mismatch(format!(
+            "source is {}×{}×{} but the output is {}×{}×{}",
+            src.width, src.height, src.channels, dst.width, dst.height, dst.channels
+        )));
+    }
+    Ok(())
+}
+
+/// The padded domain of one render: the frame plus `pad` pixels on every side.
+struct Padded {
+    pad: usize,
+    wp: usize,
+    hp: usize,
+    c: usize,
+}
+
+impl Padded {
+    fn row_len(&self) -> usize {
+        self.wp * self.c
+    }
+}
+
+fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> RenderStats {
+    let (w, h, c) = (src.width, src.height, src.channels);
+    let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
+    let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
+    let nonfinite_pixels =
+        (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
+    let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_pixels, ..Default::default() };
+
+    // Buffer A: the source, edge-replicated, non-finite samples replaced by 0.
+    let mut a = vec![0.0f32; geo.wp * geo.hp * c];
+    a.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
+        let srow = src.row((yp as isize - pad as isize).clamp(0, h as isize - 1) as usize);
+        for (xp, px) in row.chunks_exact_mut(c).enumerate() {
+            let sx = (xp as isize - pad as isize).clamp(0, w as isize - 1) as usize;
+            for (o, &v) in px.iter_mut().zip(&srow[sx * c..sx * c + c]) {
+                *o = if v.is_finite() { v } else { 0.0 };
+            }
+        }
+    });
+    let layers = plan.reaches.len();
+    let mut b = if layers > 1 { vec![0.0f32; a.len()] } else { Vec::new() };
+
+    // Layer l computes the padded region shrunk by the reaches of layers 0..=l on every side,
+    // so its reads stay inside what layer l−1 computed; the last layer's region is the frame.
+    let mut shrink = 0usize;
+    for l in 0..layers {
+        shrink += plan.reaches[l] as usize;
+        let (input, output) = if l % 2 == 0 { (&a, &mut b) } else { (&b, &mut a) };
+        if l + 1 == layers {
+            let mut rows = dst.rows_mut();
+            rows.par_iter_mut().enumerate().for_each(|(y, out)| {
+                layer_row(plan, l, input, &geo, w, h, y + pad, pad..pad + w, out);
+            });
+        } else {
+            let lo = shrink;
+            output.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
+                if yp >= lo && yp < geo.hp - lo {
+                    let x = lo..geo.wp - lo;
+                    layer_row(plan, l, input, &geo, w, h, yp, x.clone(), &mut row[x.start * c..x.end * c]);
+                }
+            });
+        }
+    }
+    stats
+}
+
+/// Computes padded row `yp`, columns `xs`, of layer `l` into `out` (length |xs|·C).
+#[allow(clippy::too_many_arguments)]
+fn layer_row(
+    plan: &Plan,
+    l: usize,
+    input: &[f32],
+    geo: &Padded,
+    w: usize,
+    h: usize,
+    yp: usize,
+    xs: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let c = geo.c;
+    if plan.is_uniform() {
+        // Fixed radius: merged integer taps, one axpy along the row per tap.
+        out.fill(0.0);
+        for t in &plan.tables[0].integer_layers()[l] {
+            let sy = (yp as isize - t.dy as isize) as usize;
+            let sx0 = (xs.start as isize - t.dx as isize) as usize;
+            let start = sy * geo.row_len() + sx0 * c;
+            simd::axpy(out, &input[start..start + xs.len() * c], t.w);
+        }
+        return;
+    }
+    let sy = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
+    let table_row = &plan.pixel_table[sy * w..(sy + 1) * w];
+    for (o, xp) in out.chunks_exact_mut(c).zip(xs) {
+        let sx = (xp as isize - geo.pad as isize).clamp(0, w as isize - 1) as usize;
+        let taps = &plan.tables[table_row[sx] as usize].layers[l];
+        match c {
+            1 => o.copy_from_slice(&simd::gather_pixel::<1>(input, geo.wp, xp, yp, taps)),
+            2 => o.copy_from_slice(&simd::gather_pixel::<2>(input, geo.wp, xp, yp, taps)),
+            3 => o.copy_from_slice(&simd::gather_pixel::<3>(input, geo.wp, xp, yp, taps)),
+            _ => o.copy_from_slice(&simd::gather_pixel::<4>(input, geo.wp, xp, yp, taps)),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Rendering: depth to CoC, per-frame tap tables, SIMD inner loops, the threaded engine, and
+//! the dense reference.
+
+pub mod dense;
+pub mod engine;
+pub mod lens;
+pub mod plan;
+pub mod simd;
+
+pub use engine::{Engine, RenderError, RenderStats};
+pub use lens::{Lens, LensError, LensMode};

@@ -1,0 +1,63 @@
+//! The inner loops, with `wide` (DESIGN §7: built for x86-64-v3, f32x8 is one AVX2 register and
+//! `mul_add` one FMA).
+
+use super::plan::TableTap;
+use wide::{f32x4, f32x8};
+
+/// `out[i] += w · inp[i]` over the common length, eight floats at a time.
+#[inline]
+pub fn axpy(out: &mut [f32], inp: &[f32], w: f32) {
+    let n = out.len().min(inp.len());
+    let (out, inp) = (&mut out[..n], &inp[..n]);
+    let wv = f32x8::splat(w);
+    let mut oc = out.chunks_exact_mut(8);
+    let mut ic = inp.chunks_exact(8);
+    for (o, i) in (&mut oc).zip(&mut ic) {
+        let ov = f32x8::from(<[f32; 8]>::try_from(&*o).unwrap());
+        let iv = f32x8::from(<[f32; 8]>::try_from(i).unwrap());
+        o.copy_from_slice(&iv.mul_add(wv, ov).to_array());
+    }
+    for (o, i) in oc.into_remainder().iter_mut().zip(ic.remainder()) {
+        *o = i.mul_add(w, *o);
+    }
+}
+
+/// One output pixel of a depth-driven layer: `Σ_taps Σ_corners w · in(p − offset)` for `C`
+/// interleaved channels. `src` is the padded input, `wp` its width in pixels, `(x, y)` the
+/// output pixel; every read must lie inside `src` (the engine's padding guarantees it).
+#[inline]
+pub fn gather_pixel<const C: usize>(src: &[f32], wp: usize, x: usize, y: usize, taps: &[TableTap]) -> [f32; C] {
+    if C == 4 {
+        let mut acc = f32x4::ZERO;
+        for t in taps {
+            let sx = (x as isize - t.dx as isize) as usize;
+            let sy = (y as isize - t.dy as isize) as usize;
+            let i0 = (sy * wp + sx) * 4;
+            let i1 = i0 - wp * 4;
+            let load = |i: usize| f32x4::from(<[f32; 4]>::try_from(&src[i..i + 4]).unwrap());
+            acc = load(i0).mul_add(f32x4::splat(t.w[0]), acc);
+            acc = load(i0 - 4).mul_add(f32x4::splat(t.w[1]), acc);
+            acc = load(i1).mul_add(f32x4::splat(t.w[2]), acc);
+            acc = load(i1 - 4).mul_add(f32x4::splat(t.w[3]), acc);
+        }
+        let a = acc.to_array();
+        let mut out = [0.0; C];
+        out.copy_from_slice(&a[..C]);
+        out
+    } else {
+        let mut acc = [0.0f32; C];
+        for t in taps {
+            let sx = (x as isize - t.dx as isize) as usize;
+            let sy = (y as isize - t.dy as isize) as usize;
+            let i0 = (sy * wp + sx) * C;
+            let i1 = i0 - wp * C;
+            for c in 0..C {
+                acc[c] = src[i0 + c].mul_add(t.w[0], acc[c]);
+                acc[c] = src[i0 - C + c].mul_add(t.w[1], acc[c]);
+                acc[c] = src[i1 + c].mul_add(t.w[2], acc[c]);
+                acc[c] = src[i1 - C + c].mul_add(t.w[3], acc[c]);
+            }
+        }
+        acc
+    }
+}
