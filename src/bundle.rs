@@ -121,9 +121,8 @@ impl Bundle {
 
     /// Validates a parsed JSON document against every rule of DESIGN §3.
     pub fn from_value(v: &Value) -> Result<Bundle, BundleError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| invalid("(top level)", format!("must be an object, found {}", kind(v))))?;
+        let obj =
+            v.as_object().ok_or_else(|| invalid("(top level)", format!("must be an object, found {}", kind(v))))?;
         match obj.get("format") {
             Some(Value::String(s)) if s == FORMAT => {}
             Some(other) => return Err(invalid("format", format!("must be \"{FORMAT}\", found {other}"))),

@@ -133,10 +133,9 @@ fn read_png(path: &Path, role: Role) -> Result<Image, IoError> {
     let (w, h) = (info.width as usize, info.height as usize);
     let n = w * h * channels;
     let raw: Vec<f32> = match info.bit_depth {
-        png::BitDepth::Sixteen => buf[..n * 2]
-            .chunks_exact(2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]) as f32 / 65535.0)
-            .collect(),
+        png::BitDepth::Sixteen => {
+            buf[..n * 2].chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]]) as f32 / 65535.0).collect()
+        }
         _ => buf[..n].iter().map(|&b| b as f32 / 255.0).collect(),
     };
     if role == Role::Data {
@@ -284,15 +283,15 @@ fn read_exr(path: &Path) -> Result<Frame, IoError> {
             }
             Ok(Frame { color, depth })
         }
-        None => Err(err(
-            path,
-            format!("no colour channels (R,G,B[,A] or Y) found; channels present: {}", tried.join(", ")),
-        )),
+        None => {
+            Err(err(path, format!("no colour channels (R,G,B[,A] or Y) found; channels present: {}", tried.join(", "))))
+        }
     }
 }
 
 /// The channel and part names tried for depth, for error messages.
-pub const DEPTH_NAMES: &str = "a channel named Z or depth (any part), or a part named Depth/Z with a channel V, Z, Y or R";
+pub const DEPTH_NAMES: &str =
+    "a channel named Z or depth (any part), or a part named Depth/Z with a channel V, Z, Y or R";
 
 fn write_exr(path: &Path, image: &Image) -> Result<(), IoError> {
     use exr::prelude::*;

@@ -63,18 +63,12 @@ impl Complex {
 
     /// Product over layers of each layer's weight sum: the PSF's total mass.
     pub fn weight_sum(&self) -> f64 {
-        self.layers
-            .iter()
-            .map(|l| l.iter().map(|t| t.w as f64).sum::<f64>())
-            .product()
+        self.layers.iter().map(|l| l.iter().map(|t| t.w as f64).sum::<f64>()).product()
     }
 
     /// Reach of each layer in whole pixels (see [`Tap::reach`]).
     pub fn layer_reaches(&self) -> Vec<i32> {
-        self.layers
-            .iter()
-            .map(|l| l.iter().map(Tap::reach).max().unwrap_or(0))
-            .collect()
+        self.layers.iter().map(|l| l.iter().map(Tap::reach).max().unwrap_or(0)).collect()
     }
 
     /// The sum of the layers' reaches: how far one pixel's light can travel through the cascade.
@@ -89,11 +83,7 @@ impl Complex {
             .iter()
             .map(|l| {
                 l.iter()
-                    .map(|t| Tap {
-                        x: (t.x as f64 * factor) as f32,
-                        y: (t.y as f64 * factor) as f32,
-                        w: t.w,
-                    })
+                    .map(|t| Tap { x: (t.x as f64 * factor) as f32, y: (t.y as f64 * factor) as f32, w: t.w })
                     .collect()
             })
             .collect();

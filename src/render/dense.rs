@@ -50,7 +50,11 @@ pub fn complex_at(bundle: &Bundle, r: f64) -> Option<Vec<Vec<Tap64>>> {
             .map(|(p, q)| {
                 p.iter()
                     .zip(q)
-                    .map(|(a, b)| Tap64 { x: a.x + (b.x - a.x) * t, y: a.y + (b.y - a.y) * t, w: a.w + (b.w - a.w) * t })
+                    .map(|(a, b)| Tap64 {
+                        x: a.x + (b.x - a.x) * t,
+                        y: a.y + (b.y - a.y) * t,
+                        w: a.w + (b.w - a.w) * t,
+                    })
                     .collect()
             })
             .collect(),
@@ -124,7 +128,9 @@ pub fn blur_reference(bundle: &Bundle, radii: &[f32], src: &ImageView) -> Image 
                 for ch in 0..c {
                     next.data[i + ch] = match &complexes[radius_at(x, y)] {
                         None => field.get(x, y, ch),
-                        Some(cx) => cx[l].iter().map(|t| t.w * field.bilinear(x as f64 - t.x, y as f64 - t.y, ch)).sum(),
+                        Some(cx) => {
+                            cx[l].iter().map(|t| t.w * field.bilinear(x as f64 - t.x, y as f64 - t.y, ch)).sum()
+                        }
                     };
                 }
             }

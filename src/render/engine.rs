@@ -175,8 +175,7 @@ fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> Rend
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
-    let nonfinite_pixels =
-        (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
+    let nonfinite_pixels = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
     let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_pixels, ..Default::default() };
 
     // Buffer A: the source, edge-replicated, non-finite samples replaced by 0.

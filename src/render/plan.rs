@@ -67,7 +67,12 @@ impl TapTable {
                 l.iter()
                     .map(|t| {
                         let (dx, dy, fx, fy) = t.cell();
-                        let w = [t.w * (1.0 - fx) * (1.0 - fy), t.w * fx * (1.0 - fy), t.w * (1.0 - fx) * fy, t.w * fx * fy];
+                        let w = [
+                            t.w * (1.0 - fx) * (1.0 - fy),
+                            t.w * fx * (1.0 - fy),
+                            t.w * (1.0 - fx) * fy,
+                            t.w * fx * fy,
+                        ];
                         TableTap { dx, dy, w }
                     })
                     .collect()
@@ -141,8 +146,7 @@ impl Plan {
         for (i, &b) in used_buckets.iter().enumerate() {
             index[b as usize] = i as u16;
         }
-        let tables: Vec<TapTable> =
-            used_buckets.par_iter().map(|&b| TapTable::new(bundle, bucket_radius(b))).collect();
+        let tables: Vec<TapTable> = used_buckets.par_iter().map(|&b| TapTable::new(bundle, bucket_radius(b))).collect();
         let pixel_table = buckets.par_iter().map(|&b| index[b as usize]).collect();
         let mut reaches = vec![0; bundle.layers];
         for t in &tables {
