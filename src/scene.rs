@@ -20,7 +20,8 @@ fn hash(x: u32, y: u32, seed: u32) -> f32 {
 }
 
 /// The demo's scene: a far wall of windows with city-light highlights (z = 20), an in-focus
-/// board of coloured tiles in the middle (z = 5), a ground ramp, and foreground posts (z = 1.8).
+/// board of coloured tiles in the middle (z = 5), a ground ramp, foreground posts (z = 1.8) and a
+/// red ball (z = 1.4).
 /// Depth focus for the middle plane: 5.
 pub fn city(width: usize, height: usize) -> Scene {
     let mut color = Image::new(width, height, 4);
@@ -82,6 +83,16 @@ pub fn city(width: usize, height: usize) -> Scene {
                     z = 1.8;
                     rgb = [25.0, 20.0, 12.0];
                 }
+            }
+            // A foreground ball (z = 1.4) overlapping the in-focus board's corner: its blur must
+            // spread over the sharp board and turn see-through at its rim.
+            let (bx, by) = ((u - 0.66) * wf, (v - 0.60) * hf);
+            let br = 0.10 * hf;
+            if bx * bx + by * by < br * br {
+                z = 1.4;
+                let shade = 0.35 + 0.65 * (1.0 - (bx * bx + by * by) / (br * br)).sqrt();
+                let stripe = if ((bx + by) / (0.25 * br)).floor() as i32 % 2 == 0 { 1.0 } else { 0.6 };
+                rgb = [0.75 * shade * stripe, 0.12 * shade, 0.10 * shade];
             }
             let i = (y * width + x) * 4;
             color.data[i..i + 4].copy_from_slice(&[rgb[0], rgb[1], rgb[2], 1.0]);

@@ -25,7 +25,7 @@ use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
 
 /// Ratio between successive slice radii (1, 1.35, 1.82, ... px on each side of focus).
-pub const SLICE_RATIO: f32 = 1.35;
+pub const SLICE_RATIO: f32 = 2.0;
 
 /// The slice centres (signed CoC in px, near to far) needed for values in `[lo, hi]`.
 pub fn slice_centres(lo: f32, hi: f32) -> Vec<f32> {

@@ -3,6 +3,7 @@
 use super::common::{failed, load_bundle, usage, Fail, Progress};
 use clap::{Args, ValueEnum};
 use sparsebokeh::io::{self, Role};
+use sparsebokeh::render::Edges;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,23 @@ pub enum Mode {
     InverseDepth,
     /// The depth channel holds the radius in pixels.
     Coc,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EdgesArg {
+    /// Each pixel filters with its own radius (halos and cut-off foreground blur at depth edges).
+    Gather,
+    /// Depth slices composited front to back near depth edges (no halos, see-through foreground).
+    Layered,
+}
+
+impl From<EdgesArg> for Edges {
+    fn from(e: EdgesArg) -> Edges {
+        match e {
+            EdgesArg::Gather => Edges::Gather,
+            EdgesArg::Layered => Edges::Layered,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -50,6 +68,9 @@ pub struct RenderArgs {
     /// Frame range for sequences, e.g. 1-48 or 7.
     #[arg(long)]
     pub frames: Option<String>,
+    /// Depth-edge handling.
+    #[arg(long, value_enum, default_value = "layered")]
+    pub edges: EdgesArg,
     /// Render threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -156,7 +177,7 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     let progress = Progress::new(jobs.len(), "render");
     let mut failures = Vec::new();
     for (i, (input, depth, output)) in jobs.iter().enumerate() {
-        match render_frame(&bundle, &engine, &lens, a.radius, input, depth.as_deref(), output) {
+        match render_frame(&bundle, &engine, &lens, a.edges.into(), a.radius, input, depth.as_deref(), output) {
             Ok(line) => progress.done(i, &format!("{output}: {line}")),
             Err(e) => {
                 progress.done(i, &format!("{output}: FAILED: {}", e.message));
@@ -184,6 +205,7 @@ fn render_frame(
     bundle: &sparsebokeh::Bundle,
     engine: &Engine,
     lens: &Lens,
+    edges: Edges,
     radius: Option<f64>,
     input: &str,
     depth_path: Option<&str>,
@@ -229,7 +251,7 @@ fn render_frame(
                     src.height
                 )));
             }
-            engine.blur_depth(bundle, lens, &depth.view(), 0, &src.view(), &mut out.view_mut())
+            engine.blur_depth_with(bundle, lens, edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
         }
     }
     .map_err(|e| usage(format!("{input}: {e}")))?;
