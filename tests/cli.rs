@@ -4,6 +4,7 @@ mod common;
 use common::*;
 
 use sparsebokeh::io::{self, Role};
+use sparsebokeh::render::Edges;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -60,12 +61,36 @@ fn render_round_trips_an_exr_with_a_z_channel() {
     // Same pixels as the library call.
     let bundle = sparsebokeh::Bundle::load(Path::new(&bundle_path)).unwrap();
     let lens = Lens { mode: LensMode::Depth, focus: 3.0, dof: 0.0, size: 8.0, maximum: 8.0, render_scale: 1.0 };
-    let mut want = Image::new(w, h, 4);
     let dimg = Image { width: w, height: h, channels: 1, data: depth };
-    Engine::new(1).unwrap().blur_depth(&bundle, &lens, &dimg.view(), 0, &img.view(), &mut want.view_mut()).unwrap();
+    let want = |edges| {
+        let mut want = Image::new(w, h, 4);
+        Engine::new(1)
+            .unwrap()
+            .blur_depth_with(&bundle, &lens, edges, &dimg.view(), 0, &img.view(), &mut want.view_mut())
+            .unwrap();
+        want
+    };
     assert_eq!(got.channels, 4);
-    assert_eq!(max_abs_diff(&got.data, &want.data), 0.0);
+    assert_eq!(max_abs_diff(&got.data, &want(Edges::Layered).data), 0.0, "layered is the default");
     assert_ne!(got.data, img.data, "the frame was blurred");
+    let o = bin(&[
+        "render",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--bundle",
+        &bundle_path,
+        "--focus",
+        "3",
+        "--size",
+        "8",
+        "--maximum",
+        "8",
+        "--edges",
+        "gather",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = io::read(&output, Role::Color).unwrap().color;
+    assert_eq!(max_abs_diff(&got.data, &want(Edges::Gather).data), 0.0);
 }
 
 #[test]

@@ -176,8 +176,9 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     }
     let progress = Progress::new(jobs.len(), "render");
     let mut failures = Vec::new();
+    let setup = Setup { bundle: &bundle, engine: &engine, lens: &lens, edges: a.edges.into(), radius: a.radius };
     for (i, (input, depth, output)) in jobs.iter().enumerate() {
-        match render_frame(&bundle, &engine, &lens, a.edges.into(), a.radius, input, depth.as_deref(), output) {
+        match render_frame(&setup, input, depth.as_deref(), output) {
             Ok(line) => progress.done(i, &format!("{output}: {line}")),
             Err(e) => {
                 progress.done(i, &format!("{output}: FAILED: {}", e.message));
@@ -201,12 +202,17 @@ fn lens_flag(e: &sparsebokeh::render::LensError) -> &'static str {
     field
 }
 
-fn render_frame(
-    bundle: &sparsebokeh::Bundle,
-    engine: &Engine,
-    lens: &Lens,
+/// What every frame of a render shares.
+struct Setup<'a> {
+    bundle: &'a sparsebokeh::Bundle,
+    engine: &'a Engine,
+    lens: &'a Lens,
     edges: Edges,
     radius: Option<f64>,
+}
+
+fn render_frame(
+    Setup { bundle, engine, lens, edges, radius }: &Setup,
     input: &str,
     depth_path: Option<&str>,
     output: &str,
@@ -221,7 +227,7 @@ fn render_frame(
     let mut out = Image::new(src.width, src.height, src.channels);
     let started = std::time::Instant::now();
     let stats = match radius {
-        Some(r) => engine.blur_fixed(bundle, r, &src.view(), &mut out.view_mut()),
+        Some(r) => engine.blur_fixed(bundle, *r, &src.view(), &mut out.view_mut()),
         None => {
             let depth = match depth_path {
                 Some(d) => {
@@ -251,7 +257,7 @@ fn render_frame(
                     src.height
                 )));
             }
-            engine.blur_depth_with(bundle, lens, edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
+            engine.blur_depth_with(bundle, lens, *edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
         }
     }
     .map_err(|e| usage(format!("{input}: {e}")))?;
