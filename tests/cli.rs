@@ -237,3 +237,29 @@ fn inspect_prints_entries_and_writes_a_psf() {
     let bundle = sparsebokeh::Bundle::load(Path::new(&bundle_path)).unwrap();
     assert_eq!(img.width as i32, 2 * bundle.basis[1].complex.reach() + 1);
 }
+
+#[test]
+fn render_reads_a_multipart_exr_with_a_depth_part_and_names_what_it_tried() {
+    let (dir, bundle_path) = setup();
+    let (w, h) = (24, 16);
+    let img = test_image(w, h, 4, 7);
+    let depth = ramp_depth(w, h);
+    for (part, chan) in [("Depth", "V"), ("Depth", "Z")] {
+        let input = dir.path().join(format!("blender_{chan}.exr"));
+        io::write_exr_multipart(&input, &img, "Combined", &depth, part, chan).unwrap();
+        let frame = io::read(&input, Role::Color).unwrap();
+        assert_eq!(frame.color.channels, 4);
+        assert_eq!(frame.depth.as_deref(), Some(&depth[..]), "depth from part {part}, channel {chan}");
+        let output = dir.path().join(format!("out_{chan}.exr"));
+        let o = bin(&["render", input.to_str().unwrap(), output.to_str().unwrap(), "--bundle", &bundle_path]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // No depth anywhere: the error names the parts and channels it saw.
+    let input = dir.path().join("nodepth.exr");
+    io::write_exr_multipart(&input, &img, "Combined", &depth, "Normal", "X").unwrap();
+    let o =
+        bin(&["render", input.to_str().unwrap(), dir.path().join("x.exr").to_str().unwrap(), "--bundle", &bundle_path]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr.contains("Normal/X") && stderr.contains("Combined/R") && stderr.contains("Z or depth"), "{stderr}");
+}

@@ -241,8 +241,9 @@ fn render_frame(
                     Some(z) => Image { width: src.width, height: src.height, channels: 1, data: z },
                     None => {
                         return Err(usage(format!(
-                            "{input}: no depth ({}); pass --depth FILE or a fixed --radius",
-                            io::DEPTH_NAMES
+                            "{input}: no depth found (looked for {}; the file holds {}); pass --depth FILE or a fixed --radius",
+                            io::DEPTH_NAMES,
+                            if frame.channels.is_empty() { "no named channels".to_string() } else { frame.channels.join(", ") }
                         )))
                     }
                 },
