@@ -290,6 +290,9 @@ fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> Rend
     stats
 }
 
+/// Pixels in a run of one radius table from which the merged integer taps beat the gather.
+const RUN_MIN: usize = 6;
+
 /// Computes padded row `yp`, columns `xs`, of layer `l` into `out` (length |xs|·C).
 #[allow(clippy::too_many_arguments)]
 fn layer_row(
@@ -317,14 +320,36 @@ fn layer_row(
     }
     let sy = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
     let table_row = &plan.pixel_table[sy * w..(sy + 1) * w];
-    for (o, xp) in out.chunks_exact_mut(c).zip(xs) {
-        let sx = (xp as isize - geo.pad as isize).clamp(0, w as isize - 1) as usize;
-        let taps = &plan.tables[table_row[sx] as usize].layers[l];
-        match c {
-            1 => o.copy_from_slice(&simd::gather_pixel::<1>(input, geo.wp, xp, yp, taps)),
-            2 => o.copy_from_slice(&simd::gather_pixel::<2>(input, geo.wp, xp, yp, taps)),
-            3 => o.copy_from_slice(&simd::gather_pixel::<3>(input, geo.wp, xp, yp, taps)),
-            _ => o.copy_from_slice(&simd::gather_pixel::<4>(input, geo.wp, xp, yp, taps)),
+    let table_at = |xp: usize| table_row[(xp as isize - geo.pad as isize).clamp(0, w as isize - 1) as usize];
+    // Runs of pixels sharing a radius table: long runs take the merged integer taps along the
+    // run (the fixed-radius loop), short ones the per-pixel bilinear gather.
+    let mut x = xs.start;
+    while x < xs.end {
+        let t = table_at(x);
+        let mut e = x + 1;
+        while e < xs.end && table_at(e) == t {
+            e += 1;
         }
+        let table = &plan.tables[t as usize];
+        let run = &mut out[(x - xs.start) * c..(e - xs.start) * c];
+        if e - x >= RUN_MIN {
+            run.fill(0.0);
+            for tap in &table.integer_layers()[l] {
+                let sy = (yp as isize - tap.dy as isize) as usize;
+                let start = sy * geo.row_len() + (x as isize - tap.dx as isize) as usize * c;
+                simd::axpy(run, &input[start..start + (e - x) * c], tap.w);
+            }
+        } else {
+            let taps = &table.layers[l];
+            for (o, xp) in run.chunks_exact_mut(c).zip(x..e) {
+                match c {
+                    1 => o.copy_from_slice(&simd::gather_pixel::<1>(input, geo.wp, xp, yp, taps)),
+                    2 => o.copy_from_slice(&simd::gather_pixel::<2>(input, geo.wp, xp, yp, taps)),
+                    3 => o.copy_from_slice(&simd::gather_pixel::<3>(input, geo.wp, xp, yp, taps)),
+                    _ => o.copy_from_slice(&simd::gather_pixel::<4>(input, geo.wp, xp, yp, taps)),
+                }
+            }
+        }
+        x = e;
     }
 }
