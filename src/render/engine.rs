@@ -290,6 +290,20 @@ fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> Rend
     stats
 }
 
+/// `out` = the merged integer taps applied along padded row `yp` from column `x0` on
+/// (`out.len() / C` pixels).
+fn int_taps_run(taps: &[super::plan::IntTap], input: &[f32], geo: &Padded, yp: usize, x0: usize, out: &mut [f32]) {
+    let c = geo.c;
+    let starts: Vec<(usize, f32)> = taps
+        .iter()
+        .map(|t| {
+            let sy = (yp as isize - t.dy as isize) as usize;
+            (sy * geo.row_len() + (x0 as isize - t.dx as isize) as usize * c, t.w)
+        })
+        .collect();
+    simd::taps_block(out, input, &starts);
+}
+
 /// Pixels in a run of one radius table from which the merged integer taps beat the gather.
 const RUN_MIN: usize = 6;
 
@@ -308,14 +322,8 @@ fn layer_row(
 ) {
     let c = geo.c;
     if plan.is_uniform() {
-        // Fixed radius: merged integer taps, one axpy along the row per tap.
-        out.fill(0.0);
-        for t in &plan.tables[0].integer_layers()[l] {
-            let sy = (yp as isize - t.dy as isize) as usize;
-            let sx0 = (xs.start as isize - t.dx as isize) as usize;
-            let start = sy * geo.row_len() + sx0 * c;
-            simd::axpy(out, &input[start..start + xs.len() * c], t.w);
-        }
+        // Fixed radius: merged integer taps along the row.
+        int_taps_run(&plan.tables[0].integer_layers()[l], input, geo, yp, xs.start, out);
         return;
     }
     let sy = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
@@ -333,12 +341,7 @@ fn layer_row(
         let table = &plan.tables[t as usize];
         let run = &mut out[(x - xs.start) * c..(e - xs.start) * c];
         if e - x >= RUN_MIN {
-            run.fill(0.0);
-            for tap in &table.integer_layers()[l] {
-                let sy = (yp as isize - tap.dy as isize) as usize;
-                let start = sy * geo.row_len() + (x as isize - tap.dx as isize) as usize * c;
-                simd::axpy(run, &input[start..start + (e - x) * c], tap.w);
-            }
+            int_taps_run(&table.integer_layers()[l], input, geo, yp, x, run);
         } else {
             let taps = &table.layers[l];
             for (o, xp) in run.chunks_exact_mut(c).zip(x..e) {
