@@ -238,7 +238,8 @@ struct Checked {
     width: usize,
     height: usize,
     channels: usize,
-    stride: isize,
+    /// Row stride in bytes.
+    stride_bytes: isize,
 }
 
 impl Checked {
@@ -254,7 +255,7 @@ impl Checked {
         // between `lo` and `hi` without wrapping (checked in `check_image`); the caller vouches
         // that this memory is a live, readable buffer (the header's contract).
         let data = unsafe { std::slice::from_raw_parts(self.lo as *const f32, self.floats) };
-        ImageView::new(data, self.width, self.height, self.channels, self.stride).expect("geometry checked")
+        ImageView::new(data, self.width, self.height, self.channels, self.stride_bytes).expect("geometry checked")
     }
 
     /// # Safety
@@ -264,7 +265,7 @@ impl Checked {
         // SAFETY: as in `view`; in addition the caller has checked that no input of the call
         // overlaps this range, so this is the only reference to these bytes.
         let data = unsafe { std::slice::from_raw_parts_mut(self.lo as *mut f32, self.floats) };
-        ImageViewMut::new(data, self.width, self.height, self.channels, self.stride).expect("geometry checked")
+        ImageViewMut::new(data, self.width, self.height, self.channels, self.stride_bytes).expect("geometry checked")
     }
 }
 
@@ -283,9 +284,8 @@ unsafe fn check_image(image: *const SbImage, what: &str) -> Result<Checked, Fail
         return Err(fail(SbStatus::NullPointer, format!("`{what}->data` is NULL")));
     }
     let bad = |reason: String| fail(SbStatus::Image, format!("`{what}`: {reason}"));
-    let (stride, base, floats) =
-        geometry(d.width as i64, d.height as i64, d.channels as i64, d.row_stride_bytes as i64)
-            .map_err(|e| bad(e.to_string()))?;
+    let (_, base, floats) = geometry(d.width as i64, d.height as i64, d.channels as i64, d.row_stride_bytes as i64)
+        .map_err(|e| bad(e.to_string()))?;
     let addr = d.data as usize;
     if addr % std::mem::align_of::<f32>() != 0 {
         return Err(bad(format!("`data` ({addr:#x}) is not aligned to 4 bytes")));
@@ -306,7 +306,7 @@ unsafe fn check_image(image: *const SbImage, what: &str) -> Result<Checked, Fail
         width: d.width as usize,
         height: d.height as usize,
         channels: d.channels as usize,
-        stride,
+        stride_bytes: d.row_stride_bytes,
     })
 }
 
