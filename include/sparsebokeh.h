@@ -78,7 +78,7 @@ typedef enum sb_status {
     SB_ERR_BUFFER_TOO_SMALL = 12,
     /** The request is too large: a bundle in memory over 256 MiB, or a render whose working
      *  frame (the frame padded by the kernel's reach at the largest radius of the call) would
-     *  exceed the library's limits (a reach of 8192 px, 2^32 floats). */
+     *  exceed the library's limits (a reach of 8192 px, 2^30 floats). */
     SB_ERR_TOO_LARGE = 13,
     /** This CPU lacks instructions the library was built for (x86-64-v3: AVX2 and FMA). */
     SB_ERR_CPU = 14,

@@ -114,7 +114,7 @@ pub const MAX_THREADS: u32 = 1024;
 /// of a call, in pixels): a bundle or radius that would need more is refused as too large.
 pub const MAX_PAD: u64 = 8192;
 /// Largest padded working frame (floats) a call may need.
-pub const MAX_PADDED_FLOATS: u64 = 1 << 32;
+pub const MAX_PADDED_FLOATS: u64 = 1 << 30;
 
 /// `sb_bundle`: a validated bundle and what the C side asks of it.
 pub struct SbBundle {
