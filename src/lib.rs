@@ -11,6 +11,7 @@ pub mod image;
 pub mod io;
 pub mod kernel;
 pub mod render;
+pub mod scene;
 
 pub use bundle::{AtRadius, BasisEntry, Bundle, BundleError};
 pub use image::{Image, ImageError, ImageView, ImageViewMut};
