@@ -62,7 +62,8 @@ typedef enum sb_status {
     SB_ERR_LENS = 5,
     /** Another argument is out of range (blur radius, depth channel, thread count). */
     SB_ERR_INVALID_ARGUMENT = 6,
-    /** A reserved value this version does not implement yet (e.g. SB_EDGES_LAYERED). */
+    /** Reserved for values that a later version defines and this one does not implement; not
+     *  returned by this version. */
     SB_ERR_UNSUPPORTED = 7,
     /** The bundle file is missing or cannot be read. */
     SB_ERR_IO = 8,
@@ -137,9 +138,12 @@ enum {
 
 /** How depth edges are treated (sb_lens.edges). */
 enum {
-    /** Every output pixel filters with its own radius. The only value accepted for now. */
+    /** Every output pixel filters with its own radius: exact inside a surface, but halos and
+     *  foreground blur cut off at the silhouette where depth jumps. */
     SB_EDGES_GATHER = 0,
-    /** Reserved for layered rendering: refused with SB_ERR_UNSUPPORTED by this version. */
+    /** Occlusion-aware: near depth edges the frame is split into depth slices, blurred
+     *  separately and composited front to back (hidden background filled in); gather elsewhere.
+     *  Slower than gather near edges. */
     SB_EDGES_LAYERED = 1
 };
 
@@ -151,7 +155,7 @@ enum {
 typedef struct sb_lens {
     /** SB_LENS_DEPTH, SB_LENS_INVERSE_DEPTH or SB_LENS_COC. */
     int32_t mode;
-    /** SB_EDGES_GATHER (0). */
+    /** SB_EDGES_GATHER or SB_EDGES_LAYERED; sb_coc_map checks but ignores it. */
     int32_t edges;
     /** The depth in focus (depth mode: z > 0; inverse-depth mode: the channel's value, > 0). */
     double focus;
@@ -274,7 +278,7 @@ sb_status sb_blur_fixed(const sb_context *ctx, const sb_bundle *bundle, double r
 /**
  * Blurs src into dst, each pixel with the radius its depth value gives through the lens (the
  * channel `depth_channel`, 0-based, of the image `depth`, which has src's width and height and
- * any channel count). Also SB_ERR_LENS, SB_ERR_UNSUPPORTED (lens->edges) and
+ * any channel count), with depth edges treated as lens->edges says. Also SB_ERR_LENS and
  * SB_ERR_INVALID_ARGUMENT (depth_channel out of range).
  */
 sb_status sb_blur_depth(const sb_context *ctx, const sb_bundle *bundle, const sb_lens *lens, const sb_image *src,

@@ -12,7 +12,7 @@
 
 use crate::bundle::{Bundle, BundleError, MAX_FILE_BYTES};
 use crate::image::{geometry, ImageView, ImageViewMut};
-use crate::render::{Engine, Lens, LensMode, RenderError, RenderStats};
+use crate::render::{Edges, Engine, Lens, LensMode, RenderError, RenderStats};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::os::raw::c_void;
@@ -314,7 +314,7 @@ unsafe fn check_image(image: *const SbImage, what: &str) -> Result<Checked, Fail
 ///
 /// # Safety
 /// `lens` must be NULL or point at a readable `sb_lens`.
-unsafe fn check_lens(lens: *const SbLens) -> Result<Lens, Failure> {
+unsafe fn check_lens(lens: *const SbLens) -> Result<(Lens, Edges), Failure> {
     if lens.is_null() {
         return Err(fail(SbStatus::NullPointer, "`lens` is NULL"));
     }
@@ -333,20 +333,20 @@ unsafe fn check_lens(lens: *const SbLens) -> Result<Lens, Failure> {
             ))
         }
     };
-    match l.edges {
-        SB_EDGES_GATHER => {}
-        SB_EDGES_LAYERED => {
+    let edges = match l.edges {
+        SB_EDGES_GATHER => Edges::Gather,
+        SB_EDGES_LAYERED => Edges::Layered,
+        e => {
             return Err(fail(
-                SbStatus::Unsupported,
-                "lens `edges` = SB_EDGES_LAYERED is reserved: this version renders SB_EDGES_GATHER only",
+                SbStatus::Lens,
+                format!("lens `edges` = {e} is not one of SB_EDGES_GATHER (0), SB_EDGES_LAYERED (1)"),
             ))
         }
-        e => return Err(fail(SbStatus::Lens, format!("lens `edges` = {e} is not SB_EDGES_GATHER (0)"))),
-    }
+    };
     let lens =
         Lens { mode, focus: l.focus, dof: l.dof, size: l.size, maximum: l.maximum, render_scale: l.render_scale };
     lens.validate().map_err(|e| fail(SbStatus::Lens, e.to_string()))?;
-    Ok(lens)
+    Ok((lens, edges))
 }
 
 /// # Safety
@@ -818,7 +818,7 @@ pub unsafe extern "C" fn sb_blur_depth(
     barrier(|| {
         cpu_check()?;
         // SAFETY (this block's calls): every pointer is NULL or valid per the caller.
-        let (b, l, s, z, d) = unsafe {
+        let (b, (l, edges), s, z, d) = unsafe {
             (
                 bundle_ref(bundle)?,
                 check_lens(lens)?,
@@ -844,7 +844,9 @@ pub unsafe extern "C" fn sb_blur_depth(
         // SAFETY: all ranges checked; `dst` overlaps neither input (inputs may share memory,
         // both being read-only); the caller owns the memory for the duration of the call.
         let (sv, zv, mut dv) = unsafe { (s.view(), z.view(), d.view_mut()) };
-        let st = with_engine(ctx, |e| e.blur_depth(&b.bundle, &l, &zv, channel, &sv, &mut dv).map_err(render_failure))?;
+        let st = with_engine(ctx, |e| {
+            e.blur_depth_with(&b.bundle, &l, edges, &zv, channel, &sv, &mut dv).map_err(render_failure)
+        })?;
         // SAFETY: `stats` NULL or writable per the caller.
         unsafe { write_stats(stats, &st) };
         Ok(())
@@ -867,7 +869,7 @@ pub unsafe extern "C" fn sb_coc_map(
     barrier(|| {
         cpu_check()?;
         // SAFETY (this block's calls): every pointer is NULL or valid per the caller.
-        let (l, z, d) = unsafe { (check_lens(lens)?, check_image(depth, "depth")?, check_image(dst, "dst")?) };
+        let ((l, _), z, d) = unsafe { (check_lens(lens)?, check_image(depth, "depth")?, check_image(dst, "dst")?) };
         let channel = depth_channel_index(depth_channel, &z)?;
         if d.channels != 1 {
             return Err(fail(

@@ -8,6 +8,7 @@ use common::{random_bundle, test_image, Rng};
 use serde_json::Value;
 use sparsebokeh::bundle::Bundle;
 use sparsebokeh::capi::*;
+use sparsebokeh::render::Edges;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
@@ -213,6 +214,14 @@ fn c_blur_matches_rust_api_byte_for_byte() {
     for name in ["depth.raw", "depth_t1.raw", "depth_t3.raw", "depth_flipped.raw"] {
         assert_eq!(read_raw(&dir.path().join(name)), bytes_of(&blurred.data), "{name} differs from the Rust API");
     }
+    let mut layered = Image::new(w, h, c);
+    engine
+        .blur_depth_with(&bundle, &test_lens(), Edges::Layered, &depth.view(), 0, &src.view(), &mut layered.view_mut())
+        .unwrap();
+    for name in ["layered.raw", "layered_flipped.raw"] {
+        assert_eq!(read_raw(&dir.path().join(name)), bytes_of(&layered.data), "{name} differs from the Rust API");
+    }
+    assert_ne!(layered.data, blurred.data, "the test scene should have depth edges where layered differs");
     let (coc, _) = test_lens().coc_map(&depth.view(), 0);
     assert_eq!(read_raw(&dir.path().join("coc.raw")), bytes_of(&coc), "CoC map differs");
     // The blur did something.
@@ -616,8 +625,11 @@ fn matrix_nan_inf_lens_parameters() {
     for (name, l) in cases {
         expect(name, SbStatus::Lens, |f, b| blur_depth(b, l, f.src(), f.depth(), f.dst()));
     }
-    expect("edges layered", SbStatus::Unsupported, |f, b| {
-        blur_depth(b, SbLens { edges: SB_EDGES_LAYERED, ..lens() }, f.src(), f.depth(), f.dst())
+    expect("edges -1", SbStatus::Lens, |f, b| {
+        blur_depth(b, SbLens { edges: -1, ..lens() }, f.src(), f.depth(), f.dst())
+    });
+    expect("layered with dof NaN", SbStatus::Lens, |f, b| {
+        blur_depth(b, SbLens { edges: SB_EDGES_LAYERED, dof: nan, ..lens() }, f.src(), f.depth(), f.dst())
     });
     for r in [nan, inf, -inf, -0.5, 1025.0] {
         expect(&format!("radius {r}"), SbStatus::InvalidArgument, |f, b| {

@@ -333,8 +333,9 @@ int main(int argc, char **argv) {
         l = lens0(); l.render_scale = 0.0; bad_lens("lens/render-scale-0", l, SB_ERR_LENS);
         l = lens0(); l.mode = 3; bad_lens("lens/mode-unknown", l, SB_ERR_LENS);
         l = lens0(); l.mode = -1; bad_lens("lens/mode-negative", l, SB_ERR_LENS);
-        l = lens0(); l.edges = SB_EDGES_LAYERED; bad_lens("lens/edges-layered", l, SB_ERR_UNSUPPORTED);
         l = lens0(); l.edges = 7; bad_lens("lens/edges-unknown", l, SB_ERR_LENS);
+        l = lens0(); l.edges = -1; bad_lens("lens/edges-negative", l, SB_ERR_LENS);
+        l = lens0(); l.edges = SB_EDGES_LAYERED; l.dof = nan; bad_lens("lens/layered-dof-nan", l, SB_ERR_LENS);
         l = lens0(); l.mode = SB_LENS_COC; l.focus = nan; bad_lens("lens/coc-focus-nan", l, SB_ERR_LENS);
         expect("radius/nan", sb_blur_fixed(NULL, bundle, nan, &src, &dst, NULL), SB_ERR_INVALID_ARGUMENT);
         expect("radius/inf", sb_blur_fixed(NULL, bundle, inf, &src, &dst, NULL), SB_ERR_INVALID_ARGUMENT);

@@ -145,6 +145,14 @@ int main(int argc, char **argv) {
     top_down(out, &fdst);
     write_raw(dir, "depth_flipped.raw", out, n);
 
+    lens.edges = SB_EDGES_LAYERED;
+    CHECK(sb_blur_depth(three, bundle, &lens, &fsrc, &fdepth, 0, &fdst, NULL));
+    top_down(out, &fdst);
+    write_raw(dir, "layered_flipped.raw", out, n);
+    CHECK(sb_blur_depth(NULL, bundle, &lens, &src, &depth, 0, &dst, NULL));
+    write_raw(dir, "layered.raw", out, n);
+    lens.edges = SB_EDGES_GATHER;
+
     CHECK(sb_coc_map(&lens, &depth, 0, &coc, NULL));
     write_raw(dir, "coc.raw", coc_px, np);
 
