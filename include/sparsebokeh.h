@@ -115,6 +115,11 @@ const char *sb_last_error(void);
  * address and row_stride_bytes = -rowBytes to keep asymmetric apertures upright.
  * row_stride_bytes must be a multiple of 4 and |row_stride_bytes| at least a row; `data` must be
  * 4-byte aligned. The buffer must span all rows. Sources are only read, never written.
+ *
+ * The library treats the whole byte range from the lowest to the highest row (gaps between rows
+ * included) as the image's own for the duration of a call: only the rows' pixels are read or
+ * written, but that range must not overlap an output of the same call (SB_ERR_OVERLAP) and no
+ * other thread may write it during the call.
  */
 typedef struct sb_image {
     float *data;

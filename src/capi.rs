@@ -898,3 +898,50 @@ pub unsafe extern "C" fn sb_coc_map(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error_text() -> String {
+        // SAFETY: sb_last_error returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(sb_last_error()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn barrier_turns_a_panic_into_a_status_and_a_message() {
+        let status = barrier(|| panic!("boom {}", 42));
+        assert_eq!(status, SbStatus::Internal);
+        assert!(last_error_text().contains("boom 42"), "{}", last_error_text());
+        let status = barrier(|| std::panic::panic_any(7u8));
+        assert_eq!(status, SbStatus::Internal);
+        assert!(last_error_text().contains("unknown panic payload"));
+        assert_eq!(barrier_value(5, || -> i32 { panic!("value") }), 5);
+        assert!(last_error_text().contains("value"));
+        assert_eq!(barrier(|| Ok(())), SbStatus::Ok);
+        assert_eq!(last_error_text(), "");
+    }
+
+    #[test]
+    fn messages_with_nul_bytes_survive() {
+        assert_eq!(barrier(|| Err(fail(SbStatus::Image, "a\0b"))), SbStatus::Image);
+        assert_eq!(last_error_text(), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn status_strings_cover_every_status() {
+        for s in 0..=16 {
+            // SAFETY: static strings.
+            let text = unsafe { CStr::from_ptr(sb_status_string(s)) }.to_str().unwrap();
+            assert_ne!(text, "unknown status", "status {s}");
+        }
+        // SAFETY: static string.
+        assert_eq!(unsafe { CStr::from_ptr(sb_status_string(17)) }.to_str().unwrap(), "unknown status");
+    }
+
+    #[test]
+    fn version_number_matches_the_package() {
+        let v = format!("{}.{}.{}", VERSION_NUMBER >> 16, (VERSION_NUMBER >> 8) & 0xff, VERSION_NUMBER & 0xff);
+        assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    }
+}
