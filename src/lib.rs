@@ -5,6 +5,7 @@
 //! channel. See DESIGN.md for the architecture and file formats.
 
 pub mod bundle;
+pub mod capi;
 pub mod cpu;
 pub mod image;
 pub mod io;
