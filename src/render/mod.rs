@@ -3,7 +3,9 @@
 
 pub mod dense;
 pub mod engine;
+pub mod fft;
 pub mod lens;
+pub mod lowrank;
 pub mod plan;
 pub mod simd;
 
