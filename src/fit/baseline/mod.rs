@@ -6,5 +6,8 @@ pub mod anneal;
 pub mod lowrank;
 pub mod rng;
 
+#[cfg(test)]
+mod measure;
+
 pub use anneal::{anneal, anneal_default_iters};
 pub use lowrank::{lowrank, lowrank_psnr, separable_factors};

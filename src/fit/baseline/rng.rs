@@ -33,7 +33,7 @@ impl SplitMix64 {
 
     /// Uniform integer in `0..n` (`n ≥ 1`), by multiply-shift (bias below 2⁻³²).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Standard normal by the Box–Muller transform.
