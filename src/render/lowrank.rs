@@ -101,13 +101,9 @@ impl LowRankFilter {
                         }
                     }
                     out.iter_mut().for_each(|o| *o = 0.0);
-                    for (k, &f) in row.iter().enumerate() {
-                        // dx = k − half reads padded index x − dx + half = x + 2·half − k.
-                        let start = (2 * half - k) * c;
-                        for (o, p) in out.iter_mut().zip(&padded[start..start + row_len]) {
-                            *o += f * p;
-                        }
-                    }
+                    // dx = k − half reads padded index x − dx + half = x + 2·half − k.
+                    let src_at = |k: usize| &padded[(2 * half - k) * c..(2 * half - k) * c + row_len];
+                    accumulate_taps(out, row, src_at);
                 },
             );
             // Vertical pass: dst(x, y) (+)= Σ_dy column[dy + half] · scratch(x, clamp(y − dy)).
@@ -121,13 +117,11 @@ impl LowRankFilter {
                         for (dy_row, out) in rows.iter_mut().enumerate() {
                             let y = band * BAND_ROWS + dy_row;
                             acc.iter_mut().for_each(|a| *a = 0.0);
-                            for (k, &f) in col.iter().enumerate() {
+                            let src_at = |k: usize| {
                                 let sy = (y as isize + half as isize - k as isize).clamp(0, h as isize - 1) as usize;
-                                let s = &scratch[sy * row_len + x0..sy * row_len + x1];
-                                for (a, v) in acc.iter_mut().zip(s) {
-                                    *a += f * v;
-                                }
-                            }
+                                &scratch[sy * row_len + x0..sy * row_len + x1]
+                            };
+                            accumulate_taps(acc, col, src_at);
                             let out = &mut out[x0..x1];
                             if term == 0 {
                                 out.copy_from_slice(acc);
@@ -143,6 +137,28 @@ impl LowRankFilter {
             dst_rows.iter_mut().for_each(|r| r.iter_mut().for_each(|v| *v = 0.0));
         }
         Ok(())
+    }
+}
+
+/// `out[i] += Σ_k taps[k] · src_at(k)[i]`, four taps per sweep over `out` (fewer loads and
+/// stores per multiply-add than one tap at a time), each step a fused multiply-add.
+fn accumulate_taps<'s>(out: &mut [f32], taps: &[f32], src_at: impl Fn(usize) -> &'s [f32]) {
+    let n = out.len();
+    let mut k = 0;
+    while k + 4 <= taps.len() {
+        let (f0, f1, f2, f3) = (taps[k], taps[k + 1], taps[k + 2], taps[k + 3]);
+        let (a, b, c, d) = (&src_at(k)[..n], &src_at(k + 1)[..n], &src_at(k + 2)[..n], &src_at(k + 3)[..n]);
+        for ((((o, a), b), c), d) in out.iter_mut().zip(a).zip(b).zip(c).zip(d) {
+            *o = f3.mul_add(*d, f2.mul_add(*c, f1.mul_add(*b, f0.mul_add(*a, *o))));
+        }
+        k += 4;
+    }
+    while k < taps.len() {
+        let f = taps[k];
+        for (o, a) in out.iter_mut().zip(&src_at(k)[..n]) {
+            *o = f.mul_add(*a, *o);
+        }
+        k += 1;
     }
 }
 
