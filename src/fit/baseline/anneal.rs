@@ -495,6 +495,23 @@ mod tests {
         g
     }
 
+    #[test]
+    fn a_one_pixel_target_is_fitted_exactly() {
+        let target = Grid { half: 0, data: vec![1.0] };
+        let c = anneal(&target, 2, 3, 5, 500);
+        assert!(c.layers.iter().flatten().all(|t| t.x == 0.0 && t.y == 0.0));
+        assert!(psnr_db(&complex_psf(&c), &target) > 100.0);
+        assert_eq!(lowrank_taps_for_one_pixel(), 2);
+    }
+
+    fn lowrank_taps_for_one_pixel() -> usize {
+        let target = Grid { half: 0, data: vec![1.0] };
+        let (rank, taps, psnr) = super::super::lowrank(&target, 96);
+        assert_eq!(rank, 1);
+        assert!(psnr > 100.0);
+        taps
+    }
+
     /// The incremental loss equals the loss recomputed from the complex after every move.
     #[test]
     fn incremental_loss_matches_full_psf() {
