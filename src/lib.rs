@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod capi;
 pub mod cpu;
+pub mod fit;
 pub mod image;
 pub mod io;
 pub mod kernel;
