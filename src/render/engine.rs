@@ -171,7 +171,7 @@ impl Engine {
             let weight = super::layered::edge_weight(&signed, w, h, band);
             let mut layered = vec![0.0f32; w * h * c];
             let slices = if weight.iter().any(|&e| e > 0.0) {
-                super::layered::blur_layered(bundle, &signed, src, &mut layered)
+                super::layered::blur_layered(bundle, &signed, &weight, src, &mut layered)
             } else {
                 0
             };
@@ -264,12 +264,102 @@ impl Padded {
     }
 }
 
-/// A blur with per-pixel radii and no checks (for the layered engine's slices).
-pub(crate) fn run_radii(bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut) {
-    run(&Plan::per_pixel(bundle, radii), src, dst, radii.iter().copied().fold(0.0, f32::max));
+/// Square tiles of the frame that a render must produce; the rest is skipped (left as it was
+/// in the output), so sparse work costs what it covers.
+#[derive(Clone, Debug)]
+pub(crate) struct TileMask {
+    pub tile: usize,
+    pub tw: usize,
+    pub th: usize,
+    pub on: Vec<bool>,
+}
+
+impl TileMask {
+    pub fn new(tile: usize, w: usize, h: usize) -> TileMask {
+        let (tw, th) = (w.div_ceil(tile), h.div_ceil(tile));
+        TileMask { tile, tw, th, on: vec![false; tw * th] }
+    }
+
+    pub fn any(&self) -> bool {
+        self.on.iter().any(|&b| b)
+    }
+
+    /// The mask grown by `px` pixels (rounded up to whole tiles) in every direction.
+    pub fn dilated(&self, px: usize) -> TileMask {
+        let n = px.div_ceil(self.tile) as isize;
+        let mut out = TileMask { tile: self.tile, tw: self.tw, th: self.th, on: vec![false; self.on.len()] };
+        for ty in 0..self.th as isize {
+            for tx in 0..self.tw as isize {
+                if self.on[(ty as usize) * self.tw + tx as usize] {
+                    for y in (ty - n).max(0)..(ty + n + 1).min(self.th as isize) {
+                        for x in (tx - n).max(0)..(tx + n + 1).min(self.tw as isize) {
+                            out.on[y as usize * self.tw + x as usize] = true;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The column spans (frame coordinates) of the active tiles in frame row `y`.
+    fn spans(&self, y: usize, w: usize) -> Vec<(usize, usize)> {
+        let ty = y / self.tile;
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for tx in 0..self.tw {
+            if self.on[ty * self.tw + tx] {
+                let (a, b) = (tx * self.tile, ((tx + 1) * self.tile).min(w));
+                match spans.last_mut() {
+                    Some(last) if last.1 == a => last.1 = b,
+                    _ => spans.push((a, b)),
+                }
+            }
+        }
+        spans
+    }
+}
+
+/// A blur with per-pixel radii and no checks, computing only the tiles of `mask` (for the
+/// layered engine's slices).
+pub(crate) fn run_radii(bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut, mask: &TileMask) {
+    run_masked(&Plan::per_pixel(bundle, radii), src, dst, radii.iter().copied().fold(0.0, f32::max), Some(mask));
 }
 
 fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> RenderStats {
+    run_masked(plan, src, dst, max_r, None)
+}
+
+/// Padded column ranges of padded row `yp` to compute: the whole `lo..wp−lo`, or the active
+/// tiles of `mask` (tiles at the frame's edge extend into the padding).
+fn row_ranges(
+    mask: Option<&TileMask>,
+    geo: &Padded,
+    w: usize,
+    h: usize,
+    yp: usize,
+    lo: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let full = lo..geo.wp - lo;
+    let Some(m) = mask else { return vec![full] };
+    let y = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
+    m.spans(y, w)
+        .into_iter()
+        .map(|(a, b)| {
+            let start = if a == 0 { full.start } else { (a + geo.pad).max(full.start) };
+            let end = if b == w { full.end } else { (b + geo.pad).min(full.end) };
+            start..end
+        })
+        .filter(|r| r.start < r.end)
+        .collect()
+}
+
+fn run_masked(
+    plan: &Plan,
+    src: &ImageView,
+    dst: &mut ImageViewMut,
+    max_r: f32,
+    mask: Option<&TileMask>,
+) -> RenderStats {
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
@@ -292,21 +382,30 @@ fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> Rend
 
     // Layer l computes the padded region shrunk by the reaches of layers 0..=l on every side,
     // so its reads stay inside what layer l−1 computed; the last layer's region is the frame.
+    // With a mask, layer l computes the tiles the later layers read: the mask grown by their
+    // reaches.
     let mut shrink = 0usize;
     for l in 0..layers {
         shrink += plan.reaches[l] as usize;
+        let later: usize = plan.reaches[l + 1..].iter().map(|&r| r as usize).sum();
+        let layer_mask = mask.map(|m| m.dilated(later));
         let (input, output) = if l % 2 == 0 { (&a, &mut b) } else { (&b, &mut a) };
         if l + 1 == layers {
             let mut rows = dst.rows_mut();
             rows.par_iter_mut().enumerate().for_each(|(y, out)| {
-                layer_row(plan, l, input, &geo, w, h, y + pad, pad..pad + w, out);
+                for xs in row_ranges(layer_mask.as_ref(), &geo, w, h, y + pad, pad) {
+                    let o = &mut out[(xs.start - pad) * c..(xs.end - pad) * c];
+                    layer_row(plan, l, input, &geo, w, h, y + pad, xs, o);
+                }
             });
         } else {
             let lo = shrink;
             output.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
                 if yp >= lo && yp < geo.hp - lo {
-                    let x = lo..geo.wp - lo;
-                    layer_row(plan, l, input, &geo, w, h, yp, x.clone(), &mut row[x.start * c..x.end * c]);
+                    for xs in row_ranges(layer_mask.as_ref(), &geo, w, h, yp, lo) {
+                        let o = &mut row[xs.start * c..xs.end * c];
+                        layer_row(plan, l, input, &geo, w, h, yp, xs, o);
+                    }
                 }
             });
         }

@@ -19,7 +19,7 @@
 //! Work: each slice is processed only over the bounding box of its own pixels, grown by its
 //! blur reach, so sparse slices cost little.
 
-use super::engine::run_radii;
+use super::engine::{run_radii, TileMask};
 use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
@@ -99,80 +99,107 @@ impl Rect {
     }
 }
 
+/// The pixel rectangle covered by the active tiles of `m`, if any.
+fn tile_bounds(m: &TileMask, w: usize, h: usize) -> Option<Rect> {
+    let mut r: Option<Rect> = None;
+    for ty in 0..m.th {
+        for tx in 0..m.tw {
+            if m.on[ty * m.tw + tx] {
+                let (x0, y0) = (tx * m.tile, ty * m.tile);
+                let (x1, y1) = ((x0 + m.tile).min(w), (y0 + m.tile).min(h));
+                let b = r.get_or_insert(Rect { x0, y0, x1, y1 });
+                b.x0 = b.x0.min(x0);
+                b.y0 = b.y0.min(y0);
+                b.x1 = b.x1.max(x1);
+                b.y1 = b.y1.max(y1);
+            }
+        }
+    }
+    r
+}
+
 /// Pull-push fill: the weighted average colour of the neighbourhood for every pixel, from
 /// weights `wt` (1 = known, 0 = unknown) and colours `col` (`ci` channels), on a `w × h` grid.
+/// Pull: halve the grid, summing premultiplied colour and weight, the weight clamped at 1;
+/// push: from the coarsest level down, each pixel takes what its weight lacks from its parent.
 pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<f32> {
-    // Level 0: premultiplied by weight.
-    let mut levels: Vec<(Vec<f32>, Vec<f32>, usize, usize)> = Vec::new();
-    let mut pc: Vec<f32> = col.chunks_exact(ci).zip(wt).flat_map(|(c, &a)| c.iter().map(move |v| v * a)).collect();
-    let mut pw = wt.to_vec();
-    let (mut lw, mut lh) = (w, h);
+    struct Level {
+        c: Vec<f32>,
+        w: Vec<f32>,
+        lw: usize,
+        lh: usize,
+    }
+    let mut c0 = vec![0.0f32; w * h * ci];
+    c0.par_chunks_mut(w * ci).zip(col.par_chunks(w * ci)).zip(wt.par_chunks(w)).for_each(|((o, i), a)| {
+        for ((o, i), &a) in o.chunks_exact_mut(ci).zip(i.chunks_exact(ci)).zip(a) {
+            o.iter_mut().zip(i).for_each(|(o, i)| *o = i * a);
+        }
+    });
+    let mut levels = vec![Level { c: c0, w: wt.to_vec(), lw: w, lh: h }];
     loop {
-        levels.push((pc.clone(), pw.clone(), lw, lh));
-        if lw == 1 && lh == 1 {
+        let prev = levels.last().unwrap();
+        if prev.lw == 1 && prev.lh == 1 {
             break;
         }
+        let (lw, lh) = (prev.lw, prev.lh);
         let (nw, nh) = (lw.div_ceil(2), lh.div_ceil(2));
         let mut nc = vec![0.0f32; nw * nh * ci];
         let mut nwt = vec![0.0f32; nw * nh];
-        for y in 0..lh {
-            for x in 0..lw {
-                let (i, o) = (y * lw + x, (y / 2) * nw + x / 2);
-                nwt[o] += pw[i];
-                for c in 0..ci {
-                    nc[o * ci + c] += pc[i * ci + c];
-                }
-            }
-        }
-        // Clamp the weight at 1 (renormalising the colour with it).
-        for o in 0..nw * nh {
-            if nwt[o] > 1.0 {
-                let s = 1.0 / nwt[o];
-                nc[o * ci..o * ci + ci].iter_mut().for_each(|v| *v *= s);
-                nwt[o] = 1.0;
-            }
-        }
-        pc = nc;
-        pw = nwt;
-        lw = nw;
-        lh = nh;
-    }
-    // Push: from the coarsest level down, fill what each level lacks from the one above.
-    let (mut up_c, mut up_w, mut uw) = {
-        let (c, wt, lw, _) = levels.pop().unwrap();
-        (c, wt, lw)
-    };
-    while let Some((mut c, mut wt, lw, lh)) = levels.pop() {
-        for y in 0..lh {
-            for x in 0..lw {
-                let (i, u) = (y * lw + x, (y / 2) * uw + x / 2);
-                let a = wt[i].min(1.0);
-                let missing = 1.0 - a;
-                if missing > 0.0 && up_w[u] > 0.0 {
-                    let s = missing / up_w[u];
+        nc.par_chunks_mut(nw * ci).zip(nwt.par_chunks_mut(nw)).enumerate().for_each(|(oy, (crow, wrow))| {
+            for y in (2 * oy)..(2 * oy + 2).min(lh) {
+                for x in 0..lw {
+                    let (i, o) = (y * lw + x, x / 2);
+                    wrow[o] += prev.w[i];
                     for ch in 0..ci {
-                        c[i * ci + ch] += up_c[u * ci + ch] * s * up_w[u];
+                        crow[o * ci + ch] += prev.c[i * ci + ch];
                     }
-                    wt[i] = a + missing * up_w[u];
                 }
             }
-        }
-        up_c = c;
-        up_w = wt;
-        uw = lw;
+            for (o, a) in wrow.iter_mut().enumerate() {
+                if *a > 1.0 {
+                    let s = 1.0 / *a;
+                    crow[o * ci..o * ci + ci].iter_mut().for_each(|v| *v *= s);
+                    *a = 1.0;
+                }
+            }
+        });
+        levels.push(Level { c: nc, w: nwt, lw: nw, lh: nh });
     }
-    // Un-premultiply.
-    up_c.chunks_exact_mut(ci).zip(&up_w).for_each(|(c, &a)| {
+    for li in (0..levels.len() - 1).rev() {
+        let (lower, upper) = levels.split_at_mut(li + 1);
+        let (cur, up) = (&mut lower[li], &upper[0]);
+        let lw = cur.lw;
+        cur.c.par_chunks_mut(lw * ci).zip(cur.w.par_chunks_mut(lw)).enumerate().for_each(|(y, (crow, wrow))| {
+            for x in 0..lw {
+                let u = (y / 2) * up.lw + x / 2;
+                let a = wrow[x].min(1.0);
+                let missing = 1.0 - a;
+                if missing > 0.0 && up.w[u] > 0.0 {
+                    // Premultiplied arithmetic: add `missing·up_w` of weight with the parent's colour.
+                    for ch in 0..ci {
+                        crow[x * ci + ch] += up.c[u * ci + ch] * missing;
+                    }
+                    wrow[x] = a + missing * up.w[u];
+                }
+            }
+        });
+    }
+    let Level { c: mut out, w: weights, .. } = levels.swap_remove(0);
+    out.par_chunks_mut(ci).zip(weights.par_iter()).for_each(|(c, &a)| {
         if a > 0.0 {
             c.iter_mut().for_each(|v| *v /= a);
         }
     });
-    up_c
+    out
 }
 
+/// Tile side for skipping work: slices are computed only in tiles where the result is used.
+const TILE: usize = 32;
+
 /// Layered blur of `src` with per-pixel signed CoC `signed` (row-major) into `dst` (packed,
-/// the source's channels); returns the number of slices rendered.
-pub fn blur_layered(bundle: &Bundle, signed: &[f32], src: &ImageView, dst: &mut [f32]) -> usize {
+/// the source's channels), computed where `weight` (see [`edge_weight`]) is non-zero (other
+/// pixels of `dst` are left as they were); returns the number of slices rendered.
+pub fn blur_layered(bundle: &Bundle, signed: &[f32], weight: &[f32], src: &ImageView, dst: &mut [f32]) -> usize {
     let (w, h, c) = (src.width, src.height, src.channels);
     // Working layout: premultiplied colour plus coverage (the alpha channel when there is one).
     let has_alpha = c == 2 || c == 4;
@@ -192,18 +219,19 @@ pub fn blur_layered(bundle: &Bundle, signed: &[f32], src: &ImageView, dst: &mut 
     let centres = slice_centres(lo, hi);
     let located: Vec<(usize, f32)> = signed.par_iter().map(|&s| locate(&centres, s)).collect();
 
-    // Each slice's own bounding box.
-    let mut boxes: Vec<Option<Rect>> = vec![None; centres.len()];
+    // The tiles where the layered result is used, and each slice's tiles with pixels of its own.
+    let mut band = TileMask::new(TILE, w, h);
+    let mut owns: Vec<TileMask> = vec![band.clone(); centres.len()];
     for y in 0..h {
         for x in 0..w {
+            let tile = (y / TILE) * band.tw + x / TILE;
+            if weight[y * w + x] > 0.0 {
+                band.on[tile] = true;
+            }
             let (j, t) = located[y * w + x];
             for (k, m) in [(j, 1.0 - t), (j + 1, t)] {
                 if m > 0.0 && k < centres.len() {
-                    let b = boxes[k].get_or_insert(Rect { x0: x, y0: y, x1: x + 1, y1: y + 1 });
-                    b.x0 = b.x0.min(x);
-                    b.x1 = b.x1.max(x + 1);
-                    b.y0 = b.y0.min(y);
-                    b.y1 = b.y1.max(y + 1);
+                    owns[k].on[tile] = true;
                 }
             }
         }
@@ -212,31 +240,59 @@ pub fn blur_layered(bundle: &Bundle, signed: &[f32], src: &ImageView, dst: &mut 
     let mut acc = vec![0.0f32; w * h * ci];
     let mut trans = vec![1.0f32; w * h];
     let mut slices = 0;
-    for (k, own) in boxes.iter().enumerate() {
-        let Some(own) = own else { continue };
-        slices += 1;
+    for (k, own) in owns.iter().enumerate() {
+        if !own.any() {
+            continue;
+        }
         let radius = centres[k].abs();
         // Reach of the largest radius this slice uses (its own pixels lie between the
         // neighbouring centres).
         let r_max =
             [k.wrapping_sub(1), k, k + 1].iter().filter_map(|&i| centres.get(i)).fold(radius, |m, c| m.max(c.abs()));
         let reach = crate::render::plan::TapTable::new(bundle, r_max as f64).complex.reach().max(0) as usize;
-        let out_r = own.grow(reach, w, h);
-        let in_r = out_r.grow(reach, w, h);
-        let (rw, rh) = (in_r.width(), in_r.height());
-        // Weights for the fill: mass at slice k or farther.
-        let mut wt = vec![0.0f32; rw * rh];
-        let mut col = vec![0.0f32; rw * rh * ci];
-        for y in 0..rh {
-            for x in 0..rw {
-                let (fx, fy) = (x + in_r.x0, y + in_r.y0);
-                let (j, t) = located[fy * w + fx];
-                let (_, nearer) = masses(j, t, k);
-                let i = y * rw + x;
-                wt[i] = 1.0 - nearer;
-                col[i * ci..i * ci + ci].copy_from_slice(&img[(fy * w + fx) * ci..(fy * w + fx) * ci + ci]);
+        // Tiles this slice must produce: in the band, and within its reach of its own pixels.
+        let near_own = own.dilated(reach);
+        let mut active = band.clone();
+        active.on.iter_mut().zip(&near_own.on).for_each(|(a, &n)| *a = *a && n);
+        let Some(out_r) = tile_bounds(&active, w, h) else { continue };
+        slices += 1;
+        // The input region: grown by the reach, its origin on the tile grid.
+        let grown = out_r.grow(reach, w, h);
+        let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
+        let mut region_mask = TileMask::new(TILE, in_r.width(), in_r.height());
+        for ty in 0..region_mask.th {
+            for tx in 0..region_mask.tw {
+                let (fx, fy) = (tx + in_r.x0 / TILE, ty + in_r.y0 / TILE);
+                region_mask.on[ty * region_mask.tw + tx] = active.on[fy * active.tw + fx];
             }
         }
+        let (rw, rh) = (in_r.width(), in_r.height());
+        if std::env::var_os("SB_DEBUG").is_some() {
+            eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
+        }
+        // Weights for the fill: mass at slice k or farther.
+        // Per pixel of the region: the colour, the weight of what is at slice k or farther (for
+        // the fill), the own matte and |CoC| (for the slice's radii).
+        let mut wt = vec![0.0f32; rw * rh];
+        let mut col = vec![0.0f32; rw * rh * ci];
+        let mut own_wt = vec![0.0f32; rw * rh];
+        let mut own_r = vec![0.0f32; rw * rh];
+        col.par_chunks_mut(rw * ci)
+            .zip(wt.par_chunks_mut(rw))
+            .zip(own_wt.par_chunks_mut(rw).zip(own_r.par_chunks_mut(rw)))
+            .enumerate()
+            .for_each(|(y, ((crow, wrow), (orow, rrow)))| {
+                let fy = y + in_r.y0;
+                for x in 0..rw {
+                    let f = fy * w + x + in_r.x0;
+                    let (j, t) = located[f];
+                    let (own, nearer) = masses(j, t, k);
+                    wrow[x] = 1.0 - nearer;
+                    orow[x] = own;
+                    rrow[x] = signed[f].abs();
+                    crow[x * ci..x * ci + ci].copy_from_slice(&img[f * ci..f * ci + ci]);
+                }
+            });
         let needs_fill = wt.iter().any(|&v| v < 1.0);
         let fill = if needs_fill { pull_push(&col, &wt, rw, rh, ci) } else { Vec::new() };
         // The slice's source: own pixels by matte, nearer pixels as filled coverage.
@@ -258,19 +314,12 @@ pub fn blur_layered(bundle: &Bundle, signed: &[f32], src: &ImageView, dst: &mut 
         });
         // The slice's radius per pixel: its own pixels' |CoC|, spread outwards by pull-push so
         // that the slice's blur continues past its silhouette with the radius it has inside.
-        let own_wt: Vec<f32> = (0..rw * rh)
-            .map(|i| {
-                let (j, t) = located[(i / rw + in_r.y0) * w + i % rw + in_r.x0];
-                masses(j, t, k).0
-            })
-            .collect();
-        let own_r: Vec<f32> = (0..rw * rh).map(|i| signed[(i / rw + in_r.y0) * w + i % rw + in_r.x0].abs()).collect();
         let radii = pull_push(&own_r, &own_wt, rw, rh, 1);
         let mut blurred = vec![0.0f32; rw * rh * ci];
         {
             let sv = ImageView::packed(&source, rw, rh, ci).expect("slice buffer");
             let mut bv = ImageViewMut::packed(&mut blurred, rw, rh, ci).expect("slice buffer");
-            run_radii(bundle, &radii, &sv, &mut bv);
+            run_radii(bundle, &radii, &sv, &mut bv, &region_mask);
         }
         // Front to back: acc += T·C; T ·= (1 − coverage).
         let (acc_rows, trans_rows) = (acc.par_chunks_mut(w * ci), trans.par_chunks_mut(w));
@@ -280,6 +329,9 @@ pub fn blur_layered(bundle: &Bundle, signed: &[f32], src: &ImageView, dst: &mut 
             }
             let by = y - in_r.y0;
             for x in out_r.x0..out_r.x1 {
+                if !active.on[(y / TILE) * active.tw + x / TILE] {
+                    continue;
+                }
                 let bx = x - in_r.x0;
                 let b = &blurred[(by * rw + bx) * ci..(by * rw + bx) * ci + ci];
                 let tr = trow[x];
