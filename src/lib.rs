@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod image;
 pub mod io;
 pub mod kernel;
+pub mod ofx;
 pub mod render;
 
 pub use bundle::{AtRadius, BasisEntry, Bundle, BundleError};
