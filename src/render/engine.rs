@@ -87,7 +87,7 @@ impl Engine {
         }
         check_pair(src, dst)?;
         self.install(|| {
-            let plan = Plan::uniform(bundle, radius as f32);
+            let plan = Plan::uniform(bundle, radius);
             Ok(run(&plan, src, dst, radius as f32))
         })
     }
