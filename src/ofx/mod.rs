@@ -9,3 +9,96 @@
 pub mod sys {
     include!("sys.rs");
 }
+
+pub(crate) mod host;
+pub mod params;
+pub mod plugin;
+
+pub use plugin::{OfxGetNumberOfPlugins, OfxGetPlugin, PLUGIN_GROUP, PLUGIN_ID, PLUGIN_LABEL};
+
+use std::path::{Path, PathBuf};
+
+/// Name of the plugin bundle folder.
+pub const BUNDLE_NAME: &str = "SparseBokeh.ofx.bundle";
+/// The OpenFX architecture folder of this build.
+pub const ARCH_DIR: &str = if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+    "Linux-x86-64"
+} else if cfg!(all(target_os = "linux", target_arch = "x86")) {
+    "Linux-x86"
+} else if cfg!(target_os = "macos") {
+    "MacOS"
+} else if cfg!(all(target_os = "windows", target_arch = "x86_64")) {
+    "Win64"
+} else {
+    "Linux-x86-64"
+};
+
+/// Lays out `out_dir/SparseBokeh.ofx.bundle`: `Contents/Info.plist` (from the skeleton in this
+/// source tree's `bundle/`, or a built-in one), `Contents/<arch>/SparseBokeh.ofx` (a copy of the
+/// built library `so_path`), and `Contents/Resources/kernels/*.json` (copies of the bundles in
+/// `kernels_dir`, each checked to load). Returns the bundle's path. Replaces an existing bundle's
+/// files of the same names.
+pub fn make_ofx_bundle(out_dir: &Path, so_path: &Path, kernels_dir: &Path) -> std::io::Result<PathBuf> {
+    use std::io::{Error, ErrorKind};
+    let so_meta = std::fs::metadata(so_path)
+        .map_err(|e| Error::new(e.kind(), format!("plugin library {}: {e}", so_path.display())))?;
+    if !so_meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("{} is not a file", so_path.display())));
+    }
+    let root = out_dir.join(BUNDLE_NAME);
+    let contents = root.join("Contents");
+    let arch = contents.join(ARCH_DIR);
+    let kernels = contents.join("Resources/kernels");
+    std::fs::create_dir_all(&arch)?;
+    std::fs::create_dir_all(&kernels)?;
+
+    let skeleton = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle").join(BUNDLE_NAME).join("Contents/Info.plist");
+    let plist = std::fs::read_to_string(&skeleton).unwrap_or_else(|_| INFO_PLIST.to_string());
+    std::fs::write(contents.join("Info.plist"), plist)?;
+
+    let binary = arch.join("SparseBokeh.ofx");
+    std::fs::copy(so_path, &binary)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))?;
+    }
+
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(kernels_dir)
+        .map_err(|e| Error::new(e.kind(), format!("kernels folder {}: {e}", kernels_dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        crate::bundle::Bundle::load(&p).map_err(|e| Error::new(ErrorKind::InvalidData, e.to_string()))?;
+        let name = p.file_name().expect("read_dir entries have names");
+        std::fs::copy(&p, kernels.join(name))?;
+    }
+    Ok(root)
+}
+
+/// The Info.plist used when the skeleton file is not available.
+pub const INFO_PLIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>CFBundleDevelopmentRegion</key>
+  <string>English</string>
+  <key>CFBundleExecutable</key>
+  <string>SparseBokeh.ofx</string>
+  <key>CFBundleIdentifier</key>
+  <string>org.sparsebokeh.LensBlur</string>
+  <key>CFBundleInfoDictionaryVersion</key>
+  <string>6.0</string>
+  <key>CFBundleName</key>
+  <string>Sparse Lens Blur</string>
+  <key>CFBundlePackageType</key>
+  <string>BNDL</string>
+  <key>CFBundleShortVersionString</key>
+  <string>1.0</string>
+  <key>CFBundleVersion</key>
+  <string>1.0</string>
+</dict>
+</plist>
+"#;
