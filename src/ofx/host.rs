@@ -193,6 +193,28 @@ pub fn load() -> OfxResult<()> {
     Ok(())
 }
 
+/// Posts a message when Load failed: fetches the message suite directly from the host record.
+pub fn post_without_suites(kind: &[u8], text: &str) {
+    let host = HOST.load(Ordering::Acquire);
+    if host.is_null() {
+        return;
+    }
+    // SAFETY: `host` came from setHost and stays valid while the binary is loaded.
+    let host = unsafe { &*host };
+    let Some(fetch) = host.fetchSuite else { return };
+    // SAFETY: the host's fetchSuite with a NUL-terminated suite name.
+    let suite = unsafe { fetch(host.host, kOfxMessageSuite.as_ptr().cast(), 1) } as *const OfxMessageSuiteV1;
+    if suite.is_null() {
+        return;
+    }
+    // SAFETY: a non-null version 1 message suite, valid while the binary is loaded.
+    if let Some(f) = unsafe { (*suite).message } {
+        let t = cstring(text);
+        // SAFETY: format "%s" with one NUL-terminated string argument; NULL handle is allowed.
+        unsafe { f(ptr::null_mut(), kind.as_ptr().cast(), c"SparseLensBlur".as_ptr(), c"%s".as_ptr(), t.as_ptr()) };
+    }
+}
+
 /// Forgets the suites (the Unload action).
 pub fn unload() {
     *SUITES.write().unwrap_or_else(|e| e.into_inner()) = None;

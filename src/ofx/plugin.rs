@@ -90,8 +90,10 @@ extern "C" fn main_entry(
     if let Some(m) = message {
         // Posting can itself misbehave in a broken host: keep it behind the barrier too.
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            if let Some(s) = host::suites_if_loaded() {
-                s.post(handle, kOfxMessageError, &format!("{PLUGIN_LABEL}: {m}"));
+            let text = format!("{PLUGIN_LABEL}: {m}");
+            match host::suites_if_loaded() {
+                Some(s) => s.post(handle, kOfxMessageError, &text),
+                None => host::post_without_suites(kOfxMessageError, &text),
             }
         }));
     }
