@@ -473,9 +473,10 @@ fn region_of_definition(
 }
 
 /// The region of interest on Source and Depth for an output region (canonical coordinates):
-/// the region grown by the blur's reach at the largest radius, in canonical units.
-pub fn roi_for(region: [f64; 4], reach_px: usize, scale: [f64; 2]) -> [f64; 4] {
-    let dx = reach_px as f64 / scale[0];
+/// the region grown by the blur's reach at the largest radius, in canonical units (a pixel is
+/// `par / scale` canonical units wide and `1 / scale` high).
+pub fn roi_for(region: [f64; 4], reach_px: usize, scale: [f64; 2], par: f64) -> [f64; 4] {
+    let dx = reach_px as f64 * par / scale[0];
     let dy = reach_px as f64 / scale[1];
     [region[0] - dx, region[1] - dy, region[2] + dx, region[3] + dy]
 }
@@ -500,7 +501,13 @@ fn regions_of_interest(
     } else {
         0
     };
-    let roi = roi_for(region, reach, scale_xy);
+    let par = s
+        .clip_props(inst.source)
+        .and_then(|p| p.double(kOfxImagePropPixelAspectRatio, 0))
+        .ok()
+        .filter(|p| p.is_finite() && *p > 0.0)
+        .unwrap_or(1.0);
+    let roi = roi_for(region, reach, scale_xy, par);
     let out = s.props(out_args)?;
     let prefix = std::str::from_utf8(&kOfxImageClipPropRoIPrefix[..kOfxImageClipPropRoIPrefix.len() - 1])
         .expect("ASCII constant");
