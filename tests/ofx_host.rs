@@ -1378,3 +1378,76 @@ fn make_ofx_bundle_lays_out_the_bundle() {
     std::fs::write(kernels.join("broken.json"), "{}").unwrap();
     assert!(sparsebokeh::ofx::make_ofx_bundle(&out, &library_path(), &kernels).is_err());
 }
+
+#[test]
+fn diagnostic_outputs_and_instance_changed() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    let (w, h) = (20usize, 16usize);
+    let src = test_image(w, h, 4, 21);
+    let depth = depth_image(w, h, 4, s.channel);
+    let full = [0, 0, w as i32, h as i32];
+
+    // CoC map: the radius in full-resolution pixels in R, G and B, alpha 1 — at any render scale.
+    inst.set_param("output", V::I(2));
+    let (_s1, _d1, out) = attach(&inst, 1, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+    assert_eq!(render(&inst, 1.0, full, 0.5), kOfxStatOK, "{:?}", take_messages());
+    let got = out.region(full);
+    let lens = Lens { render_scale: 0.5, ..s.lens };
+    for i in 0..w * h {
+        let z = depth.data[i * 4 + s.channel];
+        let r = lens.coc_radius(z).0 as f64 / 0.5;
+        assert!((got.data[i * 4] as f64 - r).abs() < 1e-5, "pixel {i}: {} vs {r}", got.data[i * 4]);
+        assert_eq!(got.data[i * 4 + 3], 1.0);
+    }
+
+    // Focal plane setup: near pixels keep red and lose green/blue, in-focus ones keep green.
+    inst.set_param("output", V::I(1));
+    let (_s2, _d2, out) = attach(&inst, 2, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+    assert_eq!(render(&inst, 2.0, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+    let got = out.region(full);
+    let (mut near, mut far) = (0, 0);
+    for i in 0..w * h {
+        let z = depth.data[i * 4 + s.channel] as f64;
+        let (px, sp) = (&got.data[i * 4..i * 4 + 4], &src.data[i * 4..i * 4 + 4]);
+        assert_eq!(px[3], sp[3], "alpha is kept");
+        if z < s.lens.focus - s.lens.dof / 2.0 {
+            near += 1;
+            assert_eq!((px[0], px[1], px[2]), (sp[0], sp[1] * 0.25, sp[2] * 0.25));
+        } else if z > s.lens.focus + s.lens.dof / 2.0 {
+            far += 1;
+            assert_eq!((px[0], px[1], px[2]), (sp[0] * 0.25, sp[1] * 0.25, sp[2]));
+        }
+    }
+    assert!(near > 0 && far > 0, "the scene has near ({near}) and far ({far}) pixels");
+
+    // InstanceChanged: the bundle file is enabled only for "Custom file"; a bad file is reported.
+    let enabled =
+        |inst: &Effect, name: &str| inst.params.params.lock().unwrap()[name].props.int(k(kOfxParamPropEnabled), 0);
+    let changed = |inst: &Effect, name: &str| {
+        let args = PropSet::default();
+        args.set(k(kOfxPropType), 0, V::S(CString::new(k(kOfxTypeParameter)).unwrap()));
+        args.set(k(kOfxPropName), 0, V::S(CString::new(name).unwrap()));
+        args.set(k(kOfxPropChangeReason), 0, V::S(CString::new(k(kOfxChangeUserEdited)).unwrap()));
+        args.set(k(kOfxPropTime), 0, V::D(1.0));
+        call(kOfxActionInstanceChanged, inst.handle() as *const c_void, Some(&args), None)
+    };
+    take_messages();
+    assert_eq!(changed(&inst, "filter_type"), kOfxStatOK);
+    assert_eq!(enabled(&inst, "filter_file"), Some(1));
+    assert_eq!(enabled(&inst, "radius"), Some(0), "Radius is for frames without Depth");
+    inst.set_param("filter_file", V::S(CString::new(dir.path().join("missing.json").to_str().unwrap()).unwrap()));
+    assert_eq!(changed(&inst, "filter_file"), kOfxStatOK);
+    assert!(take_messages().iter().any(|m| m.contains("missing.json")));
+    inst.set_param("filter_type", V::I(0));
+    assert_eq!(changed(&inst, "filter_type"), kOfxStatOK);
+    assert_eq!(enabled(&inst, "filter_file"), Some(0));
+    assert_eq!(changed(&inst, "mix"), kOfxStatReplyDefault);
+    destroy(inst);
+    unload();
+}
