@@ -11,6 +11,7 @@ pub mod io;
 pub mod kernel;
 pub mod ofx;
 pub mod render;
+pub mod scene;
 
 pub use bundle::{AtRadius, BasisEntry, Bundle, BundleError};
 pub use image::{Image, ImageError, ImageView, ImageViewMut};

@@ -210,10 +210,8 @@ fn nonfinite_pixels_and_depth_have_a_defined_result() {
     depth.data[12] = f32::NEG_INFINITY;
     let lens = Lens { mode: LensMode::Depth, focus: 3.0, dof: 0.0, size: 4.0, maximum: 4.0, render_scale: 1.0 };
     let mut out = Image::new(16, 12, 4);
-    let stats = Engine::new(1)
-        .unwrap()
-        .blur_depth(&bundle, &lens, &depth.view(), 0, &img.view(), &mut out.view_mut())
-        .unwrap();
+    let stats =
+        Engine::new(1).unwrap().blur_depth(&bundle, &lens, &depth.view(), 0, &img.view(), &mut out.view_mut()).unwrap();
     assert_eq!(stats.nonfinite_pixels, 2);
     assert_eq!(stats.bad_depth, 3);
     assert!(out.data.iter().all(|v| v.is_finite()));

@@ -8,9 +8,10 @@
 //! frame — and, at a fixed radius, exactly the convolution of that frame with the complex's PSF.
 
 use super::lens::{Lens, LensError, MAX_RADIUS};
-use super::plan::Plan;
+use super::plan::{Plan, TapTable};
 use super::simd;
 use crate::bundle::Bundle;
+use crate::image::Image;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
 
@@ -27,6 +28,17 @@ pub enum RenderError {
     Threads(usize, String),
     #[error("the frame is too large to pad for this blur ({0} floats)")]
     TooLarge(u128),
+}
+
+/// How depth edges are treated (DESIGN §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Edges {
+    /// Every output pixel filters with its own radius (the paper's formulation): exact inside
+    /// a surface; halos and cut-off foreground blur at depth jumps.
+    #[default]
+    Gather,
+    /// Depth slices blurred separately and composited front to back, hidden background filled.
+    Layered,
 }
 
 /// What a render saw and did.
@@ -118,6 +130,63 @@ impl Engine {
         })
     }
 
+    /// Blurs `src` into `dst` with each pixel's radius from `depth` through `lens`, treating
+    /// depth edges as `edges` says.
+    #[allow(clippy::too_many_arguments)]
+    pub fn blur_depth_with(
+        &self,
+        bundle: &Bundle,
+        lens: &Lens,
+        edges: Edges,
+        depth: &ImageView,
+        depth_channel: usize,
+        src: &ImageView,
+        dst: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
+        if edges == Edges::Gather {
+            return self.blur_depth(bundle, lens, depth, depth_channel, src, dst);
+        }
+        lens.validate()?;
+        check_pair(src, dst)?;
+        if depth.width != src.width || depth.height != src.height {
+            return Err(RenderError::Mismatch(format!(
+                "depth image is {}×{} but the source is {}×{}",
+                depth.width, depth.height, src.width, src.height
+            )));
+        }
+        self.install(|| {
+            let (signed, bad) = lens.signed_coc_map(depth, depth_channel);
+            let nonfinite_pixels =
+                (0..src.height).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
+            let max_radius = signed.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+            let (w, h, c) = (src.width, src.height, src.channels);
+            // Gather everywhere, layered near depth edges (see layered::edge_weight).
+            let radii: Vec<f32> = signed.iter().map(|s| s.abs()).collect();
+            let mut gather = Image::new(w, h, c);
+            let stats = run(&Plan::per_pixel(bundle, &radii), src, &mut gather.view_mut(), max_radius);
+            let band = TapTable::new(bundle, max_radius as f64).complex.reach().max(1) as usize;
+            let weight = super::layered::edge_weight(&signed, w, h, band);
+            let mut layered = vec![0.0f32; w * h * c];
+            let slices = if weight.iter().any(|&e| e > 0.0) {
+                super::layered::blur_layered(bundle, &signed, src, &mut layered)
+            } else {
+                0
+            };
+            let mut rows = dst.rows_mut();
+            rows.par_iter_mut().enumerate().for_each(|(y, out)| {
+                for x in 0..w {
+                    let e = weight[y * w + x];
+                    for ch in 0..c {
+                        let i = (y * w + x) * c + ch;
+                        let g = gather.data[i];
+                        out[x * c + ch] = if e > 0.0 { g + e * (layered[i] - g) } else { g };
+                    }
+                }
+            });
+            Ok(RenderStats { nonfinite_pixels, bad_depth: bad, tables: stats.tables + slices, max_radius })
+        })
+    }
+
     /// Blurs `src` into `dst` with one radius per pixel (row-major, `width × height`).
     pub fn blur_radii(
         &self,
@@ -171,6 +240,11 @@ impl Padded {
     }
 }
 
+/// A blur with per-pixel radii and no checks (for the layered engine's slices).
+pub(crate) fn run_radii(bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut) {
+    run(&Plan::per_pixel(bundle, radii), src, dst, radii.iter().copied().fold(0.0, f32::max));
+}
+
 fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> RenderStats {
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
@@ -216,6 +290,9 @@ fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> Rend
     stats
 }
 
+/// Pixels in a run of one radius table from which the merged integer taps beat the gather.
+const RUN_MIN: usize = 6;
+
 /// Computes padded row `yp`, columns `xs`, of layer `l` into `out` (length |xs|·C).
 #[allow(clippy::too_many_arguments)]
 fn layer_row(
@@ -243,14 +320,36 @@ fn layer_row(
     }
     let sy = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
     let table_row = &plan.pixel_table[sy * w..(sy + 1) * w];
-    for (o, xp) in out.chunks_exact_mut(c).zip(xs) {
-        let sx = (xp as isize - geo.pad as isize).clamp(0, w as isize - 1) as usize;
-        let taps = &plan.tables[table_row[sx] as usize].layers[l];
-        match c {
-            1 => o.copy_from_slice(&simd::gather_pixel::<1>(input, geo.wp, xp, yp, taps)),
-            2 => o.copy_from_slice(&simd::gather_pixel::<2>(input, geo.wp, xp, yp, taps)),
-            3 => o.copy_from_slice(&simd::gather_pixel::<3>(input, geo.wp, xp, yp, taps)),
-            _ => o.copy_from_slice(&simd::gather_pixel::<4>(input, geo.wp, xp, yp, taps)),
+    let table_at = |xp: usize| table_row[(xp as isize - geo.pad as isize).clamp(0, w as isize - 1) as usize];
+    // Runs of pixels sharing a radius table: long runs take the merged integer taps along the
+    // run (the fixed-radius loop), short ones the per-pixel bilinear gather.
+    let mut x = xs.start;
+    while x < xs.end {
+        let t = table_at(x);
+        let mut e = x + 1;
+        while e < xs.end && table_at(e) == t {
+            e += 1;
         }
+        let table = &plan.tables[t as usize];
+        let run = &mut out[(x - xs.start) * c..(e - xs.start) * c];
+        if e - x >= RUN_MIN {
+            run.fill(0.0);
+            for tap in &table.integer_layers()[l] {
+                let sy = (yp as isize - tap.dy as isize) as usize;
+                let start = sy * geo.row_len() + (x as isize - tap.dx as isize) as usize * c;
+                simd::axpy(run, &input[start..start + (e - x) * c], tap.w);
+            }
+        } else {
+            let taps = &table.layers[l];
+            for (o, xp) in run.chunks_exact_mut(c).zip(x..e) {
+                match c {
+                    1 => o.copy_from_slice(&simd::gather_pixel::<1>(input, geo.wp, xp, yp, taps)),
+                    2 => o.copy_from_slice(&simd::gather_pixel::<2>(input, geo.wp, xp, yp, taps)),
+                    3 => o.copy_from_slice(&simd::gather_pixel::<3>(input, geo.wp, xp, yp, taps)),
+                    _ => o.copy_from_slice(&simd::gather_pixel::<4>(input, geo.wp, xp, yp, taps)),
+                }
+            }
+        }
+        x = e;
     }
 }
