@@ -14,6 +14,7 @@ mod common;
 use common::{max_abs_diff, random_bundle, test_image};
 use sparsebokeh::ofx::plugin::{blur_reach, PLUGIN_ID};
 use sparsebokeh::ofx::sys::*;
+use sparsebokeh::render::Edges;
 use sparsebokeh::{AtRadius, Bundle, Engine, Image, Lens, LensMode};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
@@ -929,6 +930,7 @@ fn set_scene_params(inst: &Effect, s: &Scene) {
     inst.set_param("max_size", V::D(s.lens.maximum));
     inst.set_param("mix", V::D(1.0));
     inst.set_param("output", V::I(0));
+    inst.set_param("edges", V::I(0));
 }
 
 fn render_args(time: f64, window: [i32; 4], scale: f64) -> PropSet {
@@ -1010,6 +1012,7 @@ fn describe_declares_the_contract() {
             "center",
             "depth_channel",
             "dof",
+            "edges",
             "filter_file",
             "filter_type",
             "invert_depth",
@@ -1448,6 +1451,79 @@ fn diagnostic_outputs_and_instance_changed() {
     assert_eq!(changed(&inst, "filter_type"), kOfxStatOK);
     assert_eq!(enabled(&inst, "filter_file"), Some(0));
     assert_eq!(changed(&inst, "mix"), kOfxStatReplyDefault);
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn layered_edges_match_the_engine_in_windows_and_tiles() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    // The default is layered.
+    let default = ctx.params.params.lock().unwrap()["edges"].props.int(k(kOfxParamPropDefault), 0);
+    assert_eq!(default, Some(1));
+    inst.set_param("edges", V::I(1));
+
+    let (w, h) = (40usize, 32usize);
+    let src = test_image(w, h, 4, 13);
+    let depth = depth_image(w, h, 4, s.channel);
+    let mut want = Image::new(w, h, 4);
+    Engine::new(1)
+        .unwrap()
+        .blur_depth_with(
+            &s.bundle,
+            &s.lens,
+            Edges::Layered,
+            &depth.view(),
+            s.channel,
+            &src.view(),
+            &mut want.view_mut(),
+        )
+        .unwrap();
+    let gather = engine_reference(&s, &src, &depth, 1.0);
+    assert!(max_abs_diff(&want.data, &gather.data) > 1e-3, "layered differs from gather in this scene");
+
+    let (x0, y0) = (3, 4);
+    let full = [x0, y0, x0 + w as i32, y0 + h as i32];
+    let (_s1, _d1, out) = attach(&inst, 1, &src, &depth, (x0, y0), [(0, false), (2, true), (1, false)]);
+    assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+    let err = max_abs_diff(&out.region(full).data, &want.data);
+    assert!(err <= 1e-6, "layered whole frame differs by {err}");
+
+    let window = [x0 + 6, y0 + 3, x0 + 27, y0 + 20];
+    let (_s2, _d2, out) = attach(&inst, 2, &src, &depth, (x0, y0), [(0, true), (0, false), (0, true)]);
+    assert_eq!(render(&inst, 2.0, window, 1.0), kOfxStatOK, "{:?}", take_messages());
+    let err = max_abs_diff(&out.region(window).data, &crop(&want, full, window).data);
+    assert!(err <= 1e-6, "layered render window differs by {err}");
+
+    let (_s3, _d3, out) = attach(&inst, 3, &src, &depth, (x0, y0), [(0, false), (0, false), (0, false)]);
+    let (mx, my) = (x0 + 17, y0 + 11);
+    for t in
+        [[full[0], full[1], mx, my], [mx, full[1], full[2], my], [full[0], my, mx, full[3]], [mx, my, full[2], full[3]]]
+    {
+        assert_eq!(render(&inst, 3.0, t, 1.0), kOfxStatOK, "{:?}", take_messages());
+    }
+    let err = max_abs_diff(&out.region(full).data, &want.data);
+    assert!(err <= 1e-6, "layered tiles differ from the whole frame by {err}");
+
+    // The layered blur asks for the whole Source frame.
+    let args = PropSet::default();
+    args.set(k(kOfxPropTime), 0, V::D(1.0));
+    args.set(k(kOfxImageEffectPropRenderScale), 0, V::D(1.0));
+    args.set(k(kOfxImageEffectPropRenderScale), 1, V::D(1.0));
+    for (i, v) in [10.0, 10.0, 12.0, 12.0].iter().enumerate() {
+        args.set(k(kOfxImageEffectPropRegionOfInterest), i, V::D(*v));
+    }
+    let out = PropSet::default();
+    let st = call(kOfxImageEffectActionGetRegionsOfInterest, inst.handle() as *const c_void, Some(&args), Some(&out));
+    assert_eq!(st, kOfxStatOK);
+    let roi: Vec<f64> = (0..4).map(|i| out.double("OfxImageClipPropRoI_Source", i).unwrap()).collect();
+    assert_eq!(roi, full.iter().map(|&v| v as f64).collect::<Vec<_>>());
     destroy(inst);
     unload();
 }

@@ -5,7 +5,7 @@
 use super::host::{OfxError, OfxResult, Suites};
 use super::sys::*;
 use crate::render::lens::MAX_RADIUS;
-use crate::render::LensMode;
+use crate::render::{Edges, LensMode};
 
 /// Parameter names. Never rename: saved projects store values under these names.
 pub mod names {
@@ -21,6 +21,7 @@ pub mod names {
     pub const OUTPUT: &str = "output";
     pub const MIX: &str = "mix";
     pub const RADIUS: &str = "radius";
+    pub const EDGES: &str = "edges";
 }
 
 /// The shipped bundles, in the order of the `filter_type` choice. Hosts save the option index in
@@ -33,6 +34,8 @@ pub const SHAPE_OPTIONS: [&str; 8] = ["disc", "hexagon", "octagon", "heart", "st
 pub const MATH_OPTIONS: [&str; 3] = ["depth", "far = 0", "direct"];
 /// Options of `depth_channel`.
 pub const CHANNEL_OPTIONS: [&str; 4] = ["red", "green", "blue", "alpha"];
+/// Options of `edges` (DESIGN §1: gather, or layered slices near depth edges).
+pub const EDGES_OPTIONS: [&str; 2] = ["gather", "layered"];
 /// Options of `output`.
 pub const OUTPUT_OPTIONS: [&str; 3] = ["result", "focal plane setup", "CoC map"];
 
@@ -68,6 +71,7 @@ pub struct Values {
     pub output: OutputMode,
     pub mix: f64,
     pub radius: f64,
+    pub edges: Edges,
 }
 
 impl Default for Values {
@@ -85,6 +89,7 @@ impl Default for Values {
             output: OutputMode::Result,
             mix: 1.0,
             radius: 8.0,
+            edges: Edges::Layered,
         }
     }
 }
@@ -187,6 +192,19 @@ pub(crate) fn describe(s: &Suites, set: OfxParamSetHandle) -> OfxResult<()> {
             hint: "The channel of the Depth input that holds depth (a single-channel input uses its only channel).",
             options: &CHANNEL_OPTIONS,
             default: d.depth_channel as i32,
+        },
+    )?;
+    define_choice(
+        s,
+        set,
+        &Choice {
+            name: names::EDGES,
+            label: "Depth Edges",
+            hint: "gather: every pixel blurs with its own radius (fast, exact inside surfaces, halos at depth \
+                   edges). layered: near depth edges the frame is blurred in depth slices composited front to back, \
+                   so foreground blur spills over the background (needs the whole Source frame for every tile).",
+            options: &EDGES_OPTIONS,
+            default: (d.edges == Edges::Layered) as i32,
         },
     )?;
     define_double(
@@ -298,6 +316,7 @@ pub struct Handles {
     pub output: OfxParamHandle,
     pub mix: OfxParamHandle,
     pub radius: OfxParamHandle,
+    pub edges: OfxParamHandle,
 }
 
 impl Handles {
@@ -315,6 +334,7 @@ impl Handles {
             output: s.param_handle(set, names::OUTPUT)?,
             mix: s.param_handle(set, names::MIX)?,
             radius: s.param_handle(set, names::RADIUS)?,
+            edges: s.param_handle(set, names::EDGES)?,
         })
     }
 
@@ -365,6 +385,10 @@ impl Handles {
             output,
             mix: finite(self.mix, names::MIX)?.clamp(0.0, 1.0),
             radius: finite(self.radius, names::RADIUS)?.clamp(0.0, MAX_RADIUS),
+            edges: match choice(self.edges, EDGES_OPTIONS.len(), names::EDGES)? {
+                0 => Edges::Gather,
+                _ => Edges::Layered,
+            },
         })
     }
 }

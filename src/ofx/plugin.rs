@@ -9,7 +9,7 @@ use super::sys::*;
 use crate::bundle::{AtRadius, Bundle};
 use crate::image::{ImageView, ImageViewMut};
 use crate::render::plan::{bucket, bucket_radius};
-use crate::render::{Engine, Lens, LensMode};
+use crate::render::{Edges, Engine, Lens, LensMode};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -507,7 +507,13 @@ fn regions_of_interest(
         .ok()
         .filter(|p| p.is_finite() && *p > 0.0)
         .unwrap_or(1.0);
-    let roi = roi_for(region, reach, scale_xy, par);
+    let mut roi = roi_for(region, reach, scale_xy, par);
+    if reach > 0 && layered(&v, depth) {
+        // Layered blur fills hidden background from anywhere in the frame: it needs all of it.
+        if let Ok(r) = s.clip_rod(inst.source, time) {
+            roi = [r.x1, r.y1, r.x2, r.y2];
+        }
+    }
     let out = s.props(out_args)?;
     let prefix = std::str::from_utf8(&kOfxImageClipPropRoIPrefix[..kOfxImageClipPropRoIPrefix.len() - 1])
         .expect("ASCII constant");
@@ -551,6 +557,11 @@ fn clip_preferences(s: &Suites, effect: OfxImageEffectHandle, out_args: OfxPrope
         }
     }
     Ok(kOfxStatOK)
+}
+
+/// Whether a render uses the layered (occlusion-aware) blur, which reads the whole frame.
+pub fn layered(v: &Values, depth_connected: bool) -> bool {
+    v.edges == Edges::Layered && depth_connected && v.output == OutputMode::Result
 }
 
 /// Whether the current parameters leave the source unchanged.
@@ -598,6 +609,7 @@ fn update_enabled(s: &Suites, inst: &Instance, time: f64) {
         inst.params.dof,
         inst.params.size,
         inst.params.max_size,
+        inst.params.edges,
     ] {
         set(h, depth);
     }
@@ -765,8 +777,10 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
     let needs_bundle = v.output == OutputMode::Result && !passes_through(&v, depth_connected, scale);
     let bundle = if needs_bundle { Some(inst.bundle(&v.shape)?) } else { None };
     let reach = bundle.as_ref().map_or(0, |b| blur_reach(b, max_radius(&v, depth_connected, scale)));
-    // The source region the window's pixels depend on.
-    let region = window.grow(reach as i64).intersect(&src.bounds);
+    // The source region the window's pixels depend on: the window grown by the blur's reach, or
+    // the whole frame for the layered blur (its hidden-background fill is global).
+    let whole = bundle.is_some() && layered(&v, depth_connected);
+    let region = if whole { src.bounds } else { window.grow(reach as i64).intersect(&src.bounds) };
     if region.is_empty() || region.intersect(&window).is_empty() {
         // No source under the window: transparent black.
         // SAFETY: the window is inside the Output bounds (checked) and nothing else refers to it.
@@ -836,8 +850,9 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
                 let dview = ImageView::packed(dv, w, h, 1).map_err(|e| OfxError::failed(e.to_string()))?;
                 let mut dst =
                     ImageViewMut::packed(&mut result, w, h, c).map_err(|e| OfxError::failed(e.to_string()))?;
+                let edges = if whole { Edges::Layered } else { Edges::Gather };
                 engine()
-                    .blur_depth(b, &lens, &dview, 0, &src_view, &mut dst)
+                    .blur_depth_with(b, &lens, edges, &dview, 0, &src_view, &mut dst)
                     .map_err(|e| OfxError::failed(e.to_string()))?;
             }
             (Some(b), None) => {
