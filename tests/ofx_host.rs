@@ -1511,6 +1511,14 @@ fn layered_edges_match_the_engine_in_windows_and_tiles() {
     let err = max_abs_diff(&out.region(full).data, &want.data);
     assert!(err <= 1e-6, "layered tiles differ from the whole frame by {err}");
 
+    // A draft render (host scrubbing) takes the gather path.
+    let (_s4, _d4, out) = attach(&inst, 4, &src, &depth, (x0, y0), [(0, false), (0, false), (0, false)]);
+    let args = render_args(4.0, window, 1.0);
+    args.set(k(kOfxImageEffectPropRenderQualityDraft), 0, V::I(1));
+    assert_eq!(call(kOfxImageEffectActionRender, inst.handle() as *const c_void, Some(&args), None), kOfxStatOK);
+    let err = max_abs_diff(&out.region(window).data, &crop(&gather, full, window).data);
+    assert!(err <= 1e-6, "draft render differs from gather by {err}");
+
     // The layered blur asks for the whole Source frame.
     let args = PropSet::default();
     args.set(k(kOfxPropTime), 0, V::D(1.0));
@@ -1524,6 +1532,38 @@ fn layered_edges_match_the_engine_in_windows_and_tiles() {
     assert_eq!(st, kOfxStatOK);
     let roi: Vec<f64> = (0..4).map(|i| out.double("OfxImageClipPropRoI_Source", i).unwrap()).collect();
     assert_eq!(roi, full.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn shipped_shapes_are_found_in_the_bundle_the_host_reports() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    // A plugin bundle folder with the test bundle installed as the shipped "star".
+    let bundle_dir = dir.path().join("SparseBokeh.ofx.bundle");
+    let kernels = bundle_dir.join("Contents/Resources/kernels");
+    std::fs::create_dir_all(&kernels).unwrap();
+    std::fs::copy(&s.path, kernels.join("star.json")).unwrap();
+
+    load();
+    let desc = Box::<Effect>::default();
+    desc.props.set(k(kOfxPluginPropFilePath), 0, V::S(CString::new(bundle_dir.to_str().unwrap()).unwrap()));
+    assert_eq!(call(kOfxActionDescribe, desc.handle() as *const c_void, None, None), kOfxStatOK);
+    let (_d, ctx) = describe();
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    inst.set_param("filter_type", V::I(4)); // star
+    inst.set_param("filter_file", V::S(CString::new("/nonexistent/ignored.json").unwrap()));
+    let (w, h) = (24usize, 20usize);
+    let src = test_image(w, h, 4, 31);
+    let depth = depth_image(w, h, 4, s.channel);
+    let full = [0, 0, w as i32, h as i32];
+    let (_s1, _d1, out) = attach(&inst, 1, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+    assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+    let want = engine_reference(&s, &src, &depth, 1.0);
+    assert!(max_abs_diff(&out.region(full).data, &want.data) <= 1e-6);
     destroy(inst);
     unload();
 }

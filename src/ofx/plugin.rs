@@ -186,8 +186,8 @@ fn binary_dir() -> Option<PathBuf> {
 }
 
 /// Where a shipped bundle may live, in order of preference: the bundle folder the host reported,
-/// the folder next to the binary (`Contents/<arch>/../Resources/kernels`), then this source
-/// tree's `bundle/kernels` (development builds).
+/// the folder next to the binary (`Contents/<arch>/../Resources/kernels`), `$SPARSEBOKEH_KERNELS`
+/// (as for the CLI), then this source tree's `bundle/kernels` (development builds).
 pub fn shipped_bundle_candidates(name: &str) -> Vec<PathBuf> {
     let file = format!("{name}.json");
     let mut v = Vec::new();
@@ -196,6 +196,9 @@ pub fn shipped_bundle_candidates(name: &str) -> Vec<PathBuf> {
     }
     if let Some(d) = binary_dir() {
         v.push(d.join("../Resources/kernels").join(&file));
+    }
+    if let Some(d) = std::env::var_os("SPARSEBOKEH_KERNELS") {
+        v.push(PathBuf::from(d).join(&file));
     }
     v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels").join(&file));
     v
@@ -779,7 +782,9 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
     let reach = bundle.as_ref().map_or(0, |b| blur_reach(b, max_radius(&v, depth_connected, scale)));
     // The source region the window's pixels depend on: the window grown by the blur's reach, or
     // the whole frame for the layered blur (its hidden-background fill is global).
-    let whole = bundle.is_some() && layered(&v, depth_connected);
+    // Draft renders (the host's scrubbing quality) take the cheaper gather path.
+    let draft = args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0;
+    let whole = bundle.is_some() && layered(&v, depth_connected) && !draft;
     let region = if whole { src.bounds } else { window.grow(reach as i64).intersect(&src.bounds) };
     if region.is_empty() || region.intersect(&window).is_empty() {
         // No source under the window: transparent black.
