@@ -1377,6 +1377,9 @@ fn make_ofx_bundle_lays_out_the_bundle() {
     assert!(root.join("Contents/Linux-x86-64/SparseBokeh.ofx").is_file());
     assert!(root.join("Contents/Resources/kernels").join(path.file_name().unwrap()).is_file());
     assert!(!root.join("Contents/Resources/kernels/README.txt").exists());
+    let icon = std::fs::read(root.join("Contents/Resources/org.sparsebokeh.LensBlur.png")).unwrap();
+    let info = png::Decoder::new(std::io::Cursor::new(icon)).read_info().unwrap().info().clone();
+    assert_eq!((info.width, info.height), (128, 128));
     // A broken bundle in the kernels folder is refused.
     std::fs::write(kernels.join("broken.json"), "{}").unwrap();
     assert!(sparsebokeh::ofx::make_ofx_bundle(&out, &library_path(), &kernels).is_err());

@@ -64,6 +64,9 @@ pub fn make_ofx_bundle(out_dir: &Path, so_path: &Path, kernels_dir: &Path) -> st
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))?;
     }
 
+    // Hosts show `Contents/Resources/<plugin identifier>.png` as the plugin's icon.
+    std::fs::write(contents.join("Resources").join(format!("{PLUGIN_ID}.png")), icon_png())?;
+
     let mut entries: Vec<PathBuf> = std::fs::read_dir(kernels_dir)
         .map_err(|e| Error::new(e.kind(), format!("kernels folder {}: {e}", kernels_dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -76,6 +79,52 @@ pub fn make_ofx_bundle(out_dir: &Path, so_path: &Path, kernels_dir: &Path) -> st
         std::fs::copy(&p, kernels.join(name))?;
     }
     Ok(root)
+}
+
+/// The plugin icon: a few soft hexagonal bokeh highlights on a dark ground, 128×128 RGBA PNG.
+pub fn icon_png() -> Vec<u8> {
+    const SIZE: usize = 128;
+    // (centre x, centre y, radius, colour)
+    let spots: [(f32, f32, f32, [f32; 3]); 4] = [
+        (44.0, 48.0, 30.0, [1.0, 0.78, 0.35]),
+        (86.0, 40.0, 22.0, [0.45, 0.7, 1.0]),
+        (78.0, 88.0, 28.0, [1.0, 0.45, 0.55]),
+        (34.0, 96.0, 14.0, [0.7, 1.0, 0.6]),
+    ];
+    let mut rgba = vec![0u8; SIZE * SIZE * 4];
+    for y in 0..SIZE {
+        for x in 0..SIZE {
+            let mut c = [0.08f32, 0.08, 0.12];
+            for (cx, cy, r, col) in spots {
+                let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+                // Hexagon distance: the largest projection on the three edge normals.
+                let hex = (0..3)
+                    .map(|k| {
+                        let a = std::f32::consts::PI / 3.0 * k as f32;
+                        (dx * a.cos() + dy * a.sin()).abs()
+                    })
+                    .fold(0.0f32, f32::max);
+                let cover = ((r - hex) / 1.5).clamp(0.0, 1.0) * 0.75;
+                for k in 0..3 {
+                    c[k] = c[k] * (1.0 - cover) + col[k] * cover;
+                }
+            }
+            let i = (y * SIZE + x) * 4;
+            for k in 0..3 {
+                rgba[i + k] = (c[k].clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
+            rgba[i + 3] = 255;
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, SIZE as u32, SIZE as u32);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().expect("writing to memory");
+        w.write_image_data(&rgba).expect("writing to memory");
+    }
+    out
 }
 
 /// The Info.plist used when the skeleton file is not available.
