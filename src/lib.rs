@@ -5,7 +5,9 @@
 //! channel. See DESIGN.md for the architecture and file formats.
 
 pub mod bundle;
+pub mod capi;
 pub mod cpu;
+pub mod fit;
 pub mod image;
 pub mod io;
 pub mod kernel;

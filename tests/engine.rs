@@ -262,3 +262,14 @@ fn image_views_refuse_bad_geometry() {
     let v = ImageView::new(&buf, 4, 4, 4, -64).unwrap();
     assert_eq!(v.row(0).as_ptr(), buf[48..].as_ptr(), "row 0 of a bottom-up view is last in memory");
 }
+
+#[test]
+fn a_far_reaching_bundle_at_a_large_radius_is_refused_before_allocating() {
+    let mut bundle = random_bundle(2, 3, 2, &[1.0]);
+    bundle.basis[0].complex.layers[0][0].x = 4000.0;
+    let img = test_image(64, 64, 4, 1);
+    let mut out = Image { width: 64, height: 64, channels: 4, data: vec![5.0; 64 * 64 * 4] };
+    let err = Engine::new(1).unwrap().blur_fixed(&bundle, 1000.0, &img.view(), &mut out.view_mut()).unwrap_err();
+    assert!(matches!(err, sparsebokeh::RenderError::TooLarge(_)), "{err}");
+    assert!(out.data.iter().all(|&v| v == 5.0));
+}

@@ -26,7 +26,7 @@ pub enum RenderError {
     Mismatch(String),
     #[error("cannot start {0} render threads: {1}")]
     Threads(usize, String),
-    #[error("the frame is too large to pad for this blur ({0} floats)")]
+    #[error("the blur reaches too far for this frame: its padded working frame would hold {0} floats (limit 2^30)")]
     TooLarge(u128),
 }
 
@@ -100,6 +100,7 @@ impl Engine {
         check_pair(src, dst)?;
         self.install(|| {
             let plan = Plan::uniform(bundle, radius);
+            check_work(&plan, src)?;
             Ok(run(&plan, src, dst, radius as f32))
         })
     }
@@ -124,7 +125,7 @@ impl Engine {
         }
         self.install(|| {
             let (radii, bad) = lens.coc_map(depth, depth_channel);
-            let mut stats = self.blur_radii_inner(bundle, &radii, src, dst);
+            let mut stats = self.blur_radii_inner(bundle, &radii, src, dst)?;
             stats.bad_depth = bad;
             Ok(stats)
         })
@@ -163,7 +164,9 @@ impl Engine {
             // Gather everywhere, layered near depth edges (see layered::edge_weight).
             let radii: Vec<f32> = signed.iter().map(|s| s.abs()).collect();
             let mut gather = Image::new(w, h, c);
-            let stats = run(&Plan::per_pixel(bundle, &radii), src, &mut gather.view_mut(), max_radius);
+            let plan = Plan::per_pixel(bundle, &radii);
+            check_work(&plan, src)?;
+            let stats = run(&plan, src, &mut gather.view_mut(), max_radius);
             let band = TapTable::new(bundle, max_radius as f64).complex.reach().max(1) as usize;
             let weight = super::layered::edge_weight(&signed, w, h, band);
             let mut layered = vec![0.0f32; w * h * c];
@@ -207,13 +210,34 @@ impl Engine {
         if let Some(r) = radii.iter().find(|r| !(r.is_finite() && (0.0..=MAX_RADIUS as f32).contains(*r))) {
             return Err(RenderError::Radius(*r as f64));
         }
-        self.install(|| Ok(self.blur_radii_inner(bundle, radii, src, dst)))
+        self.install(|| self.blur_radii_inner(bundle, radii, src, dst))
     }
 
-    fn blur_radii_inner(&self, bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut) -> RenderStats {
+    fn blur_radii_inner(
+        &self,
+        bundle: &Bundle,
+        radii: &[f32],
+        src: &ImageView,
+        dst: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
         let plan = Plan::per_pixel(bundle, radii);
-        run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max))
+        check_work(&plan, src)?;
+        Ok(run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max)))
     }
+}
+
+/// Largest padded working buffer, in floats (two are allocated): 4 GiB each.
+pub const MAX_WORK_FLOATS: u128 = 1 << 30;
+
+/// Refuses a render whose padded working frame would be absurd (a far-reaching bundle at a
+/// large radius on a large frame) before anything is allocated.
+fn check_work(plan: &Plan, src: &ImageView) -> Result<(), RenderError> {
+    let pad: u128 = plan.reaches.iter().map(|&r| r.max(0) as u128).sum();
+    let floats = (src.width as u128 + 2 * pad) * (src.height as u128 + 2 * pad) * src.channels as u128;
+    if floats > MAX_WORK_FLOATS {
+        return Err(RenderError::TooLarge(floats));
+    }
+    Ok(())
 }
 
 fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
@@ -290,6 +314,20 @@ fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> Rend
     stats
 }
 
+/// `out` = the merged integer taps applied along padded row `yp` from column `x0` on
+/// (`out.len() / C` pixels).
+fn int_taps_run(taps: &[super::plan::IntTap], input: &[f32], geo: &Padded, yp: usize, x0: usize, out: &mut [f32]) {
+    let c = geo.c;
+    let starts: Vec<(usize, f32)> = taps
+        .iter()
+        .map(|t| {
+            let sy = (yp as isize - t.dy as isize) as usize;
+            (sy * geo.row_len() + (x0 as isize - t.dx as isize) as usize * c, t.w)
+        })
+        .collect();
+    simd::taps_block(out, input, &starts);
+}
+
 /// Pixels in a run of one radius table from which the merged integer taps beat the gather.
 const RUN_MIN: usize = 6;
 
@@ -308,14 +346,8 @@ fn layer_row(
 ) {
     let c = geo.c;
     if plan.is_uniform() {
-        // Fixed radius: merged integer taps, one axpy along the row per tap.
-        out.fill(0.0);
-        for t in &plan.tables[0].integer_layers()[l] {
-            let sy = (yp as isize - t.dy as isize) as usize;
-            let sx0 = (xs.start as isize - t.dx as isize) as usize;
-            let start = sy * geo.row_len() + sx0 * c;
-            simd::axpy(out, &input[start..start + xs.len() * c], t.w);
-        }
+        // Fixed radius: merged integer taps along the row.
+        int_taps_run(&plan.tables[0].integer_layers()[l], input, geo, yp, xs.start, out);
         return;
     }
     let sy = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
@@ -333,12 +365,7 @@ fn layer_row(
         let table = &plan.tables[t as usize];
         let run = &mut out[(x - xs.start) * c..(e - xs.start) * c];
         if e - x >= RUN_MIN {
-            run.fill(0.0);
-            for tap in &table.integer_layers()[l] {
-                let sy = (yp as isize - tap.dy as isize) as usize;
-                let start = sy * geo.row_len() + (x as isize - tap.dx as isize) as usize * c;
-                simd::axpy(run, &input[start..start + (e - x) * c], tap.w);
-            }
+            int_taps_run(&table.integer_layers()[l], input, geo, yp, x, run);
         } else {
             let taps = &table.layers[l];
             for (o, xp) in run.chunks_exact_mut(c).zip(x..e) {

@@ -3,8 +3,10 @@
 
 pub mod dense;
 pub mod engine;
+pub mod fft;
 pub mod layered;
 pub mod lens;
+pub mod lowrank;
 pub mod plan;
 pub mod simd;
 
