@@ -11,6 +11,7 @@ pub mod fit;
 pub mod image;
 pub mod io;
 pub mod kernel;
+pub mod ofx;
 pub mod render;
 pub mod scene;
 
