@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+#[path = "cli/bundle_ofx.rs"]
+mod bundle_ofx;
 #[path = "cli/common.rs"]
 mod common;
 #[path = "cli/demo.rs"]
@@ -26,6 +28,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Render a synthetic scene and write before.png, after.png, depth.png and coc.png.
     Demo(demo::DemoArgs),
+    /// Lay out SparseBokeh.ofx.bundle (the OpenFX plugin with the shipped bundles).
+    BundleOfx(bundle_ofx::BundleOfxArgs),
 }
 
 fn main() {
@@ -38,6 +42,7 @@ fn main() {
         Command::Render(a) => render::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::BundleOfx(a) => bundle_ofx::run(a),
     };
     if let Err(e) = result {
         eprintln!("sparsebokeh: {}", e.message);
