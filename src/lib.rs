@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod cpu;
+pub mod fit;
 pub mod image;
 pub mod io;
 pub mod kernel;

@@ -1,0 +1,12 @@
+//! Fitting kernel complexes to target kernels: dual numbers, initial layouts, the loss with its
+//! exact gradient and Adam, and whole-bundle fitting.
+
+pub mod basis;
+pub mod dual;
+pub mod init;
+pub mod optimize;
+
+
+pub use dual::Dual;
+pub use init::{Init, Rng};
+pub use optimize::{finish, loss, loss_and_gradient, optimize, Fitted, Options, Params};
