@@ -93,45 +93,152 @@ fn sunflower(n: usize, rho: f64, phase: f64) -> Vec<[f64; 3]> {
         .collect()
 }
 
-/// Radial init: each layer's taps on expanding circles; layer l's scale ∝ 2^l and the scales
-/// sum to the target's support radius, so the layers act at different scales and the cascade's
-/// reach matches the target's.
-pub fn radial(target: &Grid, layers: usize, taps: usize) -> Params {
+/// The scale hierarchy shared by both inits: the coarsest layer spaces its `taps` taps evenly over
+/// the target's support (spacing `s₀ = √(area / N)`), each finer layer fills one cell of the
+/// layer above with its own taps (a disc of the cell's area, spacing `s₀/√N`, and so on). Returns
+/// the radii of the finer layers' discs, finest first, and the coarse layer's radius so that the
+/// cascade's reach matches the target's support radius.
+fn scales(target: &Grid, layers: usize, taps: usize) -> (Vec<f64>, f64) {
     let extent = support_radius(target);
-    let weights: Vec<f64> = (0..layers).map(|l| (1u64 << l.min(30)) as f64).collect();
-    let total: f64 = weights.iter().sum();
-    Params {
-        layers: (0..layers)
-            .map(|l| sunflower(taps, extent * weights[l] / total, l as f64 * 0.7))
-            .collect(),
+    let peak = target.max();
+    let area = target.data.iter().filter(|v| **v > 0.01 * peak).count().max(1) as f64;
+    let n = taps.max(1) as f64;
+    let mut spacing = (area / n).sqrt();
+    let mut fine = Vec::new();
+    for _ in 1..layers {
+        fine.push((spacing / std::f64::consts::PI.sqrt()).max(0.25));
+        spacing /= n.sqrt();
     }
+    fine.reverse();
+    let coarse = (extent - fine.iter().sum::<f64>()).max(0.5 * extent);
+    (fine, coarse)
 }
 
-/// Support sampling: the last layer's taps are drawn (rejection sampling, seeded) from the
-/// target's support with density ∝ the target, at the target's full scale less the other layers'
-/// reach; the other layers start as small radial blurs that fill the gaps between samples.
+/// The finest layer of a cascade of three or more: the identity (weight 1 at the origin) with its
+/// other taps on the integer offsets around it (on the circles of radius 1, √2, 2, …) at weight 0.
+/// Integer offsets splat without bilinear blur, so this layer can learn a sharpening (negative
+/// weights) that undoes the blur of the coarser layers' fractional offsets.
+fn identity_layer(taps: usize) -> Vec<[f64; 3]> {
+    let mut cells: Vec<(i32, i32)> = (-3..=3).flat_map(|y| (-3..=3).map(move |x| (x, y))).collect();
+    cells.sort_by_key(|&(x, y)| (x * x + y * y, y, x));
+    (0..taps)
+        .map(|i| {
+            let (x, y) = cells[i.min(cells.len() - 1)];
+            [x as f64, y as f64, if i == 0 { 1.0 } else { 0.0 }]
+        })
+        .collect()
+}
+
+/// Radial init: each layer's taps on expanding circles (a sunflower spiral: tap i on the circle of
+/// radius ρ·√((i+½)/N)), one scale per layer ([`scales`]): the coarsest covers the target's support
+/// radius, each finer one fills the gaps between the taps of the layer above. Layer 0 is the finest;
+/// with three layers or more it starts as [`identity_layer`].
+pub fn radial(target: &Grid, layers: usize, taps: usize) -> Params {
+    let (fine, coarse) = scales(target, layers, taps);
+    let mut out: Vec<Vec<[f64; 3]>> =
+        fine.iter().enumerate().map(|(l, &rho)| sunflower(taps, rho, 0.7 * (l + 1) as f64)).collect();
+    if layers > 0 {
+        out.push(sunflower(taps, coarse, 0.0));
+    }
+    if layers >= 3 {
+        out[0] = identity_layer(taps);
+    }
+    Params { layers: out }
+}
+
+/// `k×k` taps on a square lattice of spacing `step` centred on the origin (plus `extra` taps of
+/// weight 0 on the box's diagonal so every layer has N taps), weights 1/k².
+fn box_layer(taps: usize, step: f64) -> Vec<[f64; 3]> {
+    let k = (taps as f64).sqrt().floor().max(1.0) as usize;
+    let c = (k as f64 - 1.0) / 2.0;
+    let mut out: Vec<[f64; 3]> =
+        (0..k * k).map(|i| [((i % k) as f64 - c) * step, ((i / k) as f64 - c) * step, 1.0 / (k * k) as f64]).collect();
+    for e in 0..taps - k * k {
+        let f = (e as f64 + 0.5) / (taps - k * k) as f64 - 0.5;
+        out.push([f * step * k as f64 * 0.5, -f * step * k as f64 * 0.5, 0.0]);
+    }
+    out
+}
+
+/// Support sampling: the coarsest layer's taps are samples of the target's support, one per cell
+/// of a square lattice with a seeded random phase (stratified rejection sampling: a lattice point
+/// is kept if the target is non-zero there), the lattice step chosen so that as many of the N taps
+/// as possible land on the support; each tap weighs the target's mass there. Each finer layer is a
+/// √N×√N box filling one lattice cell of the layer above, so the layers tile the support. Taps
+/// left over have weight 0. For non-convex shapes (heart, star), whose support a spiral cannot follow.
 pub fn support(target: &Grid, layers: usize, taps: usize, seed: u64) -> Params {
     let mut rng = Rng::new(seed);
-    let extent = support_radius(target);
-    let blur = if layers > 1 { (0.12 * extent).max(0.35) } else { 0.0 };
-    let shrink = ((extent - blur * (layers - 1) as f64) / extent).max(0.3);
+    if layers == 0 || taps == 0 {
+        return Params { layers: vec![Vec::new(); layers] };
+    }
     let peak = target.max();
-    let h = target.half as f64;
-    let mut out: Vec<Vec<[f64; 3]>> = (0..layers.saturating_sub(1))
-        .map(|l| sunflower(taps, blur * (1.0 + l as f64) / layers as f64 * 2.0, 1.3 * l as f64))
-        .collect();
-    let mut sampled = Vec::with_capacity(taps);
-    let mut tries = 0usize;
-    while sampled.len() < taps {
-        let x = rng.uniform(-h - 0.5, h + 0.5);
-        let y = rng.uniform(-h - 0.5, h + 0.5);
-        let v = target.get(x.round() as i32, y.round() as i32);
-        tries += 1;
-        if rng.next_f64() * peak < v || tries > 1_000_000 {
-            sampled.push([x * shrink, y * shrink, 1.0 / taps as f64]);
+    let h = target.half;
+    let phase = (rng.next_f64(), rng.next_f64());
+    let on_support = |x: f64, y: f64| target.get(x.round() as i32, y.round() as i32) > 0.01 * peak;
+    let points = |step: f64| -> Vec<(f64, f64)> {
+        let n = (h as f64 / step).ceil() as i32 + 1;
+        let mut pts = Vec::new();
+        for j in -n..=n {
+            for i in -n..=n {
+                let (x, y) = ((i as f64 + phase.0 - 0.5) * step, (j as f64 + phase.1 - 0.5) * step);
+                if on_support(x, y) {
+                    pts.push((x, y));
+                }
+            }
+        }
+        pts
+    };
+    // Smallest step (within 1%) whose lattice puts at most N points on the support.
+    let (mut lo, mut hi) = (0.05, 2.0 * h as f64 + 2.0);
+    for _ in 0..40 {
+        let mid = 0.5 * (lo + hi);
+        if points(mid).len() > taps {
+            lo = mid;
+        } else {
+            hi = mid;
         }
     }
-    out.push(sampled);
+    let step = hi;
+    let pts = points(step);
+    let k = (taps as f64).sqrt().floor().max(1.0);
+    let mut out = Vec::with_capacity(layers);
+    let mut s = step / k;
+    for _ in 1..layers {
+        out.push(box_layer(taps, s));
+        s /= k;
+    }
+    out.reverse();
+    // Coarse layer: the lattice points, weighted by the target's mass in their cell.
+    let mass = |x: f64, y: f64| -> f64 {
+        let r = (step / 2.0).ceil() as i32;
+        let (cx, cy) = (x.round() as i32, y.round() as i32);
+        let mut m = 0.0;
+        for dy in -r..=r {
+            for dx in -r..=r {
+                if (dx as f64 + cx as f64 - x).abs() <= step / 2.0 && (dy as f64 + cy as f64 - y).abs() <= step / 2.0 {
+                    m += target.get(cx + dx, cy + dy);
+                }
+            }
+        }
+        m.max(1e-12)
+    };
+    let mut coarse: Vec<[f64; 3]> = pts.iter().map(|&(x, y)| [x, y, mass(x, y)]).collect();
+    let total: f64 = coarse.iter().map(|t| t[2]).sum();
+    coarse.iter_mut().for_each(|t| t[2] /= total);
+    // Pad with rejection samples of weight 0.
+    let mut tries = 0;
+    while coarse.len() < taps {
+        let x = rng.uniform(-(h as f64), h as f64);
+        let y = rng.uniform(-(h as f64), h as f64);
+        tries += 1;
+        if on_support(x, y) || tries > 100_000 {
+            coarse.push([x, y, 0.0]);
+        }
+    }
+    out.push(coarse);
+    if layers >= 3 {
+        out[0] = identity_layer(taps);
+    }
     Params { layers: out }
 }
 
@@ -171,12 +278,15 @@ mod tests {
             assert_eq!(p.layers.len(), 3);
             for l in &p.layers {
                 assert_eq!(l.len(), 16);
-                assert!((l.iter().map(|t| t[2]).sum::<f64>() - 1.0).abs() < 1e-12);
+                assert!((l.iter().map(|t| t[2]).sum::<f64>() - 1.0).abs() < 1e-9);
                 assert!(l.iter().all(|t| t[0].abs() <= 9.0 && t[1].abs() <= 9.0));
             }
         }
         // Support samples land on the support (x > −3 before shrinking).
         let s = support(&t, 3, 16, 2);
         assert!(s.layers[2].iter().all(|p| p[0] > -3.5));
+        assert!(s.layers[2].iter().filter(|p| p[2] > 0.0).count() >= 10);
+        assert_eq!(s, support(&t, 3, 16, 2));
+        assert_ne!(s, support(&t, 3, 16, 3));
     }
 }

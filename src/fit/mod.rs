@@ -6,7 +6,7 @@ pub mod dual;
 pub mod init;
 pub mod optimize;
 
-
+pub use basis::{fit_bundle, fit_radius, fit_target, BasisOptions, FitError, FitSpec, TargetFit, DEFAULT_RADII};
 pub use dual::Dual;
 pub use init::{Init, Rng};
 pub use optimize::{finish, loss, loss_and_gradient, optimize, Fitted, Options, Params};

@@ -50,7 +50,11 @@ impl Params {
     /// Every offset multiplied by `factor`.
     pub fn scaled(&self, factor: f64) -> Params {
         Params {
-            layers: self.layers.iter().map(|l| l.iter().map(|p| [p[0] * factor, p[1] * factor, p[2]]).collect()).collect(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| l.iter().map(|p| [p[0] * factor, p[1] * factor, p[2]]).collect())
+                .collect(),
         }
     }
 }
@@ -164,27 +168,57 @@ fn correlate4(r: &[f64], rs: usize, base: usize, q: &[f64], qs: usize) -> [f64; 
             tail[3] += r1[k + 1] * qv;
         }
     }
-    [
-        a00.reduce_add() + tail[0],
-        a10.reduce_add() + tail[1],
-        a01.reduce_add() + tail[2],
-        a11.reduce_add() + tail[3],
-    ]
+    [a00.reduce_add() + tail[0], a10.reduce_add() + tail[1], a01.reduce_add() + tail[2], a11.reduce_add() + tail[3]]
 }
 
 /// The loss of `params` against `target` (see the module docs) and, if `grad` is given, its
 /// exact gradient with respect to every tap's x, y and w (`grad` must be shaped like `params`).
 pub fn loss_and_gradient(params: &Params, target: &Grid, grad: Option<&mut Params>) -> f64 {
+    smoothed_loss_and_gradient(params, target, 0.0, grad)
+}
+
+/// Separable gaussian blur of a square grid (standard deviation `sigma` cells, zero outside).
+fn blur(g: &Grid, sigma: f64) -> Grid {
+    let rad = (3.0 * sigma).ceil() as usize;
+    let mut k: Vec<f64> =
+        (0..=2 * rad).map(|i| (-((i as f64 - rad as f64).powi(2)) / (2.0 * sigma * sigma)).exp()).collect();
+    let s: f64 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= s);
+    let side = g.side();
+    let mut tmp = vec![0.0; side * side];
+    for (src, dst) in g.data.chunks_exact(side).zip(tmp.chunks_exact_mut(side)) {
+        for (x, d) in dst.iter_mut().enumerate() {
+            let lo = x.saturating_sub(rad);
+            let hi = (x + rad).min(side - 1);
+            *d = (lo..=hi).map(|i| src[i] * k[i + rad - x]).sum();
+        }
+    }
+    let mut out = Grid::zeros(g.half);
+    for y in 0..side {
+        let lo = y.saturating_sub(rad);
+        let hi = (y + rad).min(side - 1);
+        for j in lo..=hi {
+            let kv = k[j + rad - y];
+            for (d, t) in out.data[y * side..(y + 1) * side].iter_mut().zip(&tmp[j * side..(j + 1) * side]) {
+                *d += kv * t;
+            }
+        }
+    }
+    out
+}
+
+/// [`loss_and_gradient`] of the residual seen through a gaussian of standard deviation `sigma`
+/// cells: `⟨R, K·R⟩/n` with K the gaussian of variance 2σ² (the loss of both PSF and target
+/// blurred by σ). Early in a fit this lets taps feel the target beyond their 2×2 footprint; σ = 0
+/// is the exact loss.
+pub fn smoothed_loss_and_gradient(params: &Params, target: &Grid, sigma: f64, grad: Option<&mut Params>) -> f64 {
     let splats: Vec<Splat> = params.layers.iter().map(|l| splat(l)).collect();
     let nl = splats.len();
     let total_half: i32 = splats.iter().map(|s| s.half).sum();
     // Q_l for every layer (the PSF of the others), and the PSF itself from Q_{L-1}.
     let others = |l: usize| (0..nl).filter(|&m| m != l).collect::<Vec<_>>();
-    let qs: Vec<Grid> = if grad.is_some() {
-        (0..nl).map(|l| convolve_layers(&splats, &others(l))).collect()
-    } else {
-        Vec::new()
-    };
+    let qs: Vec<Grid> =
+        if grad.is_some() { (0..nl).map(|l| convolve_layers(&splats, &others(l))).collect() } else { Vec::new() };
     let psf = if nl == 0 {
         convolve_layers(&splats, &[])
     } else if let Some(q) = qs.last() {
@@ -206,10 +240,25 @@ pub fn loss_and_gradient(params: &Params, target: &Grid, grad: Option<&mut Param
         }
     }
     let n = (tside * tside) as f64;
+    if sigma > 0.0 {
+        let kr = blur(&residual, sigma * std::f64::consts::SQRT_2);
+        let loss = residual.data.iter().zip(&kr.data).map(|(r, k)| r * k).sum::<f64>() / n;
+        residual = kr;
+        let Some(grad) = grad else { return loss };
+        tap_gradients(&splats, &qs, &residual, m, n, grad);
+        return loss;
+    }
     let loss = residual.data.iter().map(|r| r * r).sum::<f64>() / n;
     let Some(grad) = grad else { return loss };
+    tap_gradients(&splats, &qs, &residual, m, n, grad);
+    loss
+}
+
+/// Each tap's gradient from `∂loss/∂PSF = (2/n)·residual` (grid of half `m`).
+fn tap_gradients(splats: &[Splat], qs: &[Grid], residual: &Grid, m: i32, n: f64, grad: &mut Params) {
+    let rside = residual.side();
     let scale = 2.0 / n;
-    for (l, (sp, q)) in splats.iter().zip(&qs).enumerate() {
+    for (l, (sp, q)) in splats.iter().zip(qs).enumerate() {
         let qh = q.half;
         let qside = q.side();
         for (i, &(ix, iy, s)) in sp.taps.iter().enumerate() {
@@ -227,7 +276,6 @@ pub fn loss_and_gradient(params: &Params, target: &Grid, grad: Option<&mut Param
             }
         }
     }
-    loss
 }
 
 /// The loss alone.
@@ -239,7 +287,7 @@ pub fn loss(params: &Params, target: &Grid) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     pub iterations: usize,
-    /// Adam step for offsets at the start of the schedule, as a fraction of the target's half size.
+    /// Adam step for offsets at the start of the schedule, as a fraction of each layer's starting extent.
     pub lr_position: f64,
     /// Adam step for weights at the start, as a fraction of the mean tap weight 1/N.
     pub lr_weight: f64,
@@ -247,11 +295,23 @@ pub struct Options {
     pub lr_final: f64,
     /// How far each layer's taps may go: `|x|, |y| ≤ reach_limit` (in pixels); `None` = the target's half.
     pub reach_limit: Option<f64>,
+    /// Coarse-to-fine: the loss is first seen through a gaussian of σ = `smooth`·(target half)
+    /// cells, shrinking linearly to 0 at `smooth_until`·iterations; the exact loss after that.
+    pub smooth: f64,
+    pub smooth_until: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { iterations: 2000, lr_position: 0.02, lr_weight: 0.02, lr_final: 0.01, reach_limit: None }
+        Options {
+            iterations: 2000,
+            lr_position: 0.02,
+            lr_weight: 0.02,
+            lr_final: 0.01,
+            reach_limit: None,
+            smooth: 0.1,
+            smooth_until: 0.5,
+        }
     }
 }
 
@@ -272,17 +332,21 @@ pub fn optimize(init: &Params, target: &Grid, opts: &Options) -> Fitted {
 
 /// Adam with a cosine learning-rate schedule; `progress(iteration, loss)` is called every iteration.
 /// Offsets are clamped to the reach limit after each step.
-pub fn optimize_params(
-    init: &Params,
-    target: &Grid,
-    opts: &Options,
-    progress: &mut dyn FnMut(usize, f64),
-) -> Params {
+pub fn optimize_params(init: &Params, target: &Grid, opts: &Options, progress: &mut dyn FnMut(usize, f64)) -> Params {
     let (b1, b2, eps) = (0.9, 0.999, 1e-12);
     let half = target.half.max(1) as f64;
     let limit = opts.reach_limit.unwrap_or(target.half.max(1) as f64) - 1e-3;
     let ntaps = init.layers.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
-    let lr0 = [opts.lr_position * half, opts.lr_position * half, opts.lr_weight / ntaps];
+    // Each layer moves at its own scale: offsets by a fraction of the layer's starting extent (the
+    // largest |offset|, at least half a pixel), weights by a fraction of the mean weight 1/N.
+    let lr0: Vec<[f64; 3]> = init
+        .layers
+        .iter()
+        .map(|l| {
+            let extent = l.iter().map(|t| t[0].abs().max(t[1].abs())).fold(0.5, f64::max);
+            [opts.lr_position * extent, opts.lr_position * extent, opts.lr_weight / ntaps]
+        })
+        .collect();
     let mut p = init.clone();
     clamp(&mut p, limit);
     let mut grad = p.zeros_like();
@@ -291,20 +355,24 @@ pub fn optimize_params(
     let (mut b1t, mut b2t) = (1.0, 1.0);
     let iters = opts.iterations.max(1);
     for it in 0..opts.iterations {
-        let l = loss_and_gradient(&p, target, Some(&mut grad));
-        progress(it, l);
         let t = it as f64 / iters as f64;
+        let sigma = opts.smooth * half * (1.0 - t / opts.smooth_until.max(1e-9)).max(0.0);
+        let sigma = if sigma < 0.25 { 0.0 } else { sigma };
+        let l = smoothed_loss_and_gradient(&p, target, sigma, Some(&mut grad));
+        progress(it, l);
         let sched = opts.lr_final + (1.0 - opts.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
         b1t *= b1;
         b2t *= b2;
-        for ((pl, gl), (ml, vl)) in p.layers.iter_mut().zip(&grad.layers).zip(m1.layers.iter_mut().zip(&mut m2.layers)) {
+        for (((pl, gl), (ml, vl)), lr) in
+            p.layers.iter_mut().zip(&grad.layers).zip(m1.layers.iter_mut().zip(&mut m2.layers)).zip(&lr0)
+        {
             for ((pt, gt), (mt, vt)) in pl.iter_mut().zip(gl).zip(ml.iter_mut().zip(vl.iter_mut())) {
                 for k in 0..3 {
                     mt[k] = b1 * mt[k] + (1.0 - b1) * gt[k];
                     vt[k] = b2 * vt[k] + (1.0 - b2) * gt[k] * gt[k];
                     let mhat = mt[k] / (1.0 - b1t);
                     let vhat = vt[k] / (1.0 - b2t);
-                    pt[k] -= lr0[k] * sched * mhat / (vhat.sqrt() + eps);
+                    pt[k] -= lr[k] * sched * mhat / (vhat.sqrt() + eps);
                 }
             }
         }
@@ -381,7 +449,7 @@ mod tests {
 
     fn random_params(layers: usize, taps: usize, spread: f64, seed: u64) -> Params {
         let mut s = seed;
-        let mut coord = |s: &mut u64| {
+        let coord = |s: &mut u64| {
             // Keep every coordinate's fraction in [0.1, 0.9] so ±h never crosses a cell edge.
             let v = (lcg(s) * 2.0 - 1.0) * spread;
             let f = v - v.floor();
@@ -389,7 +457,11 @@ mod tests {
         };
         Params {
             layers: (0..layers)
-                .map(|_| (0..taps).map(|_| [coord(&mut s), coord(&mut s), 0.5 / taps as f64 + lcg(&mut s) / taps as f64]).collect())
+                .map(|_| {
+                    (0..taps)
+                        .map(|_| [coord(&mut s), coord(&mut s), 0.5 / taps as f64 + lcg(&mut s) / taps as f64])
+                        .collect()
+                })
                 .collect(),
         }
     }
@@ -408,11 +480,15 @@ mod tests {
     #[test]
     fn gradient_matches_central_differences_for_every_parameter() {
         // Spread 4 on a half-5 target: the PSF spills outside the grid, so that term is exercised too.
-        for (layers, taps, seed) in [(3, 6, 1u64), (2, 5, 2), (1, 4, 3), (4, 3, 4)] {
+        // The last case checks the coarse-to-fine (smoothed) loss too.
+        for (layers, taps, seed, sigma) in
+            [(3, 6, 1u64, 0.0), (2, 5, 2, 0.0), (1, 4, 3, 0.0), (4, 3, 4, 0.0), (3, 5, 5, 1.3)]
+        {
             let target = disc(5, 4.5);
             let p = random_params(layers, taps, 4.0, seed);
             let mut g = p.zeros_like();
-            loss_and_gradient(&p, &target, Some(&mut g));
+            let loss = |p: &Params, t: &Grid| smoothed_loss_and_gradient(p, t, sigma, None);
+            smoothed_loss_and_gradient(&p, &target, sigma, Some(&mut g));
             for l in 0..layers {
                 for i in 0..taps {
                     for k in 0..3 {

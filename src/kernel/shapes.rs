@@ -77,17 +77,31 @@ pub struct ApertureImage {
 pub enum Shape {
     Disc,
     /// Regular polygon; a vertex points up at rotation 0; `curvature` 0 (straight blades) to 1 (a disc).
-    Ngon { sides: u32, rotation_deg: f64, curvature: f64 },
+    Ngon {
+        sides: u32,
+        rotation_deg: f64,
+        curvature: f64,
+    },
     Heart,
     /// `points` outer vertices on the unit circle, inner vertices at radius `inner`.
-    Star { points: u32, inner: f64, rotation_deg: f64 },
+    Star {
+        points: u32,
+        inner: f64,
+        rotation_deg: f64,
+    },
     /// Mirror-lens donut: inner radius `inner` (fraction of the outer radius).
-    Ring { inner: f64 },
+    Ring {
+        inner: f64,
+    },
     /// exp(−ρ²/2σ²) with σ = `sigma`·r (default ½), truncated to the grid.
-    Gaussian { sigma: f64 },
+    Gaussian {
+        sigma: f64,
+    },
     /// Cat's-eye vignetting: the unit disc clipped by a unit disc whose centre is `offset` away
     /// (fraction of r, to the right).
-    CatEye { offset: f64 },
+    CatEye {
+        offset: f64,
+    },
     Image(ApertureImage),
 }
 
