@@ -212,8 +212,8 @@ mod tests {
             ];
             for (d, (v, g)) in s.iter().zip(expect) {
                 assert!(close(d.v, v));
-                for k in 0..3 {
-                    assert!(close(d.g[k], g[k]), "tap ({x},{y},{w}) d{k}: {} vs {}", d.g[k], g[k]);
+                for (k, (a, b)) in d.g.iter().zip(g).enumerate() {
+                    assert!(close(*a, b), "tap ({x},{y},{w}) d{k}: {a} vs {b}");
                 }
             }
             let total: f64 = s.iter().map(|d| d.v).sum();

@@ -465,7 +465,7 @@ mod tests {
         for s in &shapes {
             for r in [0.7, 1.0, 3.5, 16.0] {
                 let g = s.rasterize(r).unwrap();
-                assert_eq!(g.half, (r as f64).ceil() as i32);
+                assert_eq!(g.half, r.ceil() as i32);
                 assert!((g.sum() - 1.0).abs() < 1e-12, "{s:?} at {r}");
                 assert!(g.data.iter().all(|v| *v >= 0.0));
             }
