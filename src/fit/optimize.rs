@@ -208,8 +208,7 @@ fn blur(g: &Grid, sigma: f64) -> Grid {
 }
 
 /// [`loss_and_gradient`] of the residual seen through a gaussian of standard deviation `sigma`
-/// cells: `⟨R, K·R⟩/n` with K the gaussian of variance 2σ² (the loss of both PSF and target
-/// blurred by σ). Early in a fit this lets taps feel the target beyond their 2×2 footprint; σ = 0
+/// cells: `|B·R|²/n` with B the gaussian blur (the loss of both PSF and target blurred by σ). Early in a fit this lets taps feel the target beyond their 2×2 footprint; σ = 0
 /// is the exact loss.
 pub fn smoothed_loss_and_gradient(params: &Params, target: &Grid, sigma: f64, grad: Option<&mut Params>) -> f64 {
     let splats: Vec<Splat> = params.layers.iter().map(|l| splat(l)).collect();
@@ -241,9 +240,11 @@ pub fn smoothed_loss_and_gradient(params: &Params, target: &Grid, sigma: f64, gr
     }
     let n = (tside * tside) as f64;
     if sigma > 0.0 {
-        let kr = blur(&residual, sigma * std::f64::consts::SQRT_2);
-        let loss = residual.data.iter().zip(&kr.data).map(|(r, k)| r * k).sum::<f64>() / n;
-        residual = kr;
+        // loss = |B·R|² with B the (symmetric) blur on this grid, so ∂loss/∂R = 2·B(B·R): exactly
+        // positive semi-definite, whatever the truncation of the gaussian.
+        let br = blur(&residual, sigma);
+        let loss = br.data.iter().map(|v| v * v).sum::<f64>() / n;
+        residual = blur(&br, sigma);
         let Some(grad) = grad else { return loss };
         tap_gradients(&splats, &qs, &residual, m, n, grad);
         return loss;
