@@ -43,7 +43,7 @@ pub struct FitSpec {
 
 impl Default for FitSpec {
     fn default() -> Self {
-        FitSpec { layers: 3, taps: 32, iterations: 2000, init: Init::Auto, seed: 1, rounds: 4 }
+        FitSpec { layers: 3, taps: 32, iterations: 3000, init: Init::Auto, seed: 1, rounds: 8 }
     }
 }
 
@@ -298,5 +298,23 @@ mod tests {
         assert!(matches!(fit_bundle(&Shape::Disc, &opts, &|_, _| {}), Err(FitError::Invalid { .. })));
         let spec = FitSpec { layers: 0, ..FitSpec::default() };
         assert!(matches!(fit_radius(&Shape::Disc, 4.0, &spec), Err(FitError::Invalid { .. })));
+    }
+
+    #[test]
+    fn shipped_bundles_load_and_their_psnr_is_the_design_definition() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels");
+        for name in ["disc", "hexagon", "octagon", "heart", "star", "ring", "gaussian"] {
+            let b = Bundle::load(&dir.join(format!("{name}.json"))).unwrap();
+            assert_eq!((b.layers, b.taps), (3, 32), "{name}");
+            assert_eq!(b.radii(), DEFAULT_RADII.to_vec(), "{name}");
+            assert!(b.fit["command"].as_str().unwrap().starts_with("sparsebokeh fit "), "{name}");
+            let shape = Shape::from_json(&b.target, &dir).unwrap();
+            for e in b.basis.iter().filter(|e| e.radius == 16.0 || e.radius == 32.0) {
+                let t = shape.rasterize(e.radius).unwrap();
+                let db = crate::kernel::psf::psnr_db(&crate::kernel::psf::complex_psf(&e.complex), &t);
+                assert!((db - e.psnr_db.unwrap()).abs() < 0.01, "{name} r={}: {db} vs {:?}", e.radius, e.psnr_db);
+                assert!(db > 17.0, "{name} r={}: {db:.2} dB", e.radius);
+            }
+        }
     }
 }

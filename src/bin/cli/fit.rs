@@ -59,10 +59,10 @@ pub struct FitArgs {
     #[arg(long)]
     pub radius: Option<f64>,
     /// Adam iterations per fit (each perturbation round adds a quarter).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 3000)]
     pub iterations: usize,
     /// Perturbation rounds after the main run.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub rounds: usize,
     /// Initial layout: radial, support or auto (both, the better kept).
     #[arg(long, default_value = "auto")]
@@ -328,4 +328,57 @@ fn run_compare(shape: &Shape, name: &str, radius: f64, spec: &FitSpec) -> i32 {
     row("simulated annealing".into(), budget, anneal_db, anneal_s);
     row(format!("low-rank separable (rank {rank})"), lowrank_tpp, lowrank_db, lowrank_s);
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        fit: FitArgs,
+    }
+
+    fn args(list: &[&str]) -> FitArgs {
+        Cli::try_parse_from(std::iter::once("fit").chain(list.iter().copied())).unwrap().fit
+    }
+
+    #[test]
+    fn bad_flags_and_files_exit_2() {
+        assert_eq!(run(&args(&["--shape", "disc", "--init", "spiral", "--out", "x.json"])), 2);
+        assert_eq!(run(&args(&["--shape", "blob", "--out", "x.json"])), 2);
+        assert_eq!(run(&args(&["--shape", "ngon", "--sides", "2", "--out", "x.json"])), 2);
+        assert_eq!(run(&args(&["--image", "/nonexistent/aperture.png", "--out", "x.json"])), 2);
+        assert_eq!(run(&args(&["--shape", "disc"])), 2); // no --out
+        assert_eq!(run(&args(&["--shape", "disc", "--radius=-3", "--out", "x.json"])), 2);
+        assert_eq!(run(&args(&["--batch", "/nonexistent/dir", "--out-dir", "/tmp"])), 2);
+        assert!(Cli::try_parse_from(["fit", "--shape", "disc", "--image", "a.png"]).is_err());
+    }
+
+    #[test]
+    fn fits_a_small_bundle_that_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("hex.json");
+        let a = args(&[
+            "--shape",
+            "hexagon",
+            "--radii",
+            "2,4",
+            "--taps",
+            "8",
+            "--iterations",
+            "100",
+            "--rounds",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(run(&a), 0);
+        let b = sparsebokeh::Bundle::load(&out).unwrap();
+        assert_eq!((b.layers, b.taps, b.basis.len()), (3, 8, 2));
+        assert_eq!(b.target["params"]["sides"], 6);
+        assert!(b.fit["command"].as_str().is_some());
+    }
 }
