@@ -122,7 +122,8 @@ pub fn run(a: &BenchArgs) -> Result<(), Fail> {
     let lens = Lens { mode: LensMode::Depth, focus: 5.0, dof: 0.0, size: 24.0, maximum: 32.0, render_scale: 1.0 };
     let mut err = None;
     let mut depth_run = |edges: Edges, out: &mut Image| {
-        if let Err(e) = engine.blur_depth_with(&bundle, &lens, edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
+        if let Err(e) =
+            engine.blur_depth_with(&bundle, &lens, edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
         {
             err = Some(e);
         }
@@ -146,7 +147,8 @@ pub fn run(a: &BenchArgs) -> Result<(), Fail> {
     // 4. Dense direct convolution (f32x8, the engine's loop) on a crop, scaled by pixel count.
     let dense = dense_as_bundle(&disc);
     let (cw, ch) = (384usize, 216usize);
-    let crop = Image::from_view(&ImageView::new(&src.data, cw, ch, 4, (w * 16) as isize).map_err(|e| failed(e.to_string()))?);
+    let crop =
+        Image::from_view(&ImageView::new(&src.data, cw, ch, 4, (w * 16) as isize).map_err(|e| failed(e.to_string()))?);
     let mut crop_out = Image::new(cw, ch, 4);
     let dense_crop_ms = median_ms(runs.min(3), || {
         if let Err(e) = engine.blur_fixed(&dense, dense.basis[0].radius, &crop.view(), &mut crop_out.view_mut()) {
@@ -211,7 +213,10 @@ pub fn run(a: &BenchArgs) -> Result<(), Fail> {
         println!("{}", serde_json::to_string_pretty(&j).unwrap());
         return Ok(());
     }
-    println!("sparsebokeh bench: 1920×1080 RGBA f32, bundle `{}` (L={}, N={}), {threads} threads", bundle.name, bundle.layers, bundle.taps);
+    println!(
+        "sparsebokeh bench: 1920×1080 RGBA f32, bundle `{}` (L={}, N={}), {threads} threads",
+        bundle.name, bundle.layers, bundle.taps
+    );
     println!("SIMD: {}", sparsebokeh::cpu::simd_level());
     match peak {
         Some(p) => println!("peak: {p:.0} GFLOP/s ({threads} cores × 2 FMA × {lanes} lanes × 2 × clock)"),
@@ -234,14 +239,22 @@ pub fn run(a: &BenchArgs) -> Result<(), Fail> {
     if let Some(t) = fixed_4k_ms {
         row("   sparse fixed r=32, 3840×2160", t, None);
     }
-    row("   sparse fixed r=8", fixed_r8_ms, Some(int_taps(&match bundle.at_radius(8.0) {
-        AtRadius::Complex(c) => c,
-        AtRadius::PassThrough => Complex::identity(),
-    })));
-    row("   sparse fixed r=64", fixed_r64_ms, Some(int_taps(&match bundle.at_radius(64.0) {
-        AtRadius::Complex(c) => c,
-        AtRadius::PassThrough => Complex::identity(),
-    })));
+    row(
+        "   sparse fixed r=8",
+        fixed_r8_ms,
+        Some(int_taps(&match bundle.at_radius(8.0) {
+            AtRadius::Complex(c) => c,
+            AtRadius::PassThrough => Complex::identity(),
+        })),
+    );
+    row(
+        "   sparse fixed r=64",
+        fixed_r64_ms,
+        Some(int_taps(&match bundle.at_radius(64.0) {
+            AtRadius::Complex(c) => c,
+            AtRadius::PassThrough => Complex::identity(),
+        })),
+    );
     row("   sparse fixed r=32, 1 thread", fixed_1thread_ms, Some(fixed_taps));
     println!(
         "PSNR at r=32: sparse {} dB, low-rank rank {rank} {:.2} dB",
