@@ -96,8 +96,15 @@ fn c_host_renders_what_the_engine_renders() {
     let exe = d.join("ofx_host");
     compile_host(&exe);
     let prefix = d.join("out");
+    // The host loads the assembled plugin bundle, as Natron would.
+    let kernels = d.join("kernels");
+    std::fs::create_dir_all(&kernels).unwrap();
+    std::fs::copy(&bundle_path, kernels.join("disc.json")).unwrap();
+    let ofx_bundle = sparsebokeh::ofx::make_ofx_bundle(&d, &plugin_library(), &kernels).unwrap();
+    let ofx = ofx_bundle.join("Contents/Linux-x86-64/SparseBokeh.ofx");
+    assert!(ofx.is_file(), "{} was not assembled", ofx.display());
     let out = Command::new(&exe)
-        .arg(plugin_library())
+        .arg(&ofx)
         .arg(&bundle_path)
         .args([w.to_string(), h.to_string()])
         .args(["src", "depth", "src_half", "depth_half"].map(|n| d.join(format!("{n}.raw"))))
