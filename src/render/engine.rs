@@ -390,28 +390,55 @@ fn run_masked(
         let later: usize = plan.reaches[l + 1..].iter().map(|&r| r as usize).sum();
         let layer_mask = mask.map(|m| m.dilated(later));
         let (input, output) = if l % 2 == 0 { (&a, &mut b) } else { (&b, &mut a) };
-        if l + 1 == layers {
-            let mut rows = dst.rows_mut();
-            rows.par_iter_mut().enumerate().for_each(|(y, out)| {
-                for xs in row_ranges(layer_mask.as_ref(), &geo, w, h, y + pad, pad) {
-                    let o = &mut out[(xs.start - pad) * c..(xs.end - pad) * c];
-                    layer_row(plan, l, input, &geo, w, h, y + pad, xs, o);
-                }
-            });
-        } else {
-            let lo = shrink;
-            output.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
-                if yp >= lo && yp < geo.hp - lo {
-                    for xs in row_ranges(layer_mask.as_ref(), &geo, w, h, yp, lo) {
-                        let o = &mut row[xs.start * c..xs.end * c];
-                        layer_row(plan, l, input, &geo, w, h, yp, xs, o);
+        // Bands of BAND_ROWS rows run in parallel; inside a band, strips of STRIP_PX columns
+        // are done row after row, so the input rows a strip reads stay in L2.
+        let band = |rows: &mut [&mut [f32]], y0: usize, lo: usize, out_x0: usize| {
+            let ranges: Vec<Vec<std::ops::Range<usize>>> =
+                (0..rows.len()).map(|i| row_ranges(layer_mask.as_ref(), &geo, w, h, y0 + i, lo)).collect();
+            let (first, last) =
+                ranges.iter().flatten().fold((usize::MAX, 0), |(a, b), r| (a.min(r.start), b.max(r.end)));
+            let mut s0 = first;
+            while s0 < last {
+                let s1 = (s0 + STRIP_PX).min(last);
+                for (i, row) in rows.iter_mut().enumerate() {
+                    for xs in &ranges[i] {
+                        let (a, b) = (xs.start.max(s0), xs.end.min(s1));
+                        if a < b {
+                            let o = &mut row[(a - out_x0) * c..(b - out_x0) * c];
+                            layer_row(plan, l, input, &geo, w, h, y0 + i, a..b, o);
+                        }
                     }
                 }
+                s0 = s1;
+            }
+        };
+        if l + 1 == layers {
+            let mut rows = dst.rows_mut();
+            rows.par_chunks_mut(BAND_ROWS)
+                .enumerate()
+                .for_each(|(bi, chunk)| band(chunk, pad + bi * BAND_ROWS, pad, pad));
+        } else {
+            let lo = shrink;
+            output.par_chunks_mut(geo.row_len() * BAND_ROWS).enumerate().for_each(|(bi, chunk)| {
+                let y0 = bi * BAND_ROWS;
+                let mut rows: Vec<&mut [f32]> = chunk
+                    .chunks_mut(geo.row_len())
+                    .enumerate()
+                    .filter(|(i, _)| y0 + i >= lo && y0 + i < geo.hp - lo)
+                    .map(|(_, r)| r)
+                    .collect();
+                // Rows before `lo` are skipped: the band's first computed row.
+                let first = (y0..y0 + BAND_ROWS).find(|&y| y >= lo).unwrap_or(y0);
+                band(&mut rows, first, lo, 0);
             });
         }
     }
     stats
 }
+
+/// Rows per parallel band and columns per cache strip of a layer pass.
+const BAND_ROWS: usize = 16;
+const STRIP_PX: usize = 256;
 
 /// `out` = the merged integer taps applied along padded row `yp` from column `x0` on
 /// (`out.len() / C` pixels).
