@@ -100,7 +100,7 @@ fn c_host_renders_what_the_engine_renders() {
     let kernels = d.join("kernels");
     std::fs::create_dir_all(&kernels).unwrap();
     std::fs::copy(&bundle_path, kernels.join("disc.json")).unwrap();
-    let ofx_bundle = sparsebokeh::ofx::make_ofx_bundle(&d, &plugin_library(), &kernels).unwrap();
+    let ofx_bundle = sparsebokeh::ofx::make_ofx_bundle(d, &plugin_library(), &kernels).unwrap();
     let ofx = ofx_bundle.join("Contents/Linux-x86-64/SparseBokeh.ofx");
     assert!(ofx.is_file(), "{} was not assembled", ofx.display());
     let out = Command::new(&exe)
