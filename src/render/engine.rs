@@ -115,14 +115,7 @@ impl Engine {
         src: &ImageView,
         dst: &mut ImageViewMut,
     ) -> Result<RenderStats, RenderError> {
-        lens.validate()?;
-        check_pair(src, dst)?;
-        if depth.width != src.width || depth.height != src.height {
-            return Err(RenderError::Mismatch(format!(
-                "depth image is {}×{} but the source is {}×{}",
-                depth.width, depth.height, src.width, src.height
-            )));
-        }
+        check_depth(lens, depth, src, dst)?;
         self.install(|| {
             let (radii, bad) = lens.coc_map(depth, depth_channel);
             let mut stats = self.blur_radii_inner(bundle, &radii, src, dst)?;
@@ -147,14 +140,7 @@ impl Engine {
         if edges == Edges::Gather {
             return self.blur_depth(bundle, lens, depth, depth_channel, src, dst);
         }
-        lens.validate()?;
-        check_pair(src, dst)?;
-        if depth.width != src.width || depth.height != src.height {
-            return Err(RenderError::Mismatch(format!(
-                "depth image is {}×{} but the source is {}×{}",
-                depth.width, depth.height, src.width, src.height
-            )));
-        }
+        check_depth(lens, depth, src, dst)?;
         self.install(|| {
             let (signed, bad) = lens.signed_coc_map(depth, depth_channel);
             let nonfinite_pixels =
@@ -236,6 +222,19 @@ fn check_work(plan: &Plan, src: &ImageView) -> Result<(), RenderError> {
     let floats = (src.width as u128 + 2 * pad) * (src.height as u128 + 2 * pad) * src.channels as u128;
     if floats > MAX_WORK_FLOATS {
         return Err(RenderError::TooLarge(floats));
+    }
+    Ok(())
+}
+
+/// The checks of a depth-driven render: a usable lens, matching source, output and depth.
+fn check_depth(lens: &Lens, depth: &ImageView, src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
+    lens.validate()?;
+    check_pair(src, dst)?;
+    if depth.width != src.width || depth.height != src.height {
+        return Err(RenderError::Mismatch(format!(
+            "depth image is {}×{} but the source is {}×{}",
+            depth.width, depth.height, src.width, src.height
+        )));
     }
     Ok(())
 }

@@ -2,25 +2,29 @@
 #![allow(dead_code)]
 
 use sparsebokeh::bundle::{BasisEntry, Bundle};
+use sparsebokeh::fit::baseline::rng::SplitMix64;
 use sparsebokeh::{Complex, Image, Tap};
 
-/// splitmix64: a small deterministic generator for test data.
-pub struct Rng(pub u64);
+/// The project's seeded generator (SplitMix64), with the short names the tests use.
+pub struct Rng {
+    inner: SplitMix64,
+}
+
+#[allow(non_snake_case)]
+pub fn Rng(seed: u64) -> Rng {
+    Rng { inner: SplitMix64::new(seed) }
+}
 
 impl Rng {
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.inner.next_u64()
     }
     /// Uniform in [0, 1).
     pub fn f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.inner.next_f64()
     }
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.f64()
+        self.inner.uniform(lo, hi)
     }
 }
 
