@@ -99,6 +99,38 @@ impl Rect {
     }
 }
 
+/// The 8-connected groups of active tiles of `m`, each as a mask of its own.
+fn components(m: &TileMask) -> Vec<TileMask> {
+    let mut seen = vec![false; m.on.len()];
+    let mut out = Vec::new();
+    for start in 0..m.on.len() {
+        if !m.on[start] || seen[start] {
+            continue;
+        }
+        let mut comp = TileMask { tile: m.tile, tw: m.tw, th: m.th, on: vec![false; m.on.len()] };
+        let mut stack = vec![start];
+        seen[start] = true;
+        while let Some(i) = stack.pop() {
+            comp.on[i] = true;
+            let (tx, ty) = ((i % m.tw) as isize, (i / m.tw) as isize);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (x, y) = (tx + dx, ty + dy);
+                    if x >= 0 && y >= 0 && (x as usize) < m.tw && (y as usize) < m.th {
+                        let j = y as usize * m.tw + x as usize;
+                        if m.on[j] && !seen[j] {
+                            seen[j] = true;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+        }
+        out.push(comp);
+    }
+    out
+}
+
 /// The pixel rectangle covered by the active tiles of `m`, if any.
 fn tile_bounds(m: &TileMask, w: usize, h: usize) -> Option<Rect> {
     let mut r: Option<Rect> = None;
@@ -193,6 +225,9 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
     out
 }
 
+/// Step (px) the radii inside a slice are rounded to.
+pub const SLICE_RADIUS_STEP: f32 = 0.25;
+
 /// Tile side for skipping work: slices are computed only in tiles where the result is used.
 const TILE: usize = 32;
 
@@ -254,96 +289,106 @@ pub fn blur_layered(bundle: &Bundle, signed: &[f32], weight: &[f32], src: &Image
         let near_own = own.dilated(reach);
         let mut active = band.clone();
         active.on.iter_mut().zip(&near_own.on).for_each(|(a, &n)| *a = *a && n);
-        let Some(out_r) = tile_bounds(&active, w, h) else { continue };
+        if !active.any() {
+            continue;
+        }
         slices += 1;
-        // The input region: grown by the reach, its origin on the tile grid.
-        let grown = out_r.grow(reach, w, h);
-        let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
-        let mut region_mask = TileMask::new(TILE, in_r.width(), in_r.height());
-        for ty in 0..region_mask.th {
-            for tx in 0..region_mask.tw {
-                let (fx, fy) = (tx + in_r.x0 / TILE, ty + in_r.y0 / TILE);
-                region_mask.on[ty * region_mask.tw + tx] = active.on[fy * active.tw + fx];
+        // Each connected group of active tiles is its own region, so far-apart edges (two posts
+        // at the frame's sides) do not make one frame-wide region.
+        for comp in components(&active) {
+            let Some(out_r) = tile_bounds(&comp, w, h) else { continue };
+            // The input region: grown by the reach, its origin on the tile grid.
+            let grown = out_r.grow(reach, w, h);
+            let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
+            let mut region_mask = TileMask::new(TILE, in_r.width(), in_r.height());
+            for ty in 0..region_mask.th {
+                for tx in 0..region_mask.tw {
+                    let (fx, fy) = (tx + in_r.x0 / TILE, ty + in_r.y0 / TILE);
+                    region_mask.on[ty * region_mask.tw + tx] = comp.on[fy * comp.tw + fx];
+                }
             }
-        }
-        let (rw, rh) = (in_r.width(), in_r.height());
-        if std::env::var_os("SB_DEBUG").is_some() {
-            eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
-        }
-        // Weights for the fill: mass at slice k or farther.
-        // Per pixel of the region: the colour, the weight of what is at slice k or farther (for
-        // the fill), the own matte and |CoC| (for the slice's radii).
-        let mut wt = vec![0.0f32; rw * rh];
-        let mut col = vec![0.0f32; rw * rh * ci];
-        let mut own_wt = vec![0.0f32; rw * rh];
-        let mut own_r = vec![0.0f32; rw * rh];
-        col.par_chunks_mut(rw * ci)
-            .zip(wt.par_chunks_mut(rw))
-            .zip(own_wt.par_chunks_mut(rw).zip(own_r.par_chunks_mut(rw)))
-            .enumerate()
-            .for_each(|(y, ((crow, wrow), (orow, rrow)))| {
-                let fy = y + in_r.y0;
-                for x in 0..rw {
-                    let f = fy * w + x + in_r.x0;
-                    let (j, t) = located[f];
-                    let (own, nearer) = masses(j, t, k);
-                    wrow[x] = 1.0 - nearer;
-                    orow[x] = own;
-                    rrow[x] = signed[f].abs();
-                    crow[x * ci..x * ci + ci].copy_from_slice(&img[f * ci..f * ci + ci]);
+            let (rw, rh) = (in_r.width(), in_r.height());
+            if std::env::var_os("SB_DEBUG").is_some() {
+                eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
+            }
+            // Weights for the fill: mass at slice k or farther.
+            // Per pixel of the region: the colour, the weight of what is at slice k or farther (for
+            // the fill), the own matte and |CoC| (for the slice's radii).
+            let mut wt = vec![0.0f32; rw * rh];
+            let mut col = vec![0.0f32; rw * rh * ci];
+            let mut own_wt = vec![0.0f32; rw * rh];
+            let mut own_r = vec![0.0f32; rw * rh];
+            col.par_chunks_mut(rw * ci)
+                .zip(wt.par_chunks_mut(rw))
+                .zip(own_wt.par_chunks_mut(rw).zip(own_r.par_chunks_mut(rw)))
+                .enumerate()
+                .for_each(|(y, ((crow, wrow), (orow, rrow)))| {
+                    let fy = y + in_r.y0;
+                    for x in 0..rw {
+                        let f = fy * w + x + in_r.x0;
+                        let (j, t) = located[f];
+                        let (own, nearer) = masses(j, t, k);
+                        wrow[x] = 1.0 - nearer;
+                        orow[x] = own;
+                        rrow[x] = signed[f].abs();
+                        crow[x * ci..x * ci + ci].copy_from_slice(&img[f * ci..f * ci + ci]);
+                    }
+                });
+            let needs_fill = wt.iter().any(|&v| v < 1.0);
+            let fill = if needs_fill { pull_push(&col, &wt, rw, rh, ci) } else { Vec::new() };
+            // The slice's source: own pixels by matte, nearer pixels as filled coverage.
+            let mut source = vec![0.0f32; rw * rh * ci];
+            source.par_chunks_mut(rw * ci).enumerate().for_each(|(y, row)| {
+                for (x, o) in row.chunks_exact_mut(ci).enumerate() {
+                    let (fx, fy) = (x + in_r.x0, y + in_r.y0);
+                    let (j, t) = located[fy * w + fx];
+                    let (m, n) = masses(j, t, k);
+                    let i = y * rw + x;
+                    for ch in 0..ci {
+                        let mut v = m * img[(fy * w + fx) * ci + ch];
+                        if n > 0.0 {
+                            v += n * fill[i * ci + ch];
+                        }
+                        o[ch] = v;
+                    }
                 }
             });
-        let needs_fill = wt.iter().any(|&v| v < 1.0);
-        let fill = if needs_fill { pull_push(&col, &wt, rw, rh, ci) } else { Vec::new() };
-        // The slice's source: own pixels by matte, nearer pixels as filled coverage.
-        let mut source = vec![0.0f32; rw * rh * ci];
-        source.par_chunks_mut(rw * ci).enumerate().for_each(|(y, row)| {
-            for (x, o) in row.chunks_exact_mut(ci).enumerate() {
-                let (fx, fy) = (x + in_r.x0, y + in_r.y0);
-                let (j, t) = located[fy * w + fx];
-                let (m, n) = masses(j, t, k);
-                let i = y * rw + x;
-                for ch in 0..ci {
-                    let mut v = m * img[(fy * w + fx) * ci + ch];
-                    if n > 0.0 {
-                        v += n * fill[i * ci + ch];
+            // The slice's radius per pixel: its own pixels' |CoC|, spread outwards by pull-push so
+            // that the slice's blur continues past its silhouette with the radius it has inside.
+            // Rounded to SLICE_RADIUS_STEP: the filled radii vary smoothly, and fewer distinct
+            // radii give long runs of one tap table (the fast merged-integer loop).
+            let mut radii = pull_push(&own_r, &own_wt, rw, rh, 1);
+            radii.iter_mut().for_each(|r| *r = (*r / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP);
+            let mut blurred = vec![0.0f32; rw * rh * ci];
+            {
+                let sv = ImageView::packed(&source, rw, rh, ci).expect("slice buffer");
+                let mut bv = ImageViewMut::packed(&mut blurred, rw, rh, ci).expect("slice buffer");
+                run_radii(bundle, &radii, &sv, &mut bv, &region_mask);
+            }
+            // Front to back: acc += T·C; T ·= (1 − coverage).
+            let (acc_rows, trans_rows) = (acc.par_chunks_mut(w * ci), trans.par_chunks_mut(w));
+            acc_rows.zip(trans_rows).enumerate().for_each(|(y, (arow, trow))| {
+                if y < out_r.y0 || y >= out_r.y1 {
+                    return;
+                }
+                let by = y - in_r.y0;
+                for x in out_r.x0..out_r.x1 {
+                    if !comp.on[(y / TILE) * comp.tw + x / TILE] {
+                        continue;
                     }
-                    o[ch] = v;
+                    let bx = x - in_r.x0;
+                    let b = &blurred[(by * rw + bx) * ci..(by * rw + bx) * ci + ci];
+                    let tr = trow[x];
+                    if tr <= 0.0 {
+                        continue;
+                    }
+                    for ch in 0..ci {
+                        arow[x * ci + ch] += tr * b[ch];
+                    }
+                    trow[x] = tr * (1.0 - b[ci - 1].clamp(0.0, 1.0));
                 }
-            }
-        });
-        // The slice's radius per pixel: its own pixels' |CoC|, spread outwards by pull-push so
-        // that the slice's blur continues past its silhouette with the radius it has inside.
-        let radii = pull_push(&own_r, &own_wt, rw, rh, 1);
-        let mut blurred = vec![0.0f32; rw * rh * ci];
-        {
-            let sv = ImageView::packed(&source, rw, rh, ci).expect("slice buffer");
-            let mut bv = ImageViewMut::packed(&mut blurred, rw, rh, ci).expect("slice buffer");
-            run_radii(bundle, &radii, &sv, &mut bv, &region_mask);
+            });
         }
-        // Front to back: acc += T·C; T ·= (1 − coverage).
-        let (acc_rows, trans_rows) = (acc.par_chunks_mut(w * ci), trans.par_chunks_mut(w));
-        acc_rows.zip(trans_rows).enumerate().for_each(|(y, (arow, trow))| {
-            if y < out_r.y0 || y >= out_r.y1 {
-                return;
-            }
-            let by = y - in_r.y0;
-            for x in out_r.x0..out_r.x1 {
-                if !active.on[(y / TILE) * active.tw + x / TILE] {
-                    continue;
-                }
-                let bx = x - in_r.x0;
-                let b = &blurred[(by * rw + bx) * ci..(by * rw + bx) * ci + ci];
-                let tr = trow[x];
-                if tr <= 0.0 {
-                    continue;
-                }
-                for ch in 0..ci {
-                    arow[x * ci + ch] += tr * b[ch];
-                }
-                trow[x] = tr * (1.0 - b[ci - 1].clamp(0.0, 1.0));
-            }
-        });
     }
     // Out: drop the added coverage channel (normalising colour by it: the input was opaque).
     dst.par_chunks_mut(w * c).enumerate().for_each(|(y, out)| {
