@@ -102,7 +102,7 @@ fn measure_render_baselines() {
             })
             .collect();
         println!(
-            "lowrank disc r=32, ≥{min_taps} taps: rank {rank}, {taps} taps/px, {psnr:.2} dB, 1920×1080 RGBA median {:.1} ms {:?}",
+            "lowrank disc r=32, ≥{min_taps} taps: rank {rank}, {taps} taps/px, {psnr:.2} dB, 1920×1080 RGBA median {:.1} ms, runs {:?}",
             median(times.clone()),
             times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>()
         );
@@ -184,4 +184,34 @@ fn sweep_schedule() {
         );
     }
     println!("{line}");
+}
+
+/// Tiling of the low-rank vertical pass, interleaved so machine load hits every variant alike.
+#[test]
+#[ignore]
+fn measure_lowrank_tiling() {
+    let (w, h) = (1920, 1080);
+    let src = frame(w, h);
+    let mut out = Image::new(w, h, 4);
+    let k = disc(32.0);
+    let tilings = [(16, 1024), (32, 512), (64, 512), (64, 256), (128, 256), (8, 7680), (1080, 64)];
+    let mut filters: Vec<LowRankFilter> = tilings
+        .iter()
+        .map(|&(b, s)| {
+            let mut f = LowRankFilter::from_kernel(&k, 1);
+            f.set_tiling(b, s);
+            f
+        })
+        .collect();
+    let mut times = vec![Vec::new(); tilings.len()];
+    for _ in 0..7 {
+        for (f, t) in filters.iter_mut().zip(&mut times) {
+            let t0 = Instant::now();
+            f.render(&src.view(), &mut out.view_mut()).unwrap();
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    for (tl, t) in tilings.iter().zip(times) {
+        println!("band {} strip {}: median {:.1} ms", tl.0, tl.1, median(t));
+    }
 }
