@@ -138,11 +138,21 @@ fn measure_fit_baselines() {
             let (rank, lr_taps, lr_psnr) = lowrank(&target, layers * taps);
             let lr_s = t.elapsed().as_secs_f64();
             let iters = anneal_default_iters(&target, layers, taps);
-            let t = Instant::now();
-            let c = anneal(&target, layers, taps, 1, iters);
-            let an_s = t.elapsed().as_secs_f64();
-            let an_psnr = psnr_db(&complex_psf(&c), &target);
-            println!("| {name} | {r} | anneal ({iters} moves) | {} | {an_psnr:.2} | {an_s:.2} |", layers * taps);
+            let seeds: u64 = std::env::var("SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+            let mut runs = Vec::new();
+            for seed in 1..=seeds {
+                let t = Instant::now();
+                let c = anneal(&target, layers, taps, seed, iters);
+                runs.push((psnr_db(&complex_psf(&c), &target), t.elapsed().as_secs_f64()));
+            }
+            let others: Vec<String> = runs[1..].iter().map(|r| format!("{:.2}", r.0)).collect();
+            println!(
+                "| {name} | {r} | anneal ({iters} moves, seed 1) | {} | {:.2} | {:.2} | other seeds: {} |",
+                layers * taps,
+                runs[0].0,
+                runs[0].1,
+                others.join(", ")
+            );
             println!("| {name} | {r} | low-rank (rank {rank}) | {lr_taps} | {lr_psnr:.2} | {lr_s:.3} |");
         }
     }
