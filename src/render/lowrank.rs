@@ -55,7 +55,7 @@ impl LowRankFilter {
     }
 
     /// Overrides the vertical pass's tiling (for tuning; results do not depend on it).
-    pub(crate) fn set_tiling(&mut self, band_rows: usize, strip: usize) {
+    pub fn set_tiling(&mut self, band_rows: usize, strip: usize) {
         self.band_rows = band_rows.max(1);
         self.strip = strip.max(1);
     }
