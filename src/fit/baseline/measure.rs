@@ -85,45 +85,53 @@ fn frame(w: usize, h: usize) -> Image {
 #[test]
 #[ignore]
 fn measure_render_baselines() {
+    let threads: Vec<usize> =
+        std::env::var("THREADS").unwrap_or_else(|_| "2,1".into()).split(',').map(|t| t.parse().unwrap()).collect();
     let (w, h) = (1920, 1080);
     let src = frame(w, h);
     let mut out = Image::new(w, h, 4);
     let k = disc(32.0);
-    println!("threads: {}", rayon::current_num_threads());
-    for min_taps in [96, 200, 300] {
-        let (rank, taps, psnr) = lowrank(&k, min_taps);
-        let mut f = LowRankFilter::from_kernel(&k, rank);
-        f.render(&src.view(), &mut out.view_mut()).unwrap();
-        let times: Vec<f64> = (0..5)
-            .map(|_| {
-                let t = Instant::now();
+    let ms = |t: &Vec<f64>| t.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>().join(" ");
+    for n in threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        pool.install(|| {
+            for min_taps in [96, 200, 300] {
+                let (rank, taps, psnr) = lowrank(&k, min_taps);
+                let mut f = LowRankFilter::from_kernel(&k, rank);
                 f.render(&src.view(), &mut out.view_mut()).unwrap();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        println!(
-            "lowrank disc r=32, ≥{min_taps} taps: rank {rank}, {taps} taps/px, {psnr:.2} dB, 1920×1080 RGBA median {:.1} ms, runs {:?}",
-            median(times.clone()),
-            times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>()
-        );
-    }
-    let t = Instant::now();
-    let mut fft = FftConvolver::new(&k, w, h).unwrap();
-    let plan_ms = t.elapsed().as_secs_f64() * 1e3;
-    fft.convolve(&src.view(), &mut out.view_mut()).unwrap();
-    let times: Vec<f64> = (0..5)
-        .map(|_| {
+                let times: Vec<f64> = (0..5)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f.render(&src.view(), &mut out.view_mut()).unwrap();
+                        t.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect();
+                println!(
+                    "{n} thr: lowrank disc r=32 ≥{min_taps} taps: rank {rank}, {taps} taps/px, {psnr:.2} dB, \
+                     1920×1080 RGBA median {:.1} ms [{}]",
+                    median(times.clone()),
+                    ms(&times)
+                );
+            }
             let t = Instant::now();
+            let mut fft = FftConvolver::new(&k, w, h).unwrap();
+            let plan_ms = t.elapsed().as_secs_f64() * 1e3;
             fft.convolve(&src.view(), &mut out.view_mut()).unwrap();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    println!(
-        "fft 65×65 disc, 1920×1080 RGBA, padded {:?}: plan {plan_ms:.1} ms, median {:.1} ms {:?}",
-        fft.padded_size(),
-        median(times.clone()),
-        times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>()
-    );
+            let times: Vec<f64> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    fft.convolve(&src.view(), &mut out.view_mut()).unwrap();
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            println!(
+                "{n} thr: fft 65×65 disc, 1920×1080 RGBA, padded {:?}: plan {plan_ms:.1} ms, median {:.1} ms [{}]",
+                fft.padded_size(),
+                median(times.clone()),
+                ms(&times)
+            );
+        });
+    }
 }
 
 #[test]
