@@ -346,11 +346,20 @@ pub(crate) struct Schedule {
     pub step_w: (f64, f64),
     /// Probability that a move perturbs a position (else it transfers weight).
     pub p_position: f64,
+    /// Moves per restart (see [`RESTART_ITERS`]).
+    pub restart_iters: usize,
 }
 
 impl Default for Schedule {
     fn default() -> Schedule {
-        Schedule { init_spread: 1.0, cooling: 1e-6, step_px: (1.0 / 3.0, 0.02), step_w: (0.5, 0.01), p_position: 0.6 }
+        Schedule {
+            init_spread: 1.0,
+            cooling: 1e-6,
+            step_px: (1.0 / 3.0, 0.02),
+            step_w: (0.5, 0.01),
+            p_position: 0.6,
+            restart_iters: RESTART_ITERS,
+        }
     }
 }
 
@@ -371,7 +380,7 @@ pub(crate) fn anneal_with(
     sch: &Schedule,
 ) -> Complex {
     assert!(layers >= 1 && taps >= 1, "anneal needs at least one layer of one tap");
-    let runs = (budget_iters / RESTART_ITERS).clamp(1, MAX_RESTARTS);
+    let runs = (budget_iters / sch.restart_iters.max(1)).clamp(1, MAX_RESTARTS);
     let mut best: Option<(f64, Vec<Vec<[f64; 3]>>)> = None;
     for run in 0..runs {
         let iters = budget_iters / runs + usize::from(run < budget_iters % runs);

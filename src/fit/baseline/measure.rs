@@ -184,6 +184,7 @@ fn sweep_schedule() {
             "w0" => s.step_w.0 = v,
             "w1" => s.step_w.1 = v,
             "pp" => s.p_position = v,
+            "restart" => s.restart_iters = v as usize,
             _ => panic!("{k}"),
         }
     }
