@@ -1,6 +1,7 @@
 //! The kernel model: taps, layers and complexes (DESIGN §1), their dense PSF, and targets.
 
 pub mod psf;
+pub mod shapes;
 
 use serde::{Deserialize, Serialize};
 
