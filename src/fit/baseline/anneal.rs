@@ -29,7 +29,7 @@ use crate::kernel::psf::Grid;
 use crate::kernel::{Complex, Tap};
 
 /// Work (multiply-adds of the incremental loss) that [`anneal_default_iters`] budgets:
-/// about 3–4 seconds on one core of the project's 2-core development machine, comparable to a few
+/// about 4–5 seconds on one core of the project's 2-core development machine, comparable to a few
 /// seconds of gradient fitting.
 pub const DEFAULT_WORK: f64 = 8.0e9;
 
