@@ -295,6 +295,15 @@ mod tests {
                 assert!((out.pixel(x, y)[0] - src.pixel(sx as usize, sy as usize)[0]).abs() < 2e-4);
             }
         }
+        // The same pixels whatever the thread count.
+        let mut r = SplitMix64::new(9);
+        src.data.iter_mut().for_each(|v| *v = r.next_f64() as f32);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let mut single = Image::new(w, h, 1);
+        one.install(|| fft.convolve(&src.view(), &mut single.view_mut())).unwrap();
+        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        three.install(|| fft.convolve(&src.view(), &mut out.view_mut())).unwrap();
+        assert_eq!(single, out);
         let other = Image::new(w + 1, h, 1);
         let mut other_out = Image::new(w + 1, h, 1);
         assert!(fft.convolve(&other.view(), &mut other_out.view_mut()).is_err());

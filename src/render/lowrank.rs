@@ -28,6 +28,9 @@ pub struct LowRankFilter {
     terms: Vec<(Vec<f32>, Vec<f32>)>,
     half: usize,
     scratch: Vec<f32>,
+    /// Vertical-pass tiling: output rows per task and floats per column strip.
+    band_rows: usize,
+    strip: usize,
 }
 
 impl LowRankFilter {
@@ -43,12 +46,18 @@ impl LowRankFilter {
         if terms.iter().any(|(c, r)| c.iter().chain(r).any(|v| !v.is_finite())) {
             return Err(RenderError::Mismatch("separable filter with a non-finite tap".into()));
         }
-        Ok(LowRankFilter { terms, half: len / 2, scratch: Vec::new() })
+        Ok(LowRankFilter { terms, half: len / 2, scratch: Vec::new(), band_rows: BAND_ROWS, strip: STRIP })
     }
 
     /// The rank-`rank` separable approximation of `kernel`.
     pub fn from_kernel(kernel: &Grid, rank: usize) -> LowRankFilter {
         LowRankFilter::new(separable_factors(kernel, rank)).expect("SVD factors have the kernel's odd side")
+    }
+
+    /// Overrides the vertical pass's tiling (for tuning; results do not depend on it).
+    pub fn set_tiling(&mut self, band_rows: usize, strip: usize) {
+        self.band_rows = band_rows.max(1);
+        self.strip = strip.max(1);
     }
 
     pub fn rank(&self) -> usize {
@@ -86,7 +95,7 @@ impl LowRankFilter {
         let (w, h, c) = (src.width, src.height, src.channels);
         let row_len = w * c;
         self.scratch.resize(row_len * h, 0.0);
-        let half = self.half;
+        let (half, band_rows, strip) = (self.half, self.band_rows, self.strip);
         let mut dst_rows = dst.rows_mut();
         for (term, (col, row)) in self.terms.iter().enumerate() {
             // Horizontal pass: scratch(x, y) = Σ_dx row[dx + half] · src(clamp(x − dx), y).
@@ -108,14 +117,14 @@ impl LowRankFilter {
             );
             // Vertical pass: dst(x, y) (+)= Σ_dy column[dy + half] · scratch(x, clamp(y − dy)).
             let scratch = &self.scratch;
-            dst_rows.par_chunks_mut(BAND_ROWS).enumerate().for_each_init(
-                || vec![0.0f32; STRIP],
+            dst_rows.par_chunks_mut(band_rows).enumerate().for_each_init(
+                || vec![0.0f32; strip],
                 |acc, (band, rows)| {
-                    for x0 in (0..row_len).step_by(STRIP) {
-                        let x1 = (x0 + STRIP).min(row_len);
+                    for x0 in (0..row_len).step_by(strip) {
+                        let x1 = (x0 + strip).min(row_len);
                         let acc = &mut acc[..x1 - x0];
                         for (dy_row, out) in rows.iter_mut().enumerate() {
-                            let y = band * BAND_ROWS + dy_row;
+                            let y = band * band_rows + dy_row;
                             acc.iter_mut().for_each(|a| *a = 0.0);
                             let src_at = |k: usize| {
                                 let sy = (y as isize + half as isize - k as isize).clamp(0, h as isize - 1) as usize;

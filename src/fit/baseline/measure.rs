@@ -85,45 +85,53 @@ fn frame(w: usize, h: usize) -> Image {
 #[test]
 #[ignore]
 fn measure_render_baselines() {
+    let threads: Vec<usize> =
+        std::env::var("THREADS").unwrap_or_else(|_| "2,1".into()).split(',').map(|t| t.parse().unwrap()).collect();
     let (w, h) = (1920, 1080);
     let src = frame(w, h);
     let mut out = Image::new(w, h, 4);
     let k = disc(32.0);
-    println!("threads: {}", rayon::current_num_threads());
-    for min_taps in [96, 200, 300] {
-        let (rank, taps, psnr) = lowrank(&k, min_taps);
-        let mut f = LowRankFilter::from_kernel(&k, rank);
-        f.render(&src.view(), &mut out.view_mut()).unwrap();
-        let times: Vec<f64> = (0..5)
-            .map(|_| {
-                let t = Instant::now();
+    let ms = |t: &Vec<f64>| t.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>().join(" ");
+    for n in threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        pool.install(|| {
+            for min_taps in [96, 200, 300] {
+                let (rank, taps, psnr) = lowrank(&k, min_taps);
+                let mut f = LowRankFilter::from_kernel(&k, rank);
                 f.render(&src.view(), &mut out.view_mut()).unwrap();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        println!(
-            "lowrank disc r=32, ≥{min_taps} taps: rank {rank}, {taps} taps/px, {psnr:.2} dB, 1920×1080 RGBA median {:.1} ms {:?}",
-            median(times.clone()),
-            times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>()
-        );
-    }
-    let t = Instant::now();
-    let mut fft = FftConvolver::new(&k, w, h).unwrap();
-    let plan_ms = t.elapsed().as_secs_f64() * 1e3;
-    fft.convolve(&src.view(), &mut out.view_mut()).unwrap();
-    let times: Vec<f64> = (0..5)
-        .map(|_| {
+                let times: Vec<f64> = (0..5)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f.render(&src.view(), &mut out.view_mut()).unwrap();
+                        t.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect();
+                println!(
+                    "{n} thr: lowrank disc r=32 ≥{min_taps} taps: rank {rank}, {taps} taps/px, {psnr:.2} dB, \
+                     1920×1080 RGBA median {:.1} ms [{}]",
+                    median(times.clone()),
+                    ms(&times)
+                );
+            }
             let t = Instant::now();
+            let mut fft = FftConvolver::new(&k, w, h).unwrap();
+            let plan_ms = t.elapsed().as_secs_f64() * 1e3;
             fft.convolve(&src.view(), &mut out.view_mut()).unwrap();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    println!(
-        "fft 65×65 disc, 1920×1080 RGBA, padded {:?}: plan {plan_ms:.1} ms, median {:.1} ms {:?}",
-        fft.padded_size(),
-        median(times.clone()),
-        times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>()
-    );
+            let times: Vec<f64> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    fft.convolve(&src.view(), &mut out.view_mut()).unwrap();
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            println!(
+                "{n} thr: fft 65×65 disc, 1920×1080 RGBA, padded {:?}: plan {plan_ms:.1} ms, median {:.1} ms [{}]",
+                fft.padded_size(),
+                median(times.clone()),
+                ms(&times)
+            );
+        });
+    }
 }
 
 #[test]
@@ -138,11 +146,21 @@ fn measure_fit_baselines() {
             let (rank, lr_taps, lr_psnr) = lowrank(&target, layers * taps);
             let lr_s = t.elapsed().as_secs_f64();
             let iters = anneal_default_iters(&target, layers, taps);
-            let t = Instant::now();
-            let c = anneal(&target, layers, taps, 1, iters);
-            let an_s = t.elapsed().as_secs_f64();
-            let an_psnr = psnr_db(&complex_psf(&c), &target);
-            println!("| {name} | {r} | anneal ({iters} moves) | {} | {an_psnr:.2} | {an_s:.2} |", layers * taps);
+            let seeds: u64 = std::env::var("SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+            let mut runs = Vec::new();
+            for seed in 1..=seeds {
+                let t = Instant::now();
+                let c = anneal(&target, layers, taps, seed, iters);
+                runs.push((psnr_db(&complex_psf(&c), &target), t.elapsed().as_secs_f64()));
+            }
+            let others: Vec<String> = runs[1..].iter().map(|r| format!("{:.2}", r.0)).collect();
+            println!(
+                "| {name} | {r} | anneal ({iters} moves, seed 1) | {} | {:.2} | {:.2} | other seeds: {} |",
+                layers * taps,
+                runs[0].0,
+                runs[0].1,
+                others.join(", ")
+            );
             println!("| {name} | {r} | low-rank (rank {rank}) | {lr_taps} | {lr_psnr:.2} | {lr_s:.3} |");
         }
     }
@@ -166,6 +184,7 @@ fn sweep_schedule() {
             "w0" => s.step_w.0 = v,
             "w1" => s.step_w.1 = v,
             "pp" => s.p_position = v,
+            "restart" => s.restart_iters = v as usize,
             _ => panic!("{k}"),
         }
     }
@@ -184,4 +203,34 @@ fn sweep_schedule() {
         );
     }
     println!("{line}");
+}
+
+/// Tiling of the low-rank vertical pass, interleaved so machine load hits every variant alike.
+#[test]
+#[ignore]
+fn measure_lowrank_tiling() {
+    let (w, h) = (1920, 1080);
+    let src = frame(w, h);
+    let mut out = Image::new(w, h, 4);
+    let k = disc(32.0);
+    let tilings = [(16, 1024), (32, 512), (64, 512), (64, 256), (128, 256), (8, 7680), (1080, 64)];
+    let mut filters: Vec<LowRankFilter> = tilings
+        .iter()
+        .map(|&(b, s)| {
+            let mut f = LowRankFilter::from_kernel(&k, 1);
+            f.set_tiling(b, s);
+            f
+        })
+        .collect();
+    let mut times = vec![Vec::new(); tilings.len()];
+    for _ in 0..7 {
+        for (f, t) in filters.iter_mut().zip(&mut times) {
+            let t0 = Instant::now();
+            f.render(&src.view(), &mut out.view_mut()).unwrap();
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    for (tl, t) in tilings.iter().zip(times) {
+        println!("band {} strip {}: median {:.1} ms", tl.0, tl.1, median(t));
+    }
 }
