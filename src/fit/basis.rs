@@ -8,6 +8,7 @@ use super::optimize::{finish, loss, optimize_params, Fitted, Options, Params};
 use crate::bundle::{BasisEntry, Bundle};
 use crate::kernel::psf::Grid;
 use crate::kernel::shapes::{Shape, ShapeError};
+use rayon::prelude::*;
 use serde_json::json;
 use std::time::Instant;
 
@@ -98,8 +99,12 @@ fn descend(start: &Params, target: &Grid, spec: &FitSpec, seed: u64) -> (Params,
     (best, best_loss)
 }
 
-/// Fits `target` from `start` (a warm start) or from the spec's init (`Auto`: radial and support
-/// sampling, in parallel, the better kept; a tie goes to radial).
+/// How many support-sampling starts (seeds `seed`, `seed+1`, …) `Init::Auto` tries besides radial.
+pub const AUTO_SUPPORT_SEEDS: u64 = 3;
+
+/// Fits `target` from `start` (a warm start) or from the spec's init (`Auto`: the radial start and
+/// [`AUTO_SUPPORT_SEEDS`] support-sampling starts, in parallel, the best kept; a tie goes to the
+/// earlier start).
 pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> TargetFit {
     let seed = spec.seed;
     let (params, init) = match (start, spec.init) {
@@ -112,15 +117,17 @@ pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> Targ
             (descend(&s, target, spec, seed).0, Init::Support)
         }
         (None, Init::Auto) => {
-            let ((pr, lr), (ps, ls)) = rayon::join(
-                || descend(&init::radial(target, spec.layers, spec.taps), target, spec, seed),
-                || descend(&init::support(target, spec.layers, spec.taps, seed), target, spec, seed),
-            );
-            if ls < lr {
-                (ps, Init::Support)
-            } else {
-                (pr, Init::Radial)
-            }
+            // Radial, then support sampling from AUTO_SUPPORT_SEEDS lattice phases; each start is
+            // independent, so the parallel map is deterministic; the first of equal losses wins.
+            let starts: Vec<(Init, Params)> = std::iter::once((Init::Radial, init::radial(target, spec.layers, spec.taps)))
+                .chain((0..AUTO_SUPPORT_SEEDS).map(|k| {
+                    (Init::Support, init::support(target, spec.layers, spec.taps, seed.wrapping_add(k)))
+                }))
+                .collect();
+            let fits: Vec<(Params, f64)> =
+                starts.par_iter().map(|(_, p)| descend(p, target, spec, seed)).collect();
+            let best = (0..fits.len()).fold(0, |b, i| if fits[i].1 < fits[b].1 { i } else { b });
+            (fits[best].0.clone(), starts[best].0)
         }
     };
     let fitted = finish(&params, target);
@@ -236,7 +243,8 @@ pub fn fit_bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use rayon::prelude::*;
+use serde_json::json;
 
     #[test]
     fn disc_at_radius_8_fit_quality() {
