@@ -107,29 +107,30 @@ pub const AUTO_SUPPORT_SEEDS: u64 = 3;
 /// earlier start).
 pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> TargetFit {
     let seed = spec.seed;
-    let (params, init) = match (start, spec.init) {
-        (Some(p), init) => (descend(p, target, spec, seed).0, init),
-        (None, Init::Radial) => {
-            (descend(&init::radial(target, spec.layers, spec.taps), target, spec, seed).0, Init::Radial)
-        }
-        (None, Init::Support) => {
-            let s = init::support(target, spec.layers, spec.taps, seed);
-            (descend(&s, target, spec, seed).0, Init::Support)
-        }
-        (None, Init::Auto) => {
-            // Radial, then support sampling from AUTO_SUPPORT_SEEDS lattice phases; each start is
-            // independent, so the parallel map is deterministic; the first of equal losses wins.
-            let starts: Vec<(Init, Params)> = std::iter::once((Init::Radial, init::radial(target, spec.layers, spec.taps)))
-                .chain((0..AUTO_SUPPORT_SEEDS).map(|k| {
-                    (Init::Support, init::support(target, spec.layers, spec.taps, seed.wrapping_add(k)))
-                }))
-                .collect();
-            let fits: Vec<(Params, f64)> =
-                starts.par_iter().map(|(_, p)| descend(p, target, spec, seed)).collect();
-            let best = (0..fits.len()).fold(0, |b, i| if fits[i].1 < fits[b].1 { i } else { b });
-            (fits[best].0.clone(), starts[best].0)
-        }
-    };
+    let (params, init) =
+        match (start, spec.init) {
+            (Some(p), init) => (descend(p, target, spec, seed).0, init),
+            (None, Init::Radial) => {
+                (descend(&init::radial(target, spec.layers, spec.taps), target, spec, seed).0, Init::Radial)
+            }
+            (None, Init::Support) => {
+                let s = init::support(target, spec.layers, spec.taps, seed);
+                (descend(&s, target, spec, seed).0, Init::Support)
+            }
+            (None, Init::Auto) => {
+                // Radial, then support sampling from AUTO_SUPPORT_SEEDS lattice phases; each start is
+                // independent, so the parallel map is deterministic; the first of equal losses wins.
+                let starts: Vec<(Init, Params)> =
+                    std::iter::once((Init::Radial, init::radial(target, spec.layers, spec.taps)))
+                        .chain((0..AUTO_SUPPORT_SEEDS).map(|k| {
+                            (Init::Support, init::support(target, spec.layers, spec.taps, seed.wrapping_add(k)))
+                        }))
+                        .collect();
+                let fits: Vec<(Params, f64)> = starts.par_iter().map(|(_, p)| descend(p, target, spec, seed)).collect();
+                let best = (0..fits.len()).fold(0, |b, i| if fits[i].1 < fits[b].1 { i } else { b });
+                (fits[best].0.clone(), starts[best].0)
+            }
+        };
     let fitted = finish(&params, target);
     TargetFit { params, fitted, init }
 }
@@ -244,7 +245,7 @@ pub fn fit_bundle(
 mod tests {
     use super::*;
     use rayon::prelude::*;
-use serde_json::json;
+    use serde_json::json;
 
     #[test]
     fn disc_at_radius_8_fit_quality() {
