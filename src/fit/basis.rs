@@ -244,7 +244,6 @@ pub fn fit_bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rayon::prelude::*;
     use serde_json::json;
 
     #[test]
