@@ -226,7 +226,7 @@ impl Bundle {
             }
             let complex = Complex::new(complex);
             let mass = complex.weight_sum();
-            if !((mass - 1.0).abs() <= MASS_TOLERANCE) {
+            if (mass - 1.0).abs().is_nan() || (mass - 1.0).abs() > MASS_TOLERANCE {
                 return Err(invalid(
                     at("complex"),
                     format!("weights must sum to 1 (product over layers of each layer's sum), found {mass:.6}"),
@@ -349,4 +349,59 @@ impl Bundle {
         let t = (r - a.radius) / (b.radius - a.radius);
         AtRadius::Complex(Complex::lerp(&a.complex, &b.complex, t))
     }
+}
+
+/// Folders searched for shipped bundles by name, in order: `$SPARSEBOKEH_KERNELS`, the install
+/// prefix next to the running binary (`<prefix>/share/sparsebokeh/kernels`, for `<prefix>/bin`),
+/// and the source tree's `bundle/kernels` this library was built from.
+pub fn kernel_dirs() -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("SPARSEBOKEH_KERNELS") {
+        dirs.push(std::path::PathBuf::from(d));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(prefix) = exe.parent().and_then(|b| b.parent()) {
+            dirs.push(prefix.join("share/sparsebokeh/kernels"));
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels"));
+    dirs
+}
+
+/// The names of the shipped bundles found in [`kernel_dirs`], sorted.
+pub fn shipped_names() -> Vec<String> {
+    let mut names: Vec<String> = kernel_dirs()
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            if p.extension()? != "json" {
+                return None;
+            }
+            Some(p.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Loads a bundle given a file path or the name of a shipped bundle (`disc`, `hexagon`, ...).
+pub fn locate(name_or_path: &str) -> Result<Bundle, BundleError> {
+    let p = Path::new(name_or_path);
+    if p.exists() || name_or_path.ends_with(".json") || name_or_path.contains('/') {
+        return Bundle::load(p);
+    }
+    for d in kernel_dirs() {
+        let candidate = d.join(format!("{name_or_path}.json"));
+        if candidate.exists() {
+            return Bundle::load(&candidate);
+        }
+    }
+    Err(BundleError::Io {
+        path: name_or_path.to_string(),
+        reason: format!("no such file, and no shipped bundle of that name (shipped: {})", shipped_names().join(", ")),
+    })
 }

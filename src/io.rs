@@ -25,6 +25,8 @@ fn err(path: &Path, reason: impl Into<String>) -> IoError {
 pub struct Frame {
     pub color: Image,
     pub depth: Option<Vec<f32>>,
+    /// Every channel the file holds, as `part/channel` (for error messages).
+    pub channels: Vec<String>,
 }
 
 /// What a file is read as.
@@ -88,7 +90,7 @@ pub fn read(path: &Path, role: Role) -> Result<Frame, IoError> {
     }
     match extension(path).as_str() {
         "exr" => read_exr(path),
-        "png" => Ok(Frame { color: read_png(path, role)?, depth: None }),
+        "png" => Ok(Frame { color: read_png(path, role)?, depth: None, channels: Vec::new() }),
         other => Err(err(path, format!("unsupported image type `.{other}` (use .exr or .png)"))),
     }
 }
@@ -281,7 +283,7 @@ fn read_exr(path: &Path) -> Result<Frame, IoError> {
                     return Err(err(path, "the depth part's size differs from the colour part's"));
                 }
             }
-            Ok(Frame { color, depth })
+            Ok(Frame { color, depth, channels: tried })
         }
         None => {
             Err(err(path, format!("no colour channels (R,G,B[,A] or Y) found; channels present: {}", tried.join(", "))))
@@ -344,6 +346,32 @@ pub fn write_exr_with_depth(path: &Path, image: &Image, depth: &[f32]) -> Result
         AnyChannels::sort(list.into()),
     );
     let out = exr::image::Image::from_layer(layer);
+    with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
+        .map_err(|e| err(path, e.to_string()))
+}
+
+/// Writes a multi-part EXR as Blender does: colour in a part named `color_part` (R, G, B, A)
+/// and depth in a part named `depth_part` with one channel `depth_channel`.
+pub fn write_exr_multipart(
+    path: &Path,
+    image: &Image,
+    color_part: &str,
+    depth: &[f32],
+    depth_part: &str,
+    depth_channel: &str,
+) -> Result<(), IoError> {
+    use exr::prelude::*;
+    let c = image.channels;
+    let names = ["R", "G", "B", "A"];
+    let color: Vec<AnyChannel<FlatSamples>> = (0..c.min(4))
+        .map(|ci| AnyChannel::new(names[ci], FlatSamples::F32(image.data.chunks_exact(c).map(|p| p[ci]).collect())))
+        .collect();
+    let size = (image.width, image.height);
+    let l1 =
+        Layer::new(size, LayerAttributes::named(color_part), Encoding::FAST_LOSSLESS, AnyChannels::sort(color.into()));
+    let d = vec![AnyChannel::new(depth_channel, FlatSamples::F32(depth.to_vec()))];
+    let l2 = Layer::new(size, LayerAttributes::named(depth_part), Encoding::FAST_LOSSLESS, AnyChannels::sort(d.into()));
+    let out = exr::image::Image::from_layers(ImageAttributes::new(IntegerBounds::from_dimensions(size)), vec![l1, l2]);
     with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
         .map_err(|e| err(path, e.to_string()))
 }

@@ -5,12 +5,15 @@
 //! channel. See DESIGN.md for the architecture and file formats.
 
 pub mod bundle;
+pub mod capi;
 pub mod cpu;
 pub mod fit;
 pub mod image;
 pub mod io;
 pub mod kernel;
+pub mod ofx;
 pub mod render;
+pub mod scene;
 
 pub use bundle::{AtRadius, BasisEntry, Bundle, BundleError};
 pub use image::{Image, ImageError, ImageView, ImageViewMut};

@@ -1,5 +1,6 @@
 //! Fitting kernel complexes to target kernels: dual numbers, initial layouts, the loss with its
-//! exact gradient and Adam, and whole-bundle fitting.
+//! exact gradient and Adam, and whole-bundle fitting; `baseline` holds the methods compared
+//! against (simulated annealing, low-rank separable filters).
 //!
 //! ```text
 //! let shape = Shape::parse("hexagon", &json!({"curvature": 0.2}))?;     // kernel::shapes
@@ -12,6 +13,7 @@
 //!
 //! Everything is deterministic for a `FitSpec::seed`, whatever rayon's thread count.
 
+pub mod baseline;
 pub mod basis;
 pub mod dual;
 pub mod init;

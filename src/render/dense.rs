@@ -170,8 +170,9 @@ pub fn convolve_clamped(src: &ImageView, k: &Grid) -> Image {
                     acc[ch] += kv * if v.is_finite() { v } else { 0.0 };
                 }
             }
-            for ch in 0..c {
-                out.data[((y * w + x) as usize) * c + ch] = acc[ch] as f32;
+            let i = ((y * w + x) as usize) * c;
+            for (o, a) in out.data[i..i + c].iter_mut().zip(&acc) {
+                *o = *a as f32;
             }
         }
     }

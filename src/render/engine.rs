@@ -8,9 +8,10 @@
 //! frame — and, at a fixed radius, exactly the convolution of that frame with the complex's PSF.
 
 use super::lens::{Lens, LensError, MAX_RADIUS};
-use super::plan::Plan;
+use super::plan::{Plan, TapTable};
 use super::simd;
 use crate::bundle::Bundle;
+use crate::image::Image;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
 
@@ -25,8 +26,19 @@ pub enum RenderError {
     Mismatch(String),
     #[error("cannot start {0} render threads: {1}")]
     Threads(usize, String),
-    #[error("the frame is too large to pad for this blur ({0} floats)")]
+    #[error("the blur reaches too far for this frame: its padded working frame would hold {0} floats (limit 2^30)")]
     TooLarge(u128),
+}
+
+/// How depth edges are treated (DESIGN §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Edges {
+    /// Every output pixel filters with its own radius (the paper's formulation): exact inside
+    /// a surface; halos and cut-off foreground blur at depth jumps.
+    #[default]
+    Gather,
+    /// Depth slices blurred separately and composited front to back, hidden background filled.
+    Layered,
 }
 
 /// What a render saw and did.
@@ -87,7 +99,8 @@ impl Engine {
         }
         check_pair(src, dst)?;
         self.install(|| {
-            let plan = Plan::uniform(bundle, radius as f32);
+            let plan = Plan::uniform(bundle, radius);
+            check_work(&plan, src)?;
             Ok(run(&plan, src, dst, radius as f32))
         })
     }
@@ -112,9 +125,68 @@ impl Engine {
         }
         self.install(|| {
             let (radii, bad) = lens.coc_map(depth, depth_channel);
-            let mut stats = self.blur_radii_inner(bundle, &radii, src, dst);
+            let mut stats = self.blur_radii_inner(bundle, &radii, src, dst)?;
             stats.bad_depth = bad;
             Ok(stats)
+        })
+    }
+
+    /// Blurs `src` into `dst` with each pixel's radius from `depth` through `lens`, treating
+    /// depth edges as `edges` says.
+    #[allow(clippy::too_many_arguments)]
+    pub fn blur_depth_with(
+        &self,
+        bundle: &Bundle,
+        lens: &Lens,
+        edges: Edges,
+        depth: &ImageView,
+        depth_channel: usize,
+        src: &ImageView,
+        dst: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
+        if edges == Edges::Gather {
+            return self.blur_depth(bundle, lens, depth, depth_channel, src, dst);
+        }
+        lens.validate()?;
+        check_pair(src, dst)?;
+        if depth.width != src.width || depth.height != src.height {
+            return Err(RenderError::Mismatch(format!(
+                "depth image is {}×{} but the source is {}×{}",
+                depth.width, depth.height, src.width, src.height
+            )));
+        }
+        self.install(|| {
+            let (signed, bad) = lens.signed_coc_map(depth, depth_channel);
+            let nonfinite_pixels =
+                (0..src.height).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
+            let max_radius = signed.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+            let (w, h, c) = (src.width, src.height, src.channels);
+            // Gather everywhere, layered near depth edges (see layered::edge_weight).
+            let radii: Vec<f32> = signed.iter().map(|s| s.abs()).collect();
+            let mut gather = Image::new(w, h, c);
+            let plan = Plan::per_pixel(bundle, &radii);
+            check_work(&plan, src)?;
+            let stats = run(&plan, src, &mut gather.view_mut(), max_radius);
+            let band = TapTable::new(bundle, max_radius as f64).complex.reach().max(1) as usize;
+            let weight = super::layered::edge_weight(&signed, w, h, band);
+            let mut layered = vec![0.0f32; w * h * c];
+            let slices = if weight.iter().any(|&e| e > 0.0) {
+                super::layered::blur_layered(bundle, &signed, &weight, src, &mut layered)
+            } else {
+                0
+            };
+            let mut rows = dst.rows_mut();
+            rows.par_iter_mut().enumerate().for_each(|(y, out)| {
+                for x in 0..w {
+                    let e = weight[y * w + x];
+                    for ch in 0..c {
+                        let i = (y * w + x) * c + ch;
+                        let g = gather.data[i];
+                        out[x * c + ch] = if e > 0.0 { g + e * (layered[i] - g) } else { g };
+                    }
+                }
+            });
+            Ok(RenderStats { nonfinite_pixels, bad_depth: bad, tables: stats.tables + slices, max_radius })
         })
     }
 
@@ -138,13 +210,34 @@ impl Engine {
         if let Some(r) = radii.iter().find(|r| !(r.is_finite() && (0.0..=MAX_RADIUS as f32).contains(*r))) {
             return Err(RenderError::Radius(*r as f64));
         }
-        self.install(|| Ok(self.blur_radii_inner(bundle, radii, src, dst)))
+        self.install(|| self.blur_radii_inner(bundle, radii, src, dst))
     }
 
-    fn blur_radii_inner(&self, bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut) -> RenderStats {
+    fn blur_radii_inner(
+        &self,
+        bundle: &Bundle,
+        radii: &[f32],
+        src: &ImageView,
+        dst: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
         let plan = Plan::per_pixel(bundle, radii);
-        run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max))
+        check_work(&plan, src)?;
+        Ok(run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max)))
     }
+}
+
+/// Largest padded working buffer, in floats (two are allocated): 4 GiB each.
+pub const MAX_WORK_FLOATS: u128 = 1 << 30;
+
+/// Refuses a render whose padded working frame would be absurd (a far-reaching bundle at a
+/// large radius on a large frame) before anything is allocated.
+fn check_work(plan: &Plan, src: &ImageView) -> Result<(), RenderError> {
+    let pad: u128 = plan.reaches.iter().map(|&r| r.max(0) as u128).sum();
+    let floats = (src.width as u128 + 2 * pad) * (src.height as u128 + 2 * pad) * src.channels as u128;
+    if floats > MAX_WORK_FLOATS {
+        return Err(RenderError::TooLarge(floats));
+    }
+    Ok(())
 }
 
 fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
@@ -171,7 +264,102 @@ impl Padded {
     }
 }
 
+/// Square tiles of the frame that a render must produce; the rest is skipped (left as it was
+/// in the output), so sparse work costs what it covers.
+#[derive(Clone, Debug)]
+pub(crate) struct TileMask {
+    pub tile: usize,
+    pub tw: usize,
+    pub th: usize,
+    pub on: Vec<bool>,
+}
+
+impl TileMask {
+    pub fn new(tile: usize, w: usize, h: usize) -> TileMask {
+        let (tw, th) = (w.div_ceil(tile), h.div_ceil(tile));
+        TileMask { tile, tw, th, on: vec![false; tw * th] }
+    }
+
+    pub fn any(&self) -> bool {
+        self.on.iter().any(|&b| b)
+    }
+
+    /// The mask grown by `px` pixels (rounded up to whole tiles) in every direction.
+    pub fn dilated(&self, px: usize) -> TileMask {
+        let n = px.div_ceil(self.tile) as isize;
+        let mut out = TileMask { tile: self.tile, tw: self.tw, th: self.th, on: vec![false; self.on.len()] };
+        for ty in 0..self.th as isize {
+            for tx in 0..self.tw as isize {
+                if self.on[(ty as usize) * self.tw + tx as usize] {
+                    for y in (ty - n).max(0)..(ty + n + 1).min(self.th as isize) {
+                        for x in (tx - n).max(0)..(tx + n + 1).min(self.tw as isize) {
+                            out.on[y as usize * self.tw + x as usize] = true;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The column spans (frame coordinates) of the active tiles in frame row `y`.
+    fn spans(&self, y: usize, w: usize) -> Vec<(usize, usize)> {
+        let ty = y / self.tile;
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for tx in 0..self.tw {
+            if self.on[ty * self.tw + tx] {
+                let (a, b) = (tx * self.tile, ((tx + 1) * self.tile).min(w));
+                match spans.last_mut() {
+                    Some(last) if last.1 == a => last.1 = b,
+                    _ => spans.push((a, b)),
+                }
+            }
+        }
+        spans
+    }
+}
+
+/// A blur with per-pixel radii and no checks, computing only the tiles of `mask` (for the
+/// layered engine's slices).
+pub(crate) fn run_radii(bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut, mask: &TileMask) {
+    run_masked(&Plan::per_pixel(bundle, radii), src, dst, radii.iter().copied().fold(0.0, f32::max), Some(mask));
+}
+
 fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> RenderStats {
+    run_masked(plan, src, dst, max_r, None)
+}
+
+/// Padded column ranges of padded row `yp` to compute: the whole `lo..wp−lo`, or the active
+/// tiles of `mask` (tiles at the frame's edge extend into the padding).
+fn row_ranges(
+    mask: Option<&TileMask>,
+    geo: &Padded,
+    w: usize,
+    h: usize,
+    yp: usize,
+    lo: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let full = lo..geo.wp - lo;
+    let Some(m) = mask else { return vec![full] };
+    let y = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
+    m.spans(y, w)
+        .into_iter()
+        .map(|(a, b)| {
+            let start = if a == 0 { full.start } else { (a + geo.pad).max(full.start) };
+            let end = if b == w { full.end } else { (b + geo.pad).min(full.end) };
+            start..end
+        })
+        .filter(|r| r.start < r.end)
+        .collect()
+}
+
+fn run_masked(
+    plan: &Plan,
+    src: &ImageView,
+    dst: &mut ImageViewMut,
+    max_r: f32,
+    mask: Option<&TileMask>,
+) -> RenderStats {
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
@@ -194,27 +382,80 @@ fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> Rend
 
     // Layer l computes the padded region shrunk by the reaches of layers 0..=l on every side,
     // so its reads stay inside what layer l−1 computed; the last layer's region is the frame.
+    // With a mask, layer l computes the tiles the later layers read: the mask grown by their
+    // reaches.
     let mut shrink = 0usize;
     for l in 0..layers {
         shrink += plan.reaches[l] as usize;
+        let later: usize = plan.reaches[l + 1..].iter().map(|&r| r as usize).sum();
+        let layer_mask = mask.map(|m| m.dilated(later));
         let (input, output) = if l % 2 == 0 { (&a, &mut b) } else { (&b, &mut a) };
+        // Bands of BAND_ROWS rows run in parallel; inside a band, strips of STRIP_PX columns
+        // are done row after row, so the input rows a strip reads stay in L2.
+        let band = |rows: &mut [&mut [f32]], y0: usize, lo: usize, out_x0: usize| {
+            let ranges: Vec<Vec<std::ops::Range<usize>>> =
+                (0..rows.len()).map(|i| row_ranges(layer_mask.as_ref(), &geo, w, h, y0 + i, lo)).collect();
+            let (first, last) =
+                ranges.iter().flatten().fold((usize::MAX, 0), |(a, b), r| (a.min(r.start), b.max(r.end)));
+            let mut s0 = first;
+            while s0 < last {
+                let s1 = (s0 + STRIP_PX).min(last);
+                for (i, row) in rows.iter_mut().enumerate() {
+                    for xs in &ranges[i] {
+                        let (a, b) = (xs.start.max(s0), xs.end.min(s1));
+                        if a < b {
+                            let o = &mut row[(a - out_x0) * c..(b - out_x0) * c];
+                            layer_row(plan, l, input, &geo, w, h, y0 + i, a..b, o);
+                        }
+                    }
+                }
+                s0 = s1;
+            }
+        };
         if l + 1 == layers {
             let mut rows = dst.rows_mut();
-            rows.par_iter_mut().enumerate().for_each(|(y, out)| {
-                layer_row(plan, l, input, &geo, w, h, y + pad, pad..pad + w, out);
-            });
+            rows.par_chunks_mut(BAND_ROWS)
+                .enumerate()
+                .for_each(|(bi, chunk)| band(chunk, pad + bi * BAND_ROWS, pad, pad));
         } else {
             let lo = shrink;
-            output.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
-                if yp >= lo && yp < geo.hp - lo {
-                    let x = lo..geo.wp - lo;
-                    layer_row(plan, l, input, &geo, w, h, yp, x.clone(), &mut row[x.start * c..x.end * c]);
-                }
+            output.par_chunks_mut(geo.row_len() * BAND_ROWS).enumerate().for_each(|(bi, chunk)| {
+                let y0 = bi * BAND_ROWS;
+                let mut rows: Vec<&mut [f32]> = chunk
+                    .chunks_mut(geo.row_len())
+                    .enumerate()
+                    .filter(|(i, _)| y0 + i >= lo && y0 + i < geo.hp - lo)
+                    .map(|(_, r)| r)
+                    .collect();
+                // Rows before `lo` are skipped: the band's first computed row.
+                let first = (y0..y0 + BAND_ROWS).find(|&y| y >= lo).unwrap_or(y0);
+                band(&mut rows, first, lo, 0);
             });
         }
     }
     stats
 }
+
+/// Rows per parallel band and columns per cache strip of a layer pass.
+const BAND_ROWS: usize = 16;
+const STRIP_PX: usize = 256;
+
+/// `out` = the merged integer taps applied along padded row `yp` from column `x0` on
+/// (`out.len() / C` pixels).
+fn int_taps_run(taps: &[super::plan::IntTap], input: &[f32], geo: &Padded, yp: usize, x0: usize, out: &mut [f32]) {
+    let c = geo.c;
+    let starts: Vec<(usize, f32)> = taps
+        .iter()
+        .map(|t| {
+            let sy = (yp as isize - t.dy as isize) as usize;
+            (sy * geo.row_len() + (x0 as isize - t.dx as isize) as usize * c, t.w)
+        })
+        .collect();
+    simd::taps_block(out, input, &starts);
+}
+
+/// Pixels in a run of one radius table from which the merged integer taps beat the gather.
+const RUN_MIN: usize = 6;
 
 /// Computes padded row `yp`, columns `xs`, of layer `l` into `out` (length |xs|·C).
 #[allow(clippy::too_many_arguments)]
@@ -231,26 +472,37 @@ fn layer_row(
 ) {
     let c = geo.c;
     if plan.is_uniform() {
-        // Fixed radius: merged integer taps, one axpy along the row per tap.
-        out.fill(0.0);
-        for t in &plan.tables[0].integer_layers()[l] {
-            let sy = (yp as isize - t.dy as isize) as usize;
-            let sx0 = (xs.start as isize - t.dx as isize) as usize;
-            let start = sy * geo.row_len() + sx0 * c;
-            simd::axpy(out, &input[start..start + xs.len() * c], t.w);
-        }
+        // Fixed radius: merged integer taps along the row.
+        int_taps_run(&plan.tables[0].integer_layers()[l], input, geo, yp, xs.start, out);
         return;
     }
     let sy = (yp as isize - geo.pad as isize).clamp(0, h as isize - 1) as usize;
     let table_row = &plan.pixel_table[sy * w..(sy + 1) * w];
-    for (o, xp) in out.chunks_exact_mut(c).zip(xs) {
-        let sx = (xp as isize - geo.pad as isize).clamp(0, w as isize - 1) as usize;
-        let taps = &plan.tables[table_row[sx] as usize].layers[l];
-        match c {
-            1 => o.copy_from_slice(&simd::gather_pixel::<1>(input, geo.wp, xp, yp, taps)),
-            2 => o.copy_from_slice(&simd::gather_pixel::<2>(input, geo.wp, xp, yp, taps)),
-            3 => o.copy_from_slice(&simd::gather_pixel::<3>(input, geo.wp, xp, yp, taps)),
-            _ => o.copy_from_slice(&simd::gather_pixel::<4>(input, geo.wp, xp, yp, taps)),
+    let table_at = |xp: usize| table_row[(xp as isize - geo.pad as isize).clamp(0, w as isize - 1) as usize];
+    // Runs of pixels sharing a radius table: long runs take the merged integer taps along the
+    // run (the fixed-radius loop), short ones the per-pixel bilinear gather.
+    let mut x = xs.start;
+    while x < xs.end {
+        let t = table_at(x);
+        let mut e = x + 1;
+        while e < xs.end && table_at(e) == t {
+            e += 1;
         }
+        let table = &plan.tables[t as usize];
+        let run = &mut out[(x - xs.start) * c..(e - xs.start) * c];
+        if e - x >= RUN_MIN {
+            int_taps_run(&table.integer_layers()[l], input, geo, yp, x, run);
+        } else {
+            let taps = &table.layers[l];
+            for (o, xp) in run.chunks_exact_mut(c).zip(x..e) {
+                match c {
+                    1 => o.copy_from_slice(&simd::gather_pixel::<1>(input, geo.wp, xp, yp, taps)),
+                    2 => o.copy_from_slice(&simd::gather_pixel::<2>(input, geo.wp, xp, yp, taps)),
+                    3 => o.copy_from_slice(&simd::gather_pixel::<3>(input, geo.wp, xp, yp, taps)),
+                    _ => o.copy_from_slice(&simd::gather_pixel::<4>(input, geo.wp, xp, yp, taps)),
+                }
+            }
+        }
+        x = e;
     }
 }

@@ -82,6 +82,13 @@ impl Lens {
     /// The CoC radius in pixels (render scale applied) for one depth value, and whether the
     /// value was non-finite or negative (treated as infinitely far, or as 0 in coc mode).
     pub fn coc_radius(&self, value: f32) -> (f32, bool) {
+        let (r, bad) = self.signed_coc(value);
+        (r.abs(), bad)
+    }
+
+    /// The signed CoC: the radius, negative in front of the focal plane (near field) and
+    /// positive behind it (far field); in coc mode the channel's own sign.
+    pub fn signed_coc(&self, value: f32) -> (f32, bool) {
         let v = value as f64;
         let bad = match self.mode {
             LensMode::Coc => !v.is_finite(),
@@ -89,37 +96,45 @@ impl Lens {
         };
         let r = match self.mode {
             LensMode::Coc if bad => 0.0,
-            LensMode::Coc => v.abs(),
+            LensMode::Coc => v,
             // z ≤ 0 (a renderer's empty sky) or unusable: infinitely far, r → size.
             LensMode::Depth if bad || v == 0.0 => self.size,
             LensMode::Depth if (v - self.focus).abs() <= self.dof / 2.0 => 0.0,
-            LensMode::Depth => self.size * (v - self.focus).abs() / v,
+            LensMode::Depth => self.size * (v - self.focus) / v,
             LensMode::InverseDepth => {
                 let v = if bad { 0.0 } else { v };
                 if (v - self.focus).abs() <= self.dof / 2.0 {
                     0.0
                 } else {
-                    // z = 1/v, z_f = 1/focus: size·|z − z_f|/z = size·|1 − v/focus|
-                    self.size * (1.0 - v / self.focus).abs()
+                    // z = 1/v, z_f = 1/focus: size·(z − z_f)/z = size·(1 − v/focus)
+                    self.size * (1.0 - v / self.focus)
                 }
             }
         };
-        ((r.min(self.maximum).max(0.0) * self.render_scale) as f32, bad)
+        let r = r.clamp(-self.maximum, self.maximum) * self.render_scale;
+        ((r as f32).clamp(-(MAX_RADIUS as f32), MAX_RADIUS as f32), bad)
     }
 
-    /// The CoC map of a depth image (one radius per pixel, row-major), reading `channel`, and
-    /// how many depth values were non-finite or negative.
-    pub fn coc_map(&self, depth: &ImageView, channel: usize) -> (Vec<f32>, usize) {
+    /// The signed CoC map of a depth image (see [`Lens::signed_coc`]) and the count of bad values.
+    pub fn signed_coc_map(&self, depth: &ImageView, channel: usize) -> (Vec<f32>, usize) {
         let c = channel.min(depth.channels - 1);
         let mut out = Vec::with_capacity(depth.width * depth.height);
         let mut bad = 0;
         for y in 0..depth.height {
             for px in depth.row(y).chunks_exact(depth.channels) {
-                let (r, b) = self.coc_radius(px[c]);
+                let (r, b) = self.signed_coc(px[c]);
                 bad += b as usize;
                 out.push(r);
             }
         }
         (out, bad)
+    }
+
+    /// The CoC map of a depth image (one radius per pixel, row-major), reading `channel`, and
+    /// how many depth values were non-finite or negative.
+    pub fn coc_map(&self, depth: &ImageView, channel: usize) -> (Vec<f32>, usize) {
+        let (mut map, bad) = self.signed_coc_map(depth, channel);
+        map.iter_mut().for_each(|r| *r = r.abs());
+        (map, bad)
     }
 }

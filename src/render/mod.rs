@@ -3,9 +3,12 @@
 
 pub mod dense;
 pub mod engine;
+pub mod fft;
+pub mod layered;
 pub mod lens;
+pub mod lowrank;
 pub mod plan;
 pub mod simd;
 
-pub use engine::{Engine, RenderError, RenderStats};
+pub use engine::{Edges, Engine, RenderError, RenderStats};
 pub use lens::{Lens, LensError, LensMode};

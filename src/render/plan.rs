@@ -122,9 +122,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A plan with one radius for every pixel.
-    pub fn uniform(bundle: &Bundle, radius: f32) -> Plan {
-        let table = TapTable::new(bundle, bucket_radius(bucket(radius)));
+    /// A plan with one radius for every pixel (not quantised: a fixed blur uses its exact radius).
+    pub fn uniform(bundle: &Bundle, radius: f64) -> Plan {
+        let table = TapTable::new(bundle, radius);
         let reaches = table.reaches.clone();
         Plan { tables: vec![table], pixel_table: Vec::new(), reaches }
     }
@@ -140,7 +140,7 @@ impl Plan {
         }
         let used_buckets: Vec<u32> = (0..=max_bucket as u32).filter(|&b| used[b as usize]).collect();
         if used_buckets.len() == 1 {
-            return Plan::uniform(bundle, bucket_radius(used_buckets[0]) as f32);
+            return Plan::uniform(bundle, bucket_radius(used_buckets[0]));
         }
         let mut index = vec![0u16; max_bucket + 1];
         for (i, &b) in used_buckets.iter().enumerate() {

@@ -22,6 +22,39 @@ pub fn axpy(out: &mut [f32], inp: &[f32], w: f32) {
     }
 }
 
+/// `out[i] = Σ_taps w · input[start + i]` for every tap `(start, w)`: the merged-integer-tap
+/// loop. Blocks of 32 floats stay in four f32x8 accumulators while every tap is applied, so
+/// each output float is written once and the taps' input rows stay in L1.
+#[inline]
+pub fn taps_block(out: &mut [f32], input: &[f32], taps: &[(usize, f32)]) {
+    const B: usize = 32;
+    let n = out.len();
+    let full = n / B * B;
+    let load = |i: usize| f32x8::from(<[f32; 8]>::try_from(&input[i..i + 8]).unwrap());
+    for (bi, block) in out[..full].chunks_exact_mut(B).enumerate() {
+        let o = bi * B;
+        let mut acc = [f32x8::ZERO; 4];
+        for &(start, w) in taps {
+            let wv = f32x8::splat(w);
+            let i = start + o;
+            acc[0] = load(i).mul_add(wv, acc[0]);
+            acc[1] = load(i + 8).mul_add(wv, acc[1]);
+            acc[2] = load(i + 16).mul_add(wv, acc[2]);
+            acc[3] = load(i + 24).mul_add(wv, acc[3]);
+        }
+        for (k, a) in acc.iter().enumerate() {
+            block[k * 8..k * 8 + 8].copy_from_slice(&a.to_array());
+        }
+    }
+    let tail = &mut out[full..];
+    if !tail.is_empty() {
+        tail.fill(0.0);
+        for &(start, w) in taps {
+            axpy(tail, &input[start + full..start + n], w);
+        }
+    }
+}
+
 /// One output pixel of a depth-driven layer: `Σ_taps Σ_corners w · in(p − offset)` for `C`
 /// interleaved channels. `src` is the padded input, `wp` its width in pixels, `(x, y)` the
 /// output pixel; every read must lie inside `src` (the engine's padding guarantees it).

@@ -1,0 +1,67 @@
+//! What the subcommands share: the error with its exit code, bundle lookup, progress output.
+#![allow(dead_code)]
+
+use std::io::IsTerminal;
+
+/// A failed command: its message and exit code (2: a bad flag, file or input; 1: a failure
+/// while working).
+#[derive(Debug)]
+pub struct Fail {
+    pub code: i32,
+    pub message: String,
+}
+
+/// A bad flag, file or input (exit code 2).
+pub fn usage(message: impl Into<String>) -> Fail {
+    Fail { code: 2, message: message.into() }
+}
+
+/// A failure while working (exit code 1).
+pub fn failed(message: impl Into<String>) -> Fail {
+    Fail { code: 1, message: message.into() }
+}
+
+pub fn load_bundle(flag: &str, name_or_path: &str) -> Result<sparsebokeh::Bundle, Fail> {
+    sparsebokeh::bundle::locate(name_or_path).map_err(|e| usage(format!("{flag} {name_or_path}: {e}")))
+}
+
+/// Progress over `total` items: a bar on a terminal, plain lines otherwise.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+}
+
+impl Progress {
+    pub fn new(total: usize, what: &str) -> Progress {
+        let bar = if std::io::stderr().is_terminal() && total > 1 {
+            let b = indicatif::ProgressBar::new(total as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+                    .unwrap()
+                    .progress_chars("=> "),
+            );
+            b.set_message(what.to_string());
+            Some(b)
+        } else {
+            None
+        };
+        Progress { bar, total }
+    }
+
+    /// One item done, with a line of detail.
+    pub fn done(&self, index: usize, line: &str) {
+        match &self.bar {
+            Some(b) => {
+                b.inc(1);
+                b.println(line);
+            }
+            None => eprintln!("[{}/{}] {line}", index + 1, self.total),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

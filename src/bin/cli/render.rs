@@ -1,0 +1,275 @@
+//! `sparsebokeh render`: frames and frame-numbered sequences.
+
+use super::common::{failed, load_bundle, usage, Fail, Progress};
+use clap::{Args, ValueEnum};
+use sparsebokeh::io::{self, Role};
+use sparsebokeh::render::Edges;
+use sparsebokeh::{Engine, Image, Lens, LensMode};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Mode {
+    /// Thin lens on depth z: r = size·|z − focus|/z.
+    Depth,
+    /// The depth channel holds 1/z (far = 0).
+    InverseDepth,
+    /// The depth channel holds the radius in pixels.
+    Coc,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EdgesArg {
+    /// Each pixel filters with its own radius (halos and cut-off foreground blur at depth edges).
+    Gather,
+    /// Depth slices composited front to back near depth edges (no halos, see-through foreground).
+    Layered,
+}
+
+impl From<EdgesArg> for Edges {
+    fn from(e: EdgesArg) -> Edges {
+        match e {
+            EdgesArg::Gather => Edges::Gather,
+            EdgesArg::Layered => Edges::Layered,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// Input image (.exr with RGBA and optionally Z/depth, or .png); may hold a frame number
+    /// pattern such as in.%04d.exr with --frames.
+    pub input: String,
+    /// Output image (.exr or .png), or a pattern such as out.%04d.exr.
+    pub output: String,
+    /// Depth image (.exr or .png; pattern allowed); default: the input's Z/depth channel.
+    #[arg(long)]
+    pub depth: Option<String>,
+    /// Bundle: a shipped name (disc, hexagon, ...) or a .json path.
+    #[arg(long, default_value = "disc")]
+    pub bundle: String,
+    /// How depth becomes a blur radius.
+    #[arg(long, value_enum, default_value = "depth")]
+    pub mode: Mode,
+    /// Depth in focus (depth mode: z; inverse-depth: the map's value).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub focus: f64,
+    /// Width of the in-focus band around --focus.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub dof: f64,
+    /// Blur radius at infinite depth, in pixels.
+    #[arg(long, default_value_t = 16.0, allow_negative_numbers = true)]
+    pub size: f64,
+    /// Largest blur radius in pixels (≤ 1024).
+    #[arg(long, default_value_t = 32.0, allow_negative_numbers = true)]
+    pub maximum: f64,
+    /// Fixed blur radius in pixels (no depth needed).
+    #[arg(long, allow_negative_numbers = true)]
+    pub radius: Option<f64>,
+    /// Frame range for sequences, e.g. 1-48 or 7.
+    #[arg(long)]
+    pub frames: Option<String>,
+    /// Depth-edge handling.
+    #[arg(long, value_enum, default_value = "layered")]
+    pub edges: EdgesArg,
+    /// Render threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `in.%04d.exr` with frame 7 → `in.0007.exr`; `None` when the path has no pattern.
+pub fn frame_path(pattern: &str, frame: i64) -> Option<String> {
+    let start = pattern.find('%')?;
+    let rest = &pattern[start + 1..];
+    let end = rest.find('d')?;
+    let spec = &rest[..end];
+    if !spec.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let width: usize = if spec.is_empty() { 0 } else { spec.trim_start_matches('0').parse().unwrap_or(0) };
+    let num =
+        if frame < 0 { format!("-{:0w$}", -frame, w = width.saturating_sub(1)) } else { format!("{frame:0width$}") };
+    Some(format!("{}{}{}", &pattern[..start], num, &rest[end + 1..]))
+}
+
+fn parse_frames(s: &str) -> Result<Vec<i64>, Fail> {
+    let bad = || usage(format!("--frames {s}: expected FIRST-LAST or one frame number, e.g. 1-48"));
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) if !a.is_empty() => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+        _ => {
+            let f: i64 = s.trim().parse().map_err(|_| bad())?;
+            (f, f)
+        }
+    };
+    if b < a || b - a > 1_000_000 {
+        return Err(bad());
+    }
+    Ok((a..=b).collect())
+}
+
+fn check_finite(flag: &str, v: f64) -> Result<(), Fail> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(usage(format!("{flag} {v}: must be a finite number")))
+    }
+}
+
+pub fn run(a: &RenderArgs) -> Result<(), Fail> {
+    for (flag, v) in [("--focus", a.focus), ("--dof", a.dof), ("--size", a.size), ("--maximum", a.maximum)] {
+        check_finite(flag, v)?;
+    }
+    if let Some(r) = a.radius {
+        if !(r.is_finite() && (0.0..=1024.0).contains(&r)) {
+            return Err(usage(format!("--radius {r}: must be a number of pixels in 0..=1024")));
+        }
+    }
+    let lens = Lens {
+        mode: match a.mode {
+            Mode::Depth => LensMode::Depth,
+            Mode::InverseDepth => LensMode::InverseDepth,
+            Mode::Coc => LensMode::Coc,
+        },
+        focus: a.focus,
+        dof: a.dof,
+        size: a.size,
+        maximum: a.maximum,
+        render_scale: 1.0,
+    };
+    if a.radius.is_none() {
+        lens.validate().map_err(|e| usage(format!("{e} (flag --{})", lens_flag(&e))))?;
+    }
+    let bundle = load_bundle("--bundle", &a.bundle)?;
+    let engine = Engine::new(a.threads).map_err(|e| usage(format!("--threads {}: {e}", a.threads)))?;
+
+    // The frames to do: (input, depth, output) paths.
+    let jobs: Vec<(String, Option<String>, String)> = match &a.frames {
+        None => {
+            if frame_path(&a.input, 0).is_some() {
+                return Err(usage(format!("{}: a frame pattern needs --frames", a.input)));
+            }
+            vec![(a.input.clone(), a.depth.clone(), a.output.clone())]
+        }
+        Some(spec) => {
+            let frames = parse_frames(spec)?;
+            let out_pat = frame_path(&a.output, 0)
+                .map(|_| a.output.clone())
+                .ok_or_else(|| usage(format!("{}: --frames needs a frame pattern such as out.%04d.exr", a.output)))?;
+            if frame_path(&a.input, 0).is_none() {
+                return Err(usage(format!("{}: --frames needs a frame pattern such as in.%04d.exr", a.input)));
+            }
+            frames
+                .iter()
+                .map(|&f| {
+                    let depth = a.depth.as_ref().map(|d| frame_path(d, f).unwrap_or_else(|| d.clone()));
+                    (frame_path(&a.input, f).unwrap(), depth, frame_path(&out_pat, f).unwrap())
+                })
+                .collect()
+        }
+    };
+    // Nothing is skipped silently: every input must exist before the first frame starts.
+    for (input, depth, _) in &jobs {
+        for p in std::iter::once(input).chain(depth.iter()) {
+            if !Path::new(p).exists() {
+                return Err(usage(format!("{p}: input frame not found")));
+            }
+        }
+    }
+    let progress = Progress::new(jobs.len(), "render");
+    let mut failures = Vec::new();
+    let setup = Setup { bundle: &bundle, engine: &engine, lens: &lens, edges: a.edges.into(), radius: a.radius };
+    for (i, (input, depth, output)) in jobs.iter().enumerate() {
+        match render_frame(&setup, input, depth.as_deref(), output) {
+            Ok(line) => progress.done(i, &format!("{output}: {line}")),
+            Err(e) => {
+                progress.done(i, &format!("{output}: FAILED: {}", e.message));
+                failures.push(e);
+            }
+        }
+    }
+    progress.finish();
+    match failures.len() {
+        0 => Ok(()),
+        1 if jobs.len() == 1 => Err(failures.pop().unwrap()),
+        n => Err(Fail {
+            code: failures.iter().map(|f| f.code).max().unwrap_or(1),
+            message: format!("{n} of {} frames failed", jobs.len()),
+        }),
+    }
+}
+
+fn lens_flag(e: &sparsebokeh::render::LensError) -> &'static str {
+    let sparsebokeh::render::LensError::Param { field, .. } = e;
+    field
+}
+
+/// What every frame of a render shares.
+struct Setup<'a> {
+    bundle: &'a sparsebokeh::Bundle,
+    engine: &'a Engine,
+    lens: &'a Lens,
+    edges: Edges,
+    radius: Option<f64>,
+}
+
+fn render_frame(
+    Setup { bundle, engine, lens, edges, radius }: &Setup,
+    input: &str,
+    depth_path: Option<&str>,
+    output: &str,
+) -> Result<String, Fail> {
+    let out_path = PathBuf::from(output);
+    match out_path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
+        Some(e) if e == "exr" || e == "png" => {}
+        _ => return Err(usage(format!("{output}: output must end in .exr or .png"))),
+    }
+    let frame = io::read(Path::new(input), Role::Color).map_err(|e| usage(e.to_string()))?;
+    let src = frame.color;
+    let mut out = Image::new(src.width, src.height, src.channels);
+    let started = std::time::Instant::now();
+    let stats = match radius {
+        Some(r) => engine.blur_fixed(bundle, *r, &src.view(), &mut out.view_mut()),
+        None => {
+            let depth = match depth_path {
+                Some(d) => {
+                    let img = io::read(Path::new(d), Role::Data).map_err(|e| usage(e.to_string()))?;
+                    match img.depth {
+                        Some(z) => Image { width: img.color.width, height: img.color.height, channels: 1, data: z },
+                        None => img.color,
+                    }
+                }
+                None => match frame.depth {
+                    Some(z) => Image { width: src.width, height: src.height, channels: 1, data: z },
+                    None => {
+                        return Err(usage(format!(
+                            "{input}: no depth found (looked for {}; the file holds {}); pass --depth FILE or a fixed --radius",
+                            io::DEPTH_NAMES,
+                            if frame.channels.is_empty() { "no named channels".to_string() } else { frame.channels.join(", ") }
+                        )))
+                    }
+                },
+            };
+            if depth.width != src.width || depth.height != src.height {
+                return Err(usage(format!(
+                    "{}: depth is {}×{} but {input} is {}×{}",
+                    depth_path.unwrap_or(input),
+                    depth.width,
+                    depth.height,
+                    src.width,
+                    src.height
+                )));
+            }
+            engine.blur_depth_with(bundle, lens, *edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
+        }
+    }
+    .map_err(|e| usage(format!("{input}: {e}")))?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    io::write(&out_path, &out).map_err(|e| failed(e.to_string()))?;
+    let mut line = format!("{}×{} in {ms:.1} ms, {} radius tables", src.width, src.height, stats.tables);
+    if stats.nonfinite_pixels > 0 {
+        line += &format!(", warning: {} NaN/Inf samples treated as 0", stats.nonfinite_pixels);
+    }
+    if stats.bad_depth > 0 {
+        line += &format!(", warning: {} non-finite or negative depth values treated as far", stats.bad_depth);
+    }
+    Ok(line)
+}

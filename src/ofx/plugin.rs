@@ -1,0 +1,969 @@
+//! The exported entry points, the plugin record and the actions.
+//!
+//! Every entry point runs inside `catch_unwind`: a panic becomes `kOfxStatFailed` (with a message
+//! through the host's message suite when it has one), never an unwind into the host.
+
+use super::host::{self, ImageGuard, OfxError, OfxResult, Props, Suites};
+use super::params::{self, Handles, OutputMode, Shape, Values};
+use super::sys::*;
+use crate::bundle::{AtRadius, Bundle};
+use crate::image::{ImageView, ImageViewMut};
+use crate::render::plan::{bucket, bucket_radius};
+use crate::render::{Edges, Engine, Lens, LensMode};
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+/// The plugin's identifier: a contract, saved projects refer to it.
+pub const PLUGIN_ID: &str = "org.sparsebokeh.LensBlur";
+pub const PLUGIN_LABEL: &str = "Sparse Lens Blur";
+pub const PLUGIN_GROUP: &str = "Filter/Blur";
+pub const VERSION_MAJOR: u32 = 1;
+pub const VERSION_MINOR: u32 = 0;
+
+/// Clip names (the Filter context mandates "Source" and "Output").
+pub const CLIP_SOURCE: &str = "Source";
+pub const CLIP_DEPTH: &str = "Depth";
+pub const CLIP_OUTPUT: &str = "Output";
+
+struct PluginRecord(OfxPlugin);
+
+// SAFETY: the record is immutable and its pointers are to 'static NUL-terminated strings and to
+// functions; hosts only read it.
+unsafe impl Sync for PluginRecord {}
+
+static PLUGIN: PluginRecord = PluginRecord(OfxPlugin {
+    pluginApi: kOfxImageEffectPluginApi.as_ptr() as *const c_char,
+    apiVersion: kOfxImageEffectPluginApiVersion,
+    pluginIdentifier: c"org.sparsebokeh.LensBlur".as_ptr(),
+    pluginVersionMajor: VERSION_MAJOR,
+    pluginVersionMinor: VERSION_MINOR,
+    setHost: Some(set_host),
+    mainEntry: Some(main_entry),
+});
+
+/// How many plugins this binary holds (one).
+#[no_mangle]
+pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
+    catch_unwind(|| 1).unwrap_or(0)
+}
+
+/// The plugin record for index `nth` (0), or NULL for any other index.
+#[no_mangle]
+pub extern "C" fn OfxGetPlugin(nth: c_int) -> *mut OfxPlugin {
+    catch_unwind(|| if nth == 0 { &PLUGIN.0 as *const OfxPlugin as *mut OfxPlugin } else { std::ptr::null_mut() })
+        .unwrap_or(std::ptr::null_mut())
+}
+
+extern "C" fn set_host(host: *mut OfxHost) {
+    let _ = catch_unwind(|| host::set_host(host));
+}
+
+extern "C" fn main_entry(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        if action.is_null() {
+            return Err(OfxError::with_status(kOfxStatErrBadHandle, "the host passed a NULL action"));
+        }
+        // SAFETY: the host passes the action as a NUL-terminated string valid for this call.
+        let action = unsafe { CStr::from_ptr(action) }.to_bytes_with_nul();
+        dispatch(action, handle as OfxImageEffectHandle, in_args, out_args)
+    }));
+    let (status, message) = match result {
+        Ok(Ok(status)) => (status, None),
+        Ok(Err(e)) => (e.status, Some(e.message)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            (kOfxStatFailed, Some(format!("internal error: {what}")))
+        }
+    };
+    if let Some(m) = message {
+        // Posting can itself misbehave in a broken host: keep it behind the barrier too.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let text = format!("{PLUGIN_LABEL}: {m}");
+            match host::suites_if_loaded() {
+                Some(s) => s.post(handle, kOfxMessageError, &text),
+                None => host::post_without_suites(kOfxMessageError, &text),
+            }
+        }));
+    }
+    status
+}
+
+fn dispatch(
+    action: &[u8],
+    effect: OfxImageEffectHandle,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxResult<OfxStatus> {
+    if action == kOfxActionLoad {
+        return load();
+    }
+    if action == kOfxActionUnload {
+        host::unload();
+        bundle_cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
+        return Ok(kOfxStatOK);
+    }
+    let s = host::suites()?;
+    let s = &s;
+    match action {
+        a if a == kOfxActionDescribe => describe(s, effect),
+        a if a == kOfxImageEffectActionDescribeInContext => describe_in_context(s, effect, in_args),
+        a if a == kOfxActionCreateInstance => create_instance(s, effect),
+        a if a == kOfxActionDestroyInstance => destroy_instance(s, effect),
+        a if a == kOfxImageEffectActionGetRegionOfDefinition => region_of_definition(s, effect, in_args, out_args),
+        a if a == kOfxImageEffectActionGetRegionsOfInterest => regions_of_interest(s, effect, in_args, out_args),
+        a if a == kOfxImageEffectActionGetClipPreferences => clip_preferences(s, effect, out_args),
+        a if a == kOfxImageEffectActionIsIdentity => is_identity(s, effect, in_args, out_args),
+        a if a == kOfxImageEffectActionRender => render(s, effect, in_args),
+        a if a == kOfxActionInstanceChanged => instance_changed(s, effect, in_args),
+        a if a == kOfxActionPurgeCaches => {
+            bundle_cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
+            Ok(kOfxStatOK)
+        }
+        _ => Ok(kOfxStatReplyDefault),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Global state: the engine (one pool for every render), the bundle cache, the resource path.
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    // Engine::new(0) uses rayon's global pool, sized to the machine, shared by every render.
+    ENGINE.get_or_init(|| Engine::new(0).expect("an engine on the global pool needs no threads of its own"))
+}
+
+/// Key of the bundle cache: the file and what it looked like when loaded, so an edited custom
+/// bundle is read again while an unchanged one is read once.
+type CacheKey = (PathBuf, Option<std::time::SystemTime>, u64);
+
+fn bundle_cache() -> &'static Mutex<HashMap<CacheKey, Arc<Bundle>>> {
+    static CACHE: OnceLock<Mutex<HashMap<CacheKey, Arc<Bundle>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The bundle path the host reported in Describe (`kOfxPluginPropFilePath`).
+static PLUGIN_FILE_PATH: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// Loads a bundle file once and shares it.
+pub fn cached_bundle(path: &Path) -> OfxResult<Arc<Bundle>> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| OfxError::failed(format!("cannot read bundle {}: {e}", path.display())))?;
+    let key = (path.to_path_buf(), meta.modified().ok(), meta.len());
+    let mut cache = bundle_cache().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(b) = cache.get(&key) {
+        return Ok(b.clone());
+    }
+    let b = Arc::new(Bundle::load(path).map_err(|e| OfxError::failed(e.to_string()))?);
+    cache.retain(|k, _| k.0 != key.0);
+    cache.insert(key, b.clone());
+    Ok(b)
+}
+
+/// The directory of the binary holding this code (the .ofx inside the bundle), via `dladdr`.
+fn binary_dir() -> Option<PathBuf> {
+    // SAFETY: dladdr only reads the loader's tables; `info` is a plain out-struct and the address
+    // is a function of this binary.
+    let name = unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(binary_dir as *const c_void, &mut info) == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned()
+    };
+    Path::new(&name).canonicalize().ok()?.parent().map(Path::to_path_buf)
+}
+
+/// Where a shipped bundle may live, in order of preference: the bundle folder the host reported,
+/// the folder next to the binary (`Contents/<arch>/../Resources/kernels`), `$SPARSEBOKEH_KERNELS`
+/// (as for the CLI), then this source tree's `bundle/kernels` (development builds).
+pub fn shipped_bundle_candidates(name: &str) -> Vec<PathBuf> {
+    let file = format!("{name}.json");
+    let mut v = Vec::new();
+    if let Some(p) = PLUGIN_FILE_PATH.read().ok().and_then(|p| p.clone()) {
+        v.push(p.join("Contents/Resources/kernels").join(&file));
+    }
+    if let Some(d) = binary_dir() {
+        v.push(d.join("../Resources/kernels").join(&file));
+    }
+    if let Some(d) = std::env::var_os("SPARSEBOKEH_KERNELS") {
+        v.push(PathBuf::from(d).join(&file));
+    }
+    v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels").join(&file));
+    v
+}
+
+fn bundle_for(shape: &Shape) -> OfxResult<Arc<Bundle>> {
+    match shape {
+        Shape::CustomFile(f) if f.trim().is_empty() => {
+            Err(OfxError::failed("Bokeh Shape is \"Custom file\" but no bundle file is set"))
+        }
+        Shape::CustomFile(f) => cached_bundle(Path::new(f.trim())),
+        Shape::Shipped(name) => {
+            let candidates = shipped_bundle_candidates(name);
+            match candidates.iter().find(|p| p.is_file()) {
+                Some(p) => cached_bundle(p),
+                None => Err(OfxError::failed(format!(
+                    "the shipped bundle `{name}` is missing; looked in {}",
+                    candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ))),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry shared by the actions.
+
+/// The largest radius (pixels at render scale) the current parameters can produce.
+pub fn max_radius(v: &Values, depth_connected: bool, scale: f64) -> f64 {
+    let r = if !depth_connected {
+        v.radius
+    } else if v.math != LensMode::Coc && v.size == 0.0 {
+        0.0
+    } else {
+        v.max_size
+    };
+    r * scale
+}
+
+/// How far (in pixels) the blur at radii up to `rmax` reaches: the sum over layers of each
+/// layer's largest reach at any radius ≤ `rmax`, plus one pixel per layer of margin. The reach
+/// of an interpolated complex never exceeds that of its end points, so the basis entries up to
+/// `rmax`, `rmax` itself and its 1/32-px bucket bound it.
+pub fn blur_reach(bundle: &Bundle, rmax: f64) -> usize {
+    if rmax <= 0.5 {
+        return 0;
+    }
+    let mut per_layer = vec![0i32; bundle.layers];
+    let mut consider = |r: f64| {
+        if let AtRadius::Complex(c) = bundle.at_radius(r) {
+            for (p, l) in per_layer.iter_mut().zip(c.layer_reaches()) {
+                *p = (*p).max(l);
+            }
+        }
+    };
+    for e in bundle.basis.iter().filter(|e| e.radius <= rmax) {
+        consider(e.radius);
+    }
+    consider(rmax);
+    consider(bucket_radius(bucket(rmax as f32)));
+    per_layer.iter().map(|&r| r.max(0) as usize + 1).sum()
+}
+
+fn render_scale(args: &Props) -> OfxResult<f64> {
+    let [sx, sy] = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
+    if !(sx.is_finite() && sx > 0.0 && sx <= 1.0 && sy.is_finite() && sy > 0.0 && sy <= 1.0) {
+        return Err(OfxError::with_status(kOfxStatErrValue, format!("render scale ({sx}, {sy}) is outside (0, 1]")));
+    }
+    // Radii are isotropic: use the mean of the two axes (they are equal in every known host).
+    Ok((sx + sy) / 2.0)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rect {
+    x1: i64,
+    y1: i64,
+    x2: i64,
+    y2: i64,
+}
+
+impl Rect {
+    fn from_ints(r: [i32; 4]) -> Rect {
+        Rect { x1: r[0] as i64, y1: r[1] as i64, x2: r[2] as i64, y2: r[3] as i64 }
+    }
+    fn is_empty(&self) -> bool {
+        self.x2 <= self.x1 || self.y2 <= self.y1
+    }
+    fn width(&self) -> usize {
+        (self.x2 - self.x1).max(0) as usize
+    }
+    fn height(&self) -> usize {
+        (self.y2 - self.y1).max(0) as usize
+    }
+    fn intersect(&self, o: &Rect) -> Rect {
+        Rect { x1: self.x1.max(o.x1), y1: self.y1.max(o.y1), x2: self.x2.min(o.x2), y2: self.y2.min(o.y2) }
+    }
+    fn grow(&self, d: i64) -> Rect {
+        Rect { x1: self.x1 - d, y1: self.y1 - d, x2: self.x2 + d, y2: self.y2 + d }
+    }
+    fn contains(&self, o: &Rect) -> bool {
+        o.x1 >= self.x1 && o.y1 >= self.y1 && o.x2 <= self.x2 && o.y2 <= self.y2
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instances.
+
+/// Per-instance data, reached through `kOfxPropInstanceData`. Handles are fixed for the
+/// instance's life; the last bundle used sits behind a mutex so concurrent renders share it.
+pub struct Instance {
+    source: OfxImageClipHandle,
+    depth: OfxImageClipHandle,
+    output: OfxImageClipHandle,
+    params: Handles,
+    last_bundle: Mutex<Option<(Shape, Arc<Bundle>)>>,
+}
+
+// SAFETY: the handles are opaque host tokens that the host allows any render thread of this
+// instance to use (the plugin declares full thread safety); the mutable state is behind a Mutex.
+unsafe impl Send for Instance {}
+// SAFETY: as above.
+unsafe impl Sync for Instance {}
+
+impl Instance {
+    fn bundle(&self, shape: &Shape) -> OfxResult<Arc<Bundle>> {
+        // Shipped bundles never change: reuse the last one without touching the file system.
+        if let Shape::Shipped(_) = shape {
+            if let Some((s, b)) = &*self.last_bundle.lock().unwrap_or_else(|e| e.into_inner()) {
+                if s == shape {
+                    return Ok(b.clone());
+                }
+            }
+        }
+        let b = bundle_for(shape)?;
+        *self.last_bundle.lock().unwrap_or_else(|e| e.into_inner()) = Some((shape.clone(), b.clone()));
+        Ok(b)
+    }
+
+    fn depth_connected(&self, s: &Suites) -> bool {
+        s.clip_props(self.depth).and_then(|p| p.int(kOfxImageClipPropConnected, 0)).map(|c| c != 0).unwrap_or(false)
+    }
+}
+
+fn instance<'a>(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<&'a Instance> {
+    let p = s.effect_props(effect)?.pointer(kOfxPropInstanceData, 0)?;
+    if p.is_null() {
+        return Err(OfxError::with_status(kOfxStatErrBadHandle, "the instance has no data (CreateInstance failed?)"));
+    }
+    // SAFETY: the pointer was set by create_instance from a Box<Instance> and stays valid until
+    // destroy_instance, which hosts never run concurrently with another action on the instance.
+    Ok(unsafe { &*(p as *const Instance) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions.
+
+fn load() -> OfxResult<OfxStatus> {
+    crate::cpu::check().map_err(OfxError::failed)?;
+    host::load()?;
+    Ok(kOfxStatOK)
+}
+
+fn describe(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<OfxStatus> {
+    let p = s.effect_props(effect)?;
+    p.set_string(kOfxPropLabel, 0, PLUGIN_LABEL)?;
+    p.set_string(kOfxImageEffectPluginPropGrouping, 0, PLUGIN_GROUP)?;
+    p.set_string(
+        kOfxPropPluginDescription,
+        0,
+        "Depth-driven lens blur with the bokeh of a sparse kernel complex (sparsebokeh). Plug a depth pass into \
+         Depth; without it the whole frame is blurred by Radius.",
+    )?;
+    p.set_cstr(kOfxImageEffectPropSupportedContexts, 0, kOfxImageEffectContextFilter)?;
+    p.set_cstr(kOfxImageEffectPropSupportedContexts, 1, kOfxImageEffectContextGeneral)?;
+    p.set_cstr(kOfxImageEffectPropSupportedPixelDepths, 0, kOfxBitDepthFloat)?;
+    p.set_int(kOfxImageEffectPluginPropSingleInstance, 0, 0)?;
+    p.set_cstr(kOfxImageEffectPluginRenderThreadSafety, 0, kOfxImageEffectRenderFullySafe)?;
+    // The plugin threads each frame itself (one shared pool): the host need not split frames.
+    p.set_int(kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
+    p.set_int(kOfxImageEffectPropSupportsMultiResolution, 0, 1)?;
+    p.set_int(kOfxImageEffectPropSupportsTiles, 0, 1)?;
+    p.set_int(kOfxImageEffectPropTemporalClipAccess, 0, 0)?;
+    // Optional properties: a host that does not know them may refuse them.
+    let _ = p.set_int(kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0);
+    let _ = p.set_int(kOfxImageEffectPropSupportsMultipleClipPARs, 0, 0);
+    let _ = p.set_string(kOfxPropVersionLabel, 0, &format!("{VERSION_MAJOR}.{VERSION_MINOR}"));
+    if let Ok(path) = p.string(kOfxPluginPropFilePath, 0) {
+        if !path.is_empty() {
+            *PLUGIN_FILE_PATH.write().unwrap_or_else(|e| e.into_inner()) = Some(PathBuf::from(path));
+        }
+    }
+    Ok(kOfxStatOK)
+}
+
+fn describe_in_context(
+    s: &Suites,
+    effect: OfxImageEffectHandle,
+    in_args: OfxPropertySetHandle,
+) -> OfxResult<OfxStatus> {
+    let context = s.props(in_args)?.string(kOfxImageEffectPropContext, 0)?;
+    let known: [&[u8]; 2] = [kOfxImageEffectContextFilter, kOfxImageEffectContextGeneral];
+    if !known.iter().any(|k| &k[..k.len() - 1] == context.as_bytes()) {
+        return Err(OfxError::with_status(kOfxStatErrUnsupported, format!("context {context} is not supported")));
+    }
+    let components: [&[u8]; 3] = [kOfxImageComponentRGBA, kOfxImageComponentRGB, kOfxImageComponentAlpha];
+    for (name, optional, label) in
+        [(CLIP_SOURCE, false, "Source"), (CLIP_DEPTH, true, "Depth"), (CLIP_OUTPUT, false, "Output")]
+    {
+        let c = s.clip_define(effect, name)?;
+        for (i, comp) in components.iter().enumerate() {
+            c.set_cstr(kOfxImageEffectPropSupportedComponents, i as i32, comp)?;
+        }
+        c.set_int(kOfxImageEffectPropSupportsTiles, 0, 1)?;
+        c.set_int(kOfxImageEffectPropTemporalClipAccess, 0, 0)?;
+        if name != CLIP_OUTPUT {
+            c.set_int(kOfxImageClipPropOptional, 0, optional as i32)?;
+        }
+        let _ = c.set_string(kOfxPropLabel, 0, label);
+    }
+    params::describe(s, s.param_set(effect)?)?;
+    Ok(kOfxStatOK)
+}
+
+fn create_instance(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<OfxStatus> {
+    let inst = Box::new(Instance {
+        source: s.clip_handle(effect, CLIP_SOURCE)?,
+        depth: s.clip_handle(effect, CLIP_DEPTH)?,
+        output: s.clip_handle(effect, CLIP_OUTPUT)?,
+        params: Handles::fetch(s, s.param_set(effect)?)?,
+        last_bundle: Mutex::new(None),
+    });
+    let props = s.effect_props(effect)?;
+    let raw = Box::into_raw(inst);
+    if let Err(e) = props.set_pointer(kOfxPropInstanceData, 0, raw as *mut c_void) {
+        // SAFETY: `raw` came from Box::into_raw just above and was not handed out.
+        drop(unsafe { Box::from_raw(raw) });
+        return Err(e);
+    }
+    // SAFETY: just stored; no other action runs on the instance during CreateInstance.
+    update_enabled(s, unsafe { &*raw }, 0.0);
+    Ok(kOfxStatOK)
+}
+
+fn destroy_instance(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<OfxStatus> {
+    let props = s.effect_props(effect)?;
+    let p = props.pointer(kOfxPropInstanceData, 0)?;
+    if !p.is_null() {
+        props.set_pointer(kOfxPropInstanceData, 0, std::ptr::null_mut())?;
+        // SAFETY: `p` is the Box<Instance> stored by create_instance; the property now holds
+        // NULL, so it is freed exactly once, and no other action runs during DestroyInstance.
+        drop(unsafe { Box::from_raw(p as *mut Instance) });
+    }
+    Ok(kOfxStatOK)
+}
+
+fn region_of_definition(
+    s: &Suites,
+    effect: OfxImageEffectHandle,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxResult<OfxStatus> {
+    let inst = instance(s, effect)?;
+    let time = s.props(in_args)?.double(kOfxPropTime, 0)?;
+    // The blur replicates the source's edges, so it defines exactly the source's region
+    // (canonical coordinates do not depend on the render scale).
+    let rod = match s.clip_rod(inst.source, time) {
+        Ok(r) => r,
+        Err(_) => return Ok(kOfxStatReplyDefault),
+    };
+    let out = s.props(out_args)?;
+    for (i, v) in [rod.x1, rod.y1, rod.x2, rod.y2].into_iter().enumerate() {
+        out.set_double(kOfxImageEffectPropRegionOfDefinition, i as i32, v)?;
+    }
+    Ok(kOfxStatOK)
+}
+
+/// The region of interest on Source and Depth for an output region (canonical coordinates):
+/// the region grown by the blur's reach at the largest radius, in canonical units (a pixel is
+/// `par / scale` canonical units wide and `1 / scale` high).
+pub fn roi_for(region: [f64; 4], reach_px: usize, scale: [f64; 2], par: f64) -> [f64; 4] {
+    let dx = reach_px as f64 * par / scale[0];
+    let dy = reach_px as f64 / scale[1];
+    [region[0] - dx, region[1] - dy, region[2] + dx, region[3] + dy]
+}
+
+fn regions_of_interest(
+    s: &Suites,
+    effect: OfxImageEffectHandle,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxResult<OfxStatus> {
+    let inst = instance(s, effect)?;
+    let args = s.props(in_args)?;
+    let time = args.double(kOfxPropTime, 0)?;
+    let scale = render_scale(&args)?;
+    let scale_xy = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
+    let region = args.doubles::<4>(kOfxImageEffectPropRegionOfInterest)?;
+    let v = inst.params.read(s, time)?;
+    let depth = inst.depth_connected(s);
+    let rmax = max_radius(&v, depth, scale);
+    let reach = if v.output == OutputMode::Result && v.mix > 0.0 && rmax > 0.5 {
+        blur_reach(&*inst.bundle(&v.shape)?, rmax)
+    } else {
+        0
+    };
+    let par = s
+        .clip_props(inst.source)
+        .and_then(|p| p.double(kOfxImagePropPixelAspectRatio, 0))
+        .ok()
+        .filter(|p| p.is_finite() && *p > 0.0)
+        .unwrap_or(1.0);
+    let mut roi = roi_for(region, reach, scale_xy, par);
+    if reach > 0 && layered(&v, depth) {
+        // Layered blur fills hidden background from anywhere in the frame: it needs all of it.
+        if let Ok(r) = s.clip_rod(inst.source, time) {
+            roi = [r.x1, r.y1, r.x2, r.y2];
+        }
+    }
+    let out = s.props(out_args)?;
+    let prefix = std::str::from_utf8(&kOfxImageClipPropRoIPrefix[..kOfxImageClipPropRoIPrefix.len() - 1])
+        .expect("ASCII constant");
+    for (i, v) in roi.iter().enumerate() {
+        out.set_double_named(&format!("{prefix}{CLIP_SOURCE}"), i as i32, *v)?;
+    }
+    if depth {
+        for (i, v) in roi.iter().enumerate() {
+            out.set_double_named(&format!("{prefix}{CLIP_DEPTH}"), i as i32, *v)?;
+        }
+    }
+    Ok(kOfxStatOK)
+}
+
+fn cstr_text(c: &[u8]) -> &str {
+    std::str::from_utf8(&c[..c.len().saturating_sub(1)]).unwrap_or("")
+}
+
+fn clip_preferences(s: &Suites, effect: OfxImageEffectHandle, out_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
+    let inst = instance(s, effect)?;
+    let out = s.props(out_args)?;
+    let src = s.clip_props(inst.source)?;
+    let comps = src.string(kOfxImageEffectPropComponents, 0).unwrap_or_default();
+    let supported: [&[u8]; 3] = [kOfxImageComponentRGBA, kOfxImageComponentRGB, kOfxImageComponentAlpha];
+    let comp_prefix = cstr_text(kOfxImageClipPropComponentsPrefix);
+    let depth_prefix = cstr_text(kOfxImageClipPropDepthPrefix);
+    if supported.iter().any(|c| cstr_text(c) == comps) {
+        out.set_string_named(&format!("{comp_prefix}{CLIP_OUTPUT}"), 0, &comps)?;
+        out.set_string_named(&format!("{comp_prefix}{CLIP_SOURCE}"), 0, &comps)?;
+    }
+    // Float only: ask for float on every clip (hosts convert other depths).
+    let float = cstr_text(kOfxBitDepthFloat);
+    out.set_string_named(&format!("{depth_prefix}{CLIP_OUTPUT}"), 0, float)?;
+    out.set_string_named(&format!("{depth_prefix}{CLIP_SOURCE}"), 0, float)?;
+    if inst.depth_connected(s) {
+        let _ = out.set_string_named(&format!("{depth_prefix}{CLIP_DEPTH}"), 0, float);
+    }
+    if let Ok(premult) = src.string(kOfxImageEffectPropPreMultiplication, 0) {
+        if !premult.is_empty() {
+            out.set_string(kOfxImageEffectPropPreMultiplication, 0, &premult)?;
+        }
+    }
+    Ok(kOfxStatOK)
+}
+
+/// Whether a render uses the layered (occlusion-aware) blur, which reads the whole frame.
+pub fn layered(v: &Values, depth_connected: bool) -> bool {
+    v.edges == Edges::Layered && depth_connected && v.output == OutputMode::Result
+}
+
+/// Whether the current parameters leave the source unchanged.
+pub fn passes_through(v: &Values, depth_connected: bool, scale: f64) -> bool {
+    v.output == OutputMode::Result && (v.mix == 0.0 || max_radius(v, depth_connected, scale) <= 0.5)
+}
+
+fn is_identity(
+    s: &Suites,
+    effect: OfxImageEffectHandle,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxResult<OfxStatus> {
+    let inst = instance(s, effect)?;
+    let args = s.props(in_args)?;
+    let time = args.double(kOfxPropTime, 0)?;
+    let scale = render_scale(&args)?;
+    let v = inst.params.read(s, time)?;
+    if !passes_through(&v, inst.depth_connected(s), scale) {
+        return Ok(kOfxStatReplyDefault);
+    }
+    let out = s.props(out_args)?;
+    out.set_string(kOfxPropName, 0, CLIP_SOURCE)?;
+    out.set_double(kOfxPropTime, 0, time)?;
+    Ok(kOfxStatOK)
+}
+
+/// Keeps the parameters that do not apply greyed out.
+fn update_enabled(s: &Suites, inst: &Instance, time: f64) {
+    let custom = s.param_int(inst.params.filter_type, time).map(|i| i as usize == params::SHIPPED_SHAPES.len());
+    let depth = inst.depth_connected(s);
+    let set = |h: OfxParamHandle, on: bool| {
+        if let Ok(p) = s.param_props(h) {
+            let _ = p.set_int(kOfxParamPropEnabled, 0, on as i32);
+        }
+    };
+    if let Ok(c) = custom {
+        set(inst.params.filter_file, c);
+    }
+    for h in [
+        inst.params.math,
+        inst.params.invert_depth,
+        inst.params.depth_channel,
+        inst.params.center,
+        inst.params.dof,
+        inst.params.size,
+        inst.params.max_size,
+        inst.params.edges,
+    ] {
+        set(h, depth);
+    }
+    set(inst.params.radius, !depth);
+}
+
+fn instance_changed(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
+    let inst = instance(s, effect)?;
+    let args = s.props(in_args)?;
+    let name = args.string(kOfxPropName, 0).unwrap_or_default();
+    let time = args.double(kOfxPropTime, 0).unwrap_or(0.0);
+    if name == params::names::FILTER_TYPE || name == params::names::FILTER_FILE || name == CLIP_DEPTH {
+        update_enabled(s, inst, time);
+    }
+    if name == params::names::FILTER_TYPE || name == params::names::FILTER_FILE {
+        // Check the bundle now so a bad file is reported when it is chosen, not at render.
+        let v = inst.params.read(s, time)?;
+        if let Err(e) = inst.bundle(&v.shape) {
+            if !matches!(&v.shape, Shape::CustomFile(f) if f.trim().is_empty()) {
+                s.post(effect as *const c_void, kOfxMessageError, &format!("{PLUGIN_LABEL}: {}", e.message));
+            }
+        }
+        return Ok(kOfxStatOK);
+    }
+    Ok(if name == CLIP_DEPTH { kOfxStatOK } else { kOfxStatReplyDefault })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Render.
+
+/// A host image: its memory, bounds (pixel coordinates, bottom-up rows) and row stride in bytes.
+#[derive(Clone, Copy, Debug)]
+struct HostImage {
+    data: *mut u8,
+    bounds: Rect,
+    row_bytes: i64,
+    channels: usize,
+}
+
+fn components_channels(c: &str) -> Option<usize> {
+    match c {
+        _ if c == cstr_text(kOfxImageComponentRGBA) => Some(4),
+        _ if c == cstr_text(kOfxImageComponentRGB) => Some(3),
+        _ if c == cstr_text(kOfxImageComponentAlpha) => Some(1),
+        _ => None,
+    }
+}
+
+impl HostImage {
+    fn from_props(img: &ImageGuard, clip: &str) -> OfxResult<HostImage> {
+        let p = img.props();
+        let depth = p.string(kOfxImageEffectPropPixelDepth, 0)?;
+        if depth != cstr_text(kOfxBitDepthFloat) {
+            return Err(OfxError::with_status(
+                kOfxStatErrUnsupported,
+                format!("{clip} image is {depth}; only 32-bit float images are supported"),
+            ));
+        }
+        let comps = p.string(kOfxImageEffectPropComponents, 0)?;
+        let channels = components_channels(&comps).ok_or_else(|| {
+            OfxError::with_status(kOfxStatErrUnsupported, format!("{clip} image has unsupported components {comps}"))
+        })?;
+        let data = p.pointer(kOfxImagePropData, 0)? as *mut u8;
+        let bounds = Rect::from_ints(p.ints::<4>(kOfxImagePropBounds)?);
+        let row_bytes = p.int(kOfxImagePropRowBytes, 0)? as i64;
+        if data.is_null() {
+            return Err(OfxError::failed(format!("{clip} image has no data")));
+        }
+        if bounds.is_empty() {
+            return Err(OfxError::failed(format!("{clip} image has empty bounds")));
+        }
+        let row = bounds.width() as i64 * channels as i64 * 4;
+        if row_bytes % 4 != 0 || row_bytes.abs() < row || (data as usize) % 4 != 0 {
+            return Err(OfxError::failed(format!(
+                "{clip} image has row bytes {row_bytes} for rows of {row} bytes (or misaligned float data)"
+            )));
+        }
+        Ok(HostImage { data, bounds, row_bytes, channels })
+    }
+
+    /// Pointer to pixel (x1 of `r`, row y) and the float slice covering rows `r.y1..r.y2`,
+    /// starting at the lowest address.
+    fn span(&self, r: &Rect) -> (*mut f32, usize) {
+        let w = r.width();
+        let h = r.height();
+        let stride = self.row_bytes.unsigned_abs() as usize / 4;
+        // The row at the lowest address: the bottom row for positive row bytes, the top one
+        // for negative.
+        let low_y = if self.row_bytes > 0 { r.y1 } else { r.y2 - 1 };
+        let offset_bytes =
+            (low_y - self.bounds.y1) * self.row_bytes + (r.x1 - self.bounds.x1) * self.channels as i64 * 4;
+        let len = (h - 1) * stride + w * self.channels;
+        // wrapping_offset: no dereference here; the caller checks `r` is inside the bounds.
+        (self.data.wrapping_offset(offset_bytes as isize) as *mut f32, len)
+    }
+
+    /// A top-down view (row 0 = the top row, y = r.y2 − 1) of region `r` of the image.
+    ///
+    /// # Safety
+    /// `r` must lie inside the bounds, and the host's memory must hold every row of the bounds
+    /// (as the OpenFX image contract guarantees) for the lifetime `'a` (the current action).
+    unsafe fn view<'a>(&self, r: &Rect) -> ImageView<'a> {
+        let (p, len) = self.span(r);
+        // SAFETY: per the contract above the span lies inside the host's image memory.
+        let data = unsafe { std::slice::from_raw_parts(p as *const f32, len) };
+        ImageView::new(data, r.width(), r.height(), self.channels, -self.row_bytes as isize)
+            .expect("geometry was checked in from_props")
+    }
+
+    /// As [`HostImage::view`], writable.
+    ///
+    /// # Safety
+    /// As for `view`, and no other live reference may cover the region's memory.
+    unsafe fn view_mut<'a>(&self, r: &Rect) -> ImageViewMut<'a> {
+        let (p, len) = self.span(r);
+        // SAFETY: per the contract above the span lies inside the host's image memory and is
+        // not aliased.
+        let data = unsafe { std::slice::from_raw_parts_mut(p, len) };
+        ImageViewMut::new(data, r.width(), r.height(), self.channels, -self.row_bytes as isize)
+            .expect("geometry was checked in from_props")
+    }
+
+    fn byte_range(&self, r: &Rect) -> std::ops::Range<usize> {
+        let (p, len) = self.span(r);
+        p as usize..p as usize + len * 4
+    }
+}
+
+fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
+    let inst = instance(s, effect)?;
+    let args = s.props(in_args)?;
+    let time = args.double(kOfxPropTime, 0)?;
+    let scale = render_scale(&args)?;
+    let window = Rect::from_ints(args.ints::<4>(kOfxImageEffectPropRenderWindow)?);
+    let v = inst.params.read(s, time)?;
+    if window.is_empty() {
+        return Ok(kOfxStatOK);
+    }
+    let depth_connected = inst.depth_connected(s);
+
+    let out_img = s.clip_image(inst.output, time)?.ok_or_else(|| OfxError::failed("the host gave no Output image"))?;
+    let out = HostImage::from_props(&out_img, CLIP_OUTPUT)?;
+    if !out.bounds.contains(&window) {
+        return Err(OfxError::failed(format!(
+            "the render window {window:?} is not inside the Output image bounds {:?}",
+            out.bounds
+        )));
+    }
+    let src_img = s.clip_image(inst.source, time)?.ok_or_else(|| OfxError::failed("the host gave no Source image"))?;
+    let src = HostImage::from_props(&src_img, CLIP_SOURCE)?;
+    if src.channels != out.channels {
+        return Err(OfxError::failed(format!(
+            "Source has {} channels but Output has {} (clip preferences were not applied)",
+            src.channels, out.channels
+        )));
+    }
+    let depth_img = if depth_connected {
+        let d = s.clip_image(inst.depth, time)?.ok_or_else(|| OfxError::failed("the host gave no Depth image"))?;
+        Some(d)
+    } else {
+        None
+    };
+    let depth = depth_img.as_ref().map(|d| HostImage::from_props(d, CLIP_DEPTH)).transpose()?;
+
+    let needs_bundle = v.output == OutputMode::Result && !passes_through(&v, depth_connected, scale);
+    let bundle = if needs_bundle { Some(inst.bundle(&v.shape)?) } else { None };
+    let reach = bundle.as_ref().map_or(0, |b| blur_reach(b, max_radius(&v, depth_connected, scale)));
+    // The source region the window's pixels depend on: the window grown by the blur's reach, or
+    // the whole frame for the layered blur (its hidden-background fill is global).
+    // Draft renders (the host's scrubbing quality) take the cheaper gather path.
+    let draft = args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0;
+    let whole = bundle.is_some() && layered(&v, depth_connected) && !draft;
+    let region = if whole { src.bounds } else { window.grow(reach as i64).intersect(&src.bounds) };
+    if region.is_empty() || region.intersect(&window).is_empty() {
+        // No source under the window: transparent black.
+        // SAFETY: the window is inside the Output bounds (checked) and nothing else refers to it.
+        let mut o = unsafe { out.view_mut(&window) };
+        for y in 0..o.height {
+            o.row_mut(y).fill(0.0);
+        }
+        return Ok(kOfxStatOK);
+    }
+    if s.aborted(effect) {
+        return Ok(kOfxStatOK);
+    }
+
+    // Source pixels of the region; copied when the host's Output memory overlaps them.
+    let overlaps = {
+        let a = src.byte_range(&region);
+        let b = out.byte_range(&window);
+        a.start < b.end && b.start < a.end
+    };
+    // SAFETY: `region` is inside the Source bounds; the image stays fetched until the end of
+    // this function (src_img), and the view is only read.
+    let src_view_host = unsafe { src.view(&region) };
+    let src_copy;
+    let src_view = if overlaps {
+        src_copy = crate::image::Image::from_view(&src_view_host);
+        src_copy.view()
+    } else {
+        src_view_host
+    };
+
+    // Depth values of the region (one channel, top-down), inverted when asked.
+    let depth_values = match &depth {
+        Some(d) => {
+            if !d.bounds.contains(&region) {
+                return Err(OfxError::failed(format!(
+                    "the Depth image covers {:?} but the blur needs {:?}: connect a depth pass of the Source's size",
+                    d.bounds, region
+                )));
+            }
+            // SAFETY: `region` is inside the Depth bounds (checked); the view is only read.
+            let dv = unsafe { d.view(&region) };
+            let ch = v.depth_channel.min(dv.channels - 1);
+            let mut vals = Vec::with_capacity(region.width() * region.height());
+            for y in 0..dv.height {
+                vals.extend(dv.row(y).chunks_exact(dv.channels).map(|px| {
+                    let z = px[ch];
+                    if v.invert_depth {
+                        1.0 - z
+                    } else {
+                        z
+                    }
+                }));
+            }
+            Some(vals)
+        }
+        None => None,
+    };
+    let lens =
+        Lens { mode: v.math, focus: v.center, dof: v.dof, size: v.size, maximum: v.max_size, render_scale: scale };
+
+    let (w, h, c) = (region.width(), region.height(), src.channels);
+    let mut result = vec![0.0f32; w * h * c];
+    match v.output {
+        OutputMode::Result => match (&bundle, &depth_values) {
+            (None, _) => result.copy_from_slice(&crate::image::Image::from_view(&src_view).data),
+            (Some(b), Some(dv)) => {
+                let dview = ImageView::packed(dv, w, h, 1).map_err(|e| OfxError::failed(e.to_string()))?;
+                let mut dst =
+                    ImageViewMut::packed(&mut result, w, h, c).map_err(|e| OfxError::failed(e.to_string()))?;
+                let edges = if whole { Edges::Layered } else { Edges::Gather };
+                engine()
+                    .blur_depth_with(b, &lens, edges, &dview, 0, &src_view, &mut dst)
+                    .map_err(|e| OfxError::failed(e.to_string()))?;
+            }
+            (Some(b), None) => {
+                let mut dst =
+                    ImageViewMut::packed(&mut result, w, h, c).map_err(|e| OfxError::failed(e.to_string()))?;
+                engine()
+                    .blur_fixed(b, v.radius * scale, &src_view, &mut dst)
+                    .map_err(|e| OfxError::failed(e.to_string()))?;
+            }
+        },
+        OutputMode::FocalPlaneSetup => {
+            if depth_values.is_some() {
+                lens.validate().map_err(|e| OfxError::failed(e.to_string()))?;
+            }
+            for y in 0..h {
+                let srow = src_view.row(y);
+                for x in 0..w {
+                    let i = y * w + x;
+                    let tint = match &depth_values {
+                        Some(dv) => focal_tint(&lens, dv[i]),
+                        None if v.radius * scale > 0.5 => FAR,
+                        None => FOCUS,
+                    };
+                    let px = &mut result[i * c..i * c + c];
+                    px.copy_from_slice(&srow[x * c..x * c + c]);
+                    if c >= 3 {
+                        for k in 0..3 {
+                            px[k] *= tint[k];
+                        }
+                    }
+                }
+            }
+        }
+        OutputMode::CocMap => {
+            if depth_values.is_some() {
+                lens.validate().map_err(|e| OfxError::failed(e.to_string()))?;
+            }
+            for i in 0..w * h {
+                // In full-resolution pixels, so the map reads the same at every proxy scale.
+                let r = match &depth_values {
+                    Some(dv) => (lens.coc_radius(dv[i]).0 as f64 / scale) as f32,
+                    None => v.radius as f32,
+                };
+                let px = &mut result[i * c..i * c + c];
+                px.fill(r);
+                if c == 4 {
+                    px[3] = 1.0;
+                }
+            }
+        }
+    }
+
+    // Compose the window: the result where the region covers it (mixed with the source in
+    // result mode), transparent black elsewhere.
+    let mix = if v.output == OutputMode::Result { v.mix as f32 } else { 1.0 };
+    // SAFETY: the window is inside the Output bounds (checked); when Output overlaps Source the
+    // source was copied above, so this is the only live reference to the window's memory.
+    let mut o = unsafe { out.view_mut(&window) };
+    for k in 0..window.height() {
+        let y = window.y2 - 1 - k as i64; // pixel row of output row k (top-down)
+        let orow = o.row_mut(k);
+        if y < region.y1 || y >= region.y2 {
+            orow.fill(0.0);
+            continue;
+        }
+        let rk = (region.y2 - 1 - y) as usize; // row of the region, top-down
+        let rrow = &result[rk * w * c..(rk + 1) * w * c];
+        let srow = src_view.row(rk);
+        for (i, px) in orow.chunks_exact_mut(c).enumerate() {
+            let x = window.x1 + i as i64;
+            if x < region.x1 || x >= region.x2 {
+                px.fill(0.0);
+                continue;
+            }
+            let j = (x - region.x1) as usize * c;
+            for ch in 0..c {
+                let r = rrow[j + ch];
+                px[ch] = if mix == 1.0 { r } else { mix * r + (1.0 - mix) * srow[j + ch] };
+            }
+        }
+    }
+    drop(src_img);
+    drop(depth_img);
+    drop(out_img);
+    Ok(kOfxStatOK)
+}
+
+const NEAR: [f32; 3] = [1.0, 0.25, 0.25];
+const FOCUS: [f32; 3] = [0.25, 1.0, 0.25];
+const FAR: [f32; 3] = [0.25, 0.25, 1.0];
+
+/// The focal-plane-setup tint of a depth value: in front of the in-focus band, in it, behind it.
+fn focal_tint(lens: &Lens, z: f32) -> [f32; 3] {
+    let (r, _) = lens.coc_radius(z);
+    if r == 0.0 {
+        return FOCUS;
+    }
+    let z = z as f64;
+    let near = match lens.mode {
+        LensMode::Depth => z.is_finite() && z > 0.0 && z < lens.focus,
+        LensMode::InverseDepth => z.is_finite() && z > lens.focus,
+        LensMode::Coc => false,
+    };
+    if near {
+        NEAR
+    } else {
+        FAR
+    }
+}

@@ -1,0 +1,163 @@
+//! Bundle format (DESIGN §3): round trip, and one test per validation rule, each checking that
+//! the message names the field (and the basis entry where there is one).
+
+mod common;
+use common::*;
+
+use serde_json::{json, Value};
+use sparsebokeh::bundle::{Bundle, BundleError};
+
+fn valid() -> Value {
+    random_bundle(1, 2, 3, &[2.0, 4.0, 8.0]).to_value()
+}
+
+fn refuse(v: Value, field: &str) -> String {
+    let err = Bundle::from_value(&v).expect_err("must be refused");
+    let msg = err.to_string();
+    assert!(msg.contains(field), "message `{msg}` should name `{field}`");
+    msg
+}
+
+#[test]
+fn round_trip_through_json_text_and_files() {
+    let b = random_bundle(1, 3, 5, &[1.0, 2.5, 7.0]);
+    let text = b.to_json_string();
+    let back = Bundle::from_slice(text.as_bytes()).unwrap();
+    assert_eq!(back, b);
+    assert_eq!(back.to_json_string(), text, "saving is deterministic");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.json");
+    b.save(&path).unwrap();
+    assert_eq!(Bundle::load(&path).unwrap(), b);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+}
+
+#[test]
+fn rule_format_must_be_sparsebokeh_bundle() {
+    let mut v = valid();
+    v["format"] = json!("other");
+    refuse(v.clone(), "format");
+    v.as_object_mut().unwrap().remove("format");
+    refuse(v, "format");
+}
+
+#[test]
+fn rule_higher_major_version_is_refused() {
+    let mut v = valid();
+    v["version"] = json!(99);
+    let msg = refuse(v.clone(), "version");
+    assert!(msg.contains("99"));
+    v["version"] = json!("1");
+    refuse(v, "version");
+}
+
+#[test]
+fn rule_name_is_a_non_empty_string() {
+    let mut v = valid();
+    v["name"] = json!("");
+    refuse(v.clone(), "name");
+    v["name"] = json!(3);
+    refuse(v, "name");
+}
+
+#[test]
+fn rule_layers_and_taps_are_positive_bounded_integers() {
+    for f in ["layers", "taps"] {
+        let mut v = valid();
+        v[f] = json!(0);
+        refuse(v.clone(), f);
+        v[f] = json!(1_000_000_000u64);
+        refuse(v.clone(), f);
+        v[f] = json!(2.5);
+        refuse(v, f);
+    }
+}
+
+#[test]
+fn rule_basis_is_a_non_empty_array() {
+    let mut v = valid();
+    v["basis"] = json!([]);
+    refuse(v.clone(), "basis");
+    v["basis"] = json!({});
+    refuse(v, "basis");
+}
+
+#[test]
+fn rule_radii_are_positive_and_strictly_increasing() {
+    let mut v = valid();
+    v["basis"][2]["radius"] = json!(3.0);
+    let msg = refuse(v.clone(), "basis[2].radius");
+    assert!(msg.contains("increase"));
+    v["basis"][2]["radius"] = json!(4.0);
+    refuse(v.clone(), "basis[2].radius");
+    v["basis"][0]["radius"] = json!(-1.0);
+    refuse(v, "basis[0].radius");
+}
+
+#[test]
+fn rule_each_complex_has_exactly_layers_arrays() {
+    let mut v = valid();
+    v["basis"][1]["complex"].as_array_mut().unwrap().pop();
+    refuse(v, "basis[1].complex");
+}
+
+#[test]
+fn rule_each_layer_has_exactly_taps_taps() {
+    let mut v = valid();
+    v["basis"][2]["complex"][1].as_array_mut().unwrap().pop();
+    refuse(v, "basis[2].complex[1]");
+}
+
+#[test]
+fn rule_every_number_is_finite() {
+    // JSON has no NaN literal: a file with one does not parse, and says so.
+    let text = valid().to_string().replacen("\"w\":", "\"w\":NaN,\"q\":", 1);
+    assert!(matches!(Bundle::from_slice(text.as_bytes()), Err(BundleError::Json(_))));
+    let text = valid().to_string().replacen("\"x\":", "\"x\":1e999,\"q\":", 1);
+    assert!(Bundle::from_slice(text.as_bytes()).is_err());
+    let mut v = valid();
+    v["basis"][1]["complex"][0][2]["y"] = json!("1.0");
+    refuse(v.clone(), "basis[1].complex[0][2].y");
+    v["basis"][1]["complex"][0][2]["y"] = json!(1e5);
+    refuse(v.clone(), "basis[1].complex[0][2].y");
+    v["basis"][1]["complex"][0][2]["y"] = json!(0.5);
+    v["basis"][1]["complex"][0][2].as_object_mut().unwrap().remove("w");
+    refuse(v, "basis[1].complex[0][2].w");
+}
+
+#[test]
+fn rule_weights_sum_to_one() {
+    let mut v = valid();
+    let w = v["basis"][0]["complex"][1][0]["w"].as_f64().unwrap();
+    v["basis"][0]["complex"][1][0]["w"] = json!(w + 0.01);
+    let msg = refuse(v.clone(), "basis[0].complex");
+    assert!(msg.contains("sum to 1"));
+    v["basis"][0]["complex"][1][0]["w"] = json!(w + 0.0004);
+    Bundle::from_value(&v).expect("within 1e-3 is accepted");
+}
+
+#[test]
+fn rule_psnr_if_present_is_a_number() {
+    let mut v = valid();
+    v["basis"][0]["psnr_db"] = json!("high");
+    refuse(v, "basis[0].psnr_db");
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let mut v = valid();
+    v["future_field"] = json!({"a": 1});
+    v["basis"][0]["extra"] = json!(true);
+    Bundle::from_value(&v).unwrap();
+}
+
+#[test]
+fn empty_truncated_and_non_json_files_are_refused_with_a_message() {
+    let text = valid().to_string();
+    for bytes in [&b""[..], b"  \n", &text.as_bytes()[..text.len() / 2], b"not json", b"[1,2,3]"] {
+        let err = Bundle::from_slice(bytes).unwrap_err().to_string();
+        assert!(!err.is_empty());
+    }
+    let missing = Bundle::load(std::path::Path::new("/nonexistent/bundle.json")).unwrap_err().to_string();
+    assert!(missing.contains("/nonexistent/bundle.json"), "{missing}");
+}
