@@ -8,6 +8,7 @@ use super::optimize::{finish, loss, optimize_params, Fitted, Options, Params};
 use crate::bundle::{BasisEntry, Bundle};
 use crate::kernel::psf::Grid;
 use crate::kernel::shapes::{Shape, ShapeError};
+use rayon::prelude::*;
 use serde_json::json;
 use std::time::Instant;
 
@@ -72,14 +73,27 @@ pub struct TargetFit {
     pub init: Init,
 }
 
-/// Adam from `start`, then `rounds` perturbation rounds; the best parameters by exact loss.
-fn descend(start: &Params, target: &Grid, spec: &FitSpec, seed: u64) -> (Params, f64) {
+/// The main Adam run from `start`: the parameters and their exact loss.
+fn main_run(start: &Params, target: &Grid, spec: &FitSpec) -> (Params, f64) {
     let opts = Options { iterations: spec.iterations, ..Options::default() };
-    let mut best = optimize_params(start, target, &opts, &mut |_, _| {});
-    let mut best_loss = loss(&best, target);
+    let p = optimize_params(start, target, &opts, &mut |_, _| {});
+    let l = loss(&p, target);
+    (p, l)
+}
+
+/// `rounds` perturbation rounds from `best`: jitter every offset by up to 5% of its layer's
+/// extent, run Adam for a quarter of the main run, keep the result if its exact loss is lower.
+fn perturb(
+    mut best: Params,
+    mut best_loss: f64,
+    target: &Grid,
+    spec: &FitSpec,
+    seed: u64,
+    rounds: usize,
+) -> (Params, f64) {
     let mut rng = Rng::new(seed);
     let short = Options { iterations: (spec.iterations / 4).max(1), smooth: 0.0, ..Options::default() };
-    for _ in 0..spec.rounds {
+    for _ in 0..rounds {
         let mut p = best.clone();
         for layer in &mut p.layers {
             let extent = layer.iter().map(|t| t[0].abs().max(t[1].abs())).fold(0.5, f64::max);
@@ -98,31 +112,60 @@ fn descend(start: &Params, target: &Grid, spec: &FitSpec, seed: u64) -> (Params,
     (best, best_loss)
 }
 
-/// Fits `target` from `start` (a warm start) or from the spec's init (`Auto`: radial and support
-/// sampling, in parallel, the better kept; a tie goes to radial).
+/// The main run from `start`, then the spec's perturbation rounds as two independent chains
+/// (seeds `seed` and `seed + 1`, in parallel; the better kept, the first on a tie).
+fn descend(start: &Params, target: &Grid, spec: &FitSpec, seed: u64) -> (Params, f64) {
+    let (p, l) = main_run(start, target, spec);
+    refine(p, l, target, spec, seed)
+}
+
+fn refine(p: Params, l: f64, target: &Grid, spec: &FitSpec, seed: u64) -> (Params, f64) {
+    let first = spec.rounds.div_ceil(2);
+    let ((pa, la), (pb, lb)) = rayon::join(
+        || perturb(p.clone(), l, target, spec, seed, first),
+        || perturb(p.clone(), l, target, spec, seed.wrapping_add(0x51ED), spec.rounds - first),
+    );
+    if lb < la {
+        (pb, lb)
+    } else {
+        (pa, la)
+    }
+}
+
+/// How many support-sampling starts (seeds `seed`, `seed+1`, …) `Init::Auto` tries besides radial.
+pub const AUTO_SUPPORT_SEEDS: u64 = 3;
+
+/// Fits `target` from `start` (a warm start) or from the spec's init (`Auto`: the radial start and
+/// [`AUTO_SUPPORT_SEEDS`] support-sampling starts, in parallel, the best kept; a tie goes to the
+/// earlier start).
 pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> TargetFit {
     let seed = spec.seed;
-    let (params, init) = match (start, spec.init) {
-        (Some(p), init) => (descend(p, target, spec, seed).0, init),
-        (None, Init::Radial) => {
-            (descend(&init::radial(target, spec.layers, spec.taps), target, spec, seed).0, Init::Radial)
-        }
-        (None, Init::Support) => {
-            let s = init::support(target, spec.layers, spec.taps, seed);
-            (descend(&s, target, spec, seed).0, Init::Support)
-        }
-        (None, Init::Auto) => {
-            let ((pr, lr), (ps, ls)) = rayon::join(
-                || descend(&init::radial(target, spec.layers, spec.taps), target, spec, seed),
-                || descend(&init::support(target, spec.layers, spec.taps, seed), target, spec, seed),
-            );
-            if ls < lr {
-                (ps, Init::Support)
-            } else {
-                (pr, Init::Radial)
+    let (params, init) =
+        match (start, spec.init) {
+            (Some(p), init) => (descend(p, target, spec, seed).0, init),
+            (None, Init::Radial) => {
+                (descend(&init::radial(target, spec.layers, spec.taps), target, spec, seed).0, Init::Radial)
             }
-        }
-    };
+            (None, Init::Support) => {
+                let s = init::support(target, spec.layers, spec.taps, seed);
+                (descend(&s, target, spec, seed).0, Init::Support)
+            }
+            (None, Init::Auto) => {
+                // Radial, then support sampling from AUTO_SUPPORT_SEEDS lattice phases; each start is
+                // independent, so the parallel map is deterministic; the first of equal losses wins.
+                let starts: Vec<(Init, Params)> =
+                    std::iter::once((Init::Radial, init::radial(target, spec.layers, spec.taps)))
+                        .chain((0..AUTO_SUPPORT_SEEDS).map(|k| {
+                            (Init::Support, init::support(target, spec.layers, spec.taps, seed.wrapping_add(k)))
+                        }))
+                        .collect();
+                // Main runs of every start in parallel; the perturbation rounds only for the best.
+                let fits: Vec<(Params, f64)> = starts.par_iter().map(|(_, p)| main_run(p, target, spec)).collect();
+                let best = (0..fits.len()).fold(0, |b, i| if fits[i].1 < fits[b].1 { i } else { b });
+                let (p, l) = fits[best].clone();
+                (refine(p, l, target, spec, seed).0, starts[best].0)
+            }
+        };
     let fitted = finish(&params, target);
     TargetFit { params, fitted, init }
 }
@@ -243,8 +286,9 @@ mod tests {
         let spec = FitSpec::default();
         let f = fit_radius(&Shape::Disc, 8.0, &spec).unwrap();
         eprintln!("disc r=8: {:.2} dB ({})", f.fitted.psnr_db, f.init.name());
-        // The issue asks for ≥ 25 dB; this fitter reaches ≈ 23.5 dB (see the report).
-        assert!(f.fitted.psnr_db >= 23.0, "{:.2} dB", f.fitted.psnr_db);
+        // The issue asks for ≥ 25 dB; this fitter reaches 24.4 dB (seed 1; best of 12 seeds 25.0;
+        // annealing 20.8, rank-3 low-rank 22.8), so the bar here is what it reliably does.
+        assert!(f.fitted.psnr_db >= 24.0, "{:.2} dB", f.fitted.psnr_db);
         assert!((f.fitted.complex.weight_sum() - 1.0).abs() < 1e-3);
     }
 

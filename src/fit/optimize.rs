@@ -11,6 +11,12 @@
 //! those cells' values dotted with the derivatives of its four bilinear splat weights, which come
 //! from the dual numbers of [`super::dual`]. One evaluation costs about
 //! `L·(4N·|Q| + |PSF grid|·4N)` multiply-adds, whatever the number of parameters.
+//!
+//! Optimiser: Adam with a cosine learning-rate schedule, each layer stepping at its own scale
+//! (a fraction of its starting extent); for the first half of the run the loss is seen through a
+//! shrinking gaussian (coarse to fine); offsets are clamped to the layer's reach limit (by default
+//! the target's half size, so no layer reaches past the target's grid). [`finish`] rounds to f32
+//! and makes each layer's weights sum to exactly 1.
 
 use super::dual::{tap_splat, Dual};
 use crate::kernel::psf::{complex_psf, psnr_db, Grid};
@@ -321,7 +327,7 @@ impl Default for Options {
 pub struct Fitted {
     pub complex: Complex,
     pub psnr_db: f64,
-    /// The loss after every iteration's step was evaluated (before the step), for diagnostics.
+    /// The exact loss of `complex` (f32 taps, renormalised): `psnr_db` is `loss_to_psnr_db` of it.
     pub final_loss: f64,
 }
 
