@@ -67,6 +67,11 @@ pub enum AtRadius {
     Complex(Complex),
 }
 
+/// An f32 as the shortest decimal that reads back to the same f32 (not its f64 expansion).
+fn short(x: f32) -> Value {
+    json!(format!("{x}").parse::<f64>().unwrap_or(x as f64))
+}
+
 fn finite(v: &Value, field: &str) -> Result<f64, BundleError> {
     match v.as_f64() {
         Some(x) if x.is_finite() => Ok(x),
@@ -247,7 +252,11 @@ impl Bundle {
                     .complex
                     .layers
                     .iter()
-                    .map(|l| Value::Array(l.iter().map(|t| json!({"x": t.x, "y": t.y, "w": t.w})).collect()))
+                    .map(|l| {
+                        Value::Array(
+                            l.iter().map(|t| json!({"x": short(t.x), "y": short(t.y), "w": short(t.w)})).collect(),
+                        )
+                    })
                     .collect();
                 let mut m = Map::new();
                 m.insert("radius".into(), json!(e.radius));

@@ -161,3 +161,24 @@ fn empty_truncated_and_non_json_files_are_refused_with_a_message() {
     let missing = Bundle::load(std::path::Path::new("/nonexistent/bundle.json")).unwrap_err().to_string();
     assert!(missing.contains("/nonexistent/bundle.json"), "{missing}");
 }
+
+#[test]
+fn saved_bundles_keep_field_order_and_one_tap_per_line() {
+    let b = random_bundle(1, 2, 3, &[2.0, 4.0]);
+    let text = b.to_json_string();
+    assert!(text.trim_start().starts_with("{\n  \"format\": \"sparsebokeh-bundle\""), "{}", &text[..80]);
+    let tap_lines = text.lines().filter(|l| l.trim_start().starts_with("{\"x\":")).count();
+    assert_eq!(tap_lines, 2 * 2 * 3, "one line per tap");
+}
+
+#[test]
+fn shipped_bundles_are_written_as_the_saver_writes_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels");
+    for name in ["disc", "hexagon", "octagon", "heart", "star", "ring", "gaussian"] {
+        let path = dir.join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let b = Bundle::from_slice(text.as_bytes()).unwrap();
+        assert_eq!((b.layers, b.taps, b.basis.len()), (3, 32, 12), "{name}");
+        assert_eq!(b.to_json_string(), text, "{name}.json is not in the saver's format");
+    }
+}
