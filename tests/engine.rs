@@ -273,3 +273,18 @@ fn a_far_reaching_bundle_at_a_large_radius_is_refused_before_allocating() {
     assert!(matches!(err, sparsebokeh::RenderError::TooLarge(_)), "{err}");
     assert!(out.data.iter().all(|&v| v == 5.0));
 }
+
+#[test]
+fn in_place_fixed_blur_equals_the_two_buffer_blur() {
+    let bundle = random_bundle(4, 3, 8, &[2.0, 4.0, 8.0]);
+    for c in [1, 3, 4] {
+        let img = test_image(29, 23, c, 6);
+        let mut want = Image::new(29, 23, c);
+        let e = Engine::new(2).unwrap();
+        e.blur_fixed(&bundle, 5.5, &img.view(), &mut want.view_mut()).unwrap();
+        let stride = -((29 * c * 4) as isize);
+        let mut buf = strided(&img, stride);
+        e.blur_fixed_in_place(&bundle, 5.5, &mut ImageViewMut::new(&mut buf, 29, 23, c, stride).unwrap()).unwrap();
+        assert_eq!(unstrided(&buf, 29, 23, c, stride).data, want.data);
+    }
+}

@@ -105,6 +105,27 @@ impl Engine {
         })
     }
 
+    /// Blurs `image` in place with the bundle's complex at one radius: the same pixels as
+    /// [`Engine::blur_fixed`], without a second frame in memory.
+    pub fn blur_fixed_in_place(
+        &self,
+        bundle: &Bundle,
+        radius: f64,
+        image: &mut ImageViewMut,
+    ) -> Result<RenderStats, RenderError> {
+        if !(radius.is_finite() && (0.0..=MAX_RADIUS).contains(&radius)) {
+            return Err(RenderError::Radius(radius));
+        }
+        self.install(|| {
+            let plan = Plan::uniform(bundle, radius);
+            check_work(&plan, &image.as_view())?;
+            // Buffer A holds the whole source: the frame itself can take the result.
+            let (a, geo, stats) = pad_source(&plan, &image.as_view(), radius as f32);
+            run_layers(&plan, a, &geo, image, None);
+            Ok(stats)
+        })
+    }
+
     /// Blurs `src` into `dst` with each pixel's radius from `depth` through `lens`.
     pub fn blur_depth(
         &self,
@@ -250,6 +271,7 @@ fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
 }
 
 /// The padded domain of one render: the frame plus `pad` pixels on every side.
+#[derive(Clone)]
 struct Padded {
     pad: usize,
     wp: usize,
@@ -359,13 +381,19 @@ fn run_masked(
     max_r: f32,
     mask: Option<&TileMask>,
 ) -> RenderStats {
+    let (a, geo, stats) = pad_source(plan, src, max_r);
+    run_layers(plan, a, &geo, dst, mask);
+    stats
+}
+
+/// The padded geometry of a plan on a frame, buffer A (the source edge-replicated, non-finite
+/// samples replaced by 0), and the stats of the source.
+fn pad_source(plan: &Plan, src: &ImageView, max_r: f32) -> (Vec<f32>, Padded, RenderStats) {
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
     let nonfinite_pixels = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
     let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_pixels, ..Default::default() };
-
-    // Buffer A: the source, edge-replicated, non-finite samples replaced by 0.
     let mut a = vec![0.0f32; geo.wp * geo.hp * c];
     a.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
         let srow = src.row((yp as isize - pad as isize).clamp(0, h as isize - 1) as usize);
@@ -376,6 +404,13 @@ fn run_masked(
             }
         }
     });
+    (a, geo, stats)
+}
+
+/// The layer passes from buffer A into `dst` (the frame's size).
+fn run_layers(plan: &Plan, mut a: Vec<f32>, geo: &Padded, dst: &mut ImageViewMut, mask: Option<&TileMask>) {
+    let (w, h, c, pad) = (dst.width, dst.height, geo.c, geo.pad);
+    let geo = geo.clone();
     let layers = plan.reaches.len();
     let mut b = if layers > 1 { vec![0.0f32; a.len()] } else { Vec::new() };
 
@@ -432,7 +467,6 @@ fn run_masked(
             });
         }
     }
-    stats
 }
 
 /// Rows per parallel band and columns per cache strip of a layer pass.

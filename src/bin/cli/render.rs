@@ -223,11 +223,13 @@ fn render_frame(
         _ => return Err(usage(format!("{output}: output must end in .exr or .png"))),
     }
     let frame = io::read(Path::new(input), Role::Color).map_err(|e| usage(e.to_string()))?;
-    let src = frame.color;
-    let mut out = Image::new(src.width, src.height, src.channels);
+    let mut src = frame.color;
+    let (w, h) = (src.width, src.height);
+    // A fixed blur renders in place (one frame in memory); a depth blur into a second frame.
+    let mut out = Image::new(if radius.is_some() { 0 } else { w }, h, src.channels);
     let started = std::time::Instant::now();
     let stats = match radius {
-        Some(r) => engine.blur_fixed(bundle, *r, &src.view(), &mut out.view_mut()),
+        Some(r) => engine.blur_fixed_in_place(bundle, *r, &mut src.view_mut()),
         None => {
             let depth = match depth_path {
                 Some(d) => {
@@ -263,8 +265,9 @@ fn render_frame(
     }
     .map_err(|e| usage(format!("{input}: {e}")))?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
-    io::write(&out_path, &out).map_err(|e| failed(e.to_string()))?;
-    let mut line = format!("{}×{} in {ms:.1} ms, {} radius tables", src.width, src.height, stats.tables);
+    let result = if radius.is_some() { &src } else { &out };
+    io::write(&out_path, result).map_err(|e| failed(e.to_string()))?;
+    let mut line = format!("{w}×{h} in {ms:.1} ms, {} radius tables", stats.tables);
     if stats.nonfinite_pixels > 0 {
         line += &format!(", warning: {} NaN/Inf samples treated as 0", stats.nonfinite_pixels);
     }
