@@ -3,33 +3,31 @@
 //! the seeded PRNG the fitter uses.
 
 use super::optimize::Params;
+use super::baseline::rng::SplitMix64;
 use crate::kernel::psf::Grid;
 
-/// SplitMix64: a small, seedable, portable PRNG (the same numbers on every platform and thread count).
+/// The fitter's seeded generator: the project's SplitMix64 (the same numbers on every platform
+/// and thread count), its seed offset so fits and baselines with one seed draw different streams.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5EED_B0CE_u64)
+        Rng(SplitMix64::new(seed ^ 0x5EED_B0CE_u64))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
     pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.next_f64()
     }
 
     /// Uniform in [a, b).
     pub fn uniform(&mut self, a: f64, b: f64) -> f64 {
-        a + (b - a) * self.next_f64()
+        self.0.uniform(a, b)
     }
 }
 
