@@ -2,8 +2,8 @@
 //! sampling (rejection sampling from the target's non-zero support, for non-convex shapes), and
 //! the seeded PRNG the fitter uses.
 
-use super::optimize::Params;
 use super::baseline::rng::SplitMix64;
+use super::optimize::Params;
 use crate::kernel::psf::Grid;
 
 /// The fitter's seeded generator: the project's SplitMix64 (the same numbers on every platform

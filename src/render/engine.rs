@@ -174,8 +174,12 @@ impl Engine {
             let plan = Plan::per_pixel(bundle, &radii);
             check_work(&plan, src)?;
             let stats = run(&plan, src, &mut gather.view_mut(), max_radius);
-            let band = TapTable::new(bundle, max_radius as f64).complex.reach().max(1) as usize;
-            let weight = super::layered::edge_weight(&signed, w, h, band);
+            // The blur's reach per whole radius (rounded up), looked up per jump.
+            let reach_at: Vec<usize> = (0..=max_radius.ceil() as usize)
+                .map(|r| TapTable::new(bundle, r as f64).complex.reach().max(1) as usize)
+                .collect();
+            let band_for = |r: f32| reach_at[(r.ceil() as usize).min(reach_at.len() - 1)];
+            let weight = super::layered::edge_weight(&signed, w, h, &band_for);
             let mut layered = vec![0.0f32; w * h * c];
             let slices = if weight.iter().any(|&e| e > 0.0) {
                 super::layered::blur_layered(bundle, &signed, &weight, src, &mut layered)

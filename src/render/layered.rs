@@ -406,34 +406,46 @@ pub fn blur_layered(bundle: &Bundle, signed: &[f32], weight: &[f32], src: &Image
     slices
 }
 
-/// How much of the layered result to use per pixel: 1 within `band` px of a depth edge (a jump
-/// in signed CoC between neighbouring pixels larger than 1 px or 15 % of the radius), fading
-/// to 0 over another `band / 2` px. Elsewhere the gather result stands: it is exact inside a
-/// surface, and a continuous depth ramp stays free of slice banding.
-pub fn edge_weight(signed: &[f32], w: usize, h: usize, band: usize) -> Vec<f32> {
+/// How much of the layered result to use per pixel: 1 near a depth edge (a jump in signed
+/// CoC between neighbouring pixels larger than 1 px or 15 % of the radius), within the band
+/// `band_for(r)` px of the larger radius r of the jump (its blur's reach: a jump between small
+/// radii needs a narrow band), fading to 0 over another half band. Elsewhere the gather result
+/// stands: it is exact inside a surface, and a continuous depth ramp stays free of slice banding.
+pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -> usize + Sync)) -> Vec<f32> {
     let jump = |a: f32, b: f32| (a - b).abs() > 1.0f32.max(0.15 * a.abs().max(b.abs()));
-    let mut mask = vec![0.0f32; w * h];
-    for y in 0..h {
+    // Each jump pixel's band, rounded up to a multiple of 4 px so that few classes are dilated.
+    let mut class = vec![0u32; w * h];
+    class.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for x in 0..w {
             let i = y * w + x;
-            if (x + 1 < w && jump(signed[i], signed[i + 1])) || (y + 1 < h && jump(signed[i], signed[i + w])) {
-                mask[i] = 1.0;
-                if x + 1 < w {
-                    mask[i + 1] = 1.0;
-                }
-                if y + 1 < h {
-                    mask[i + w] = 1.0;
+            let mut r = -1.0f32;
+            for j in
+                [(x + 1 < w).then(|| i + 1), (x > 0).then(|| i - 1), (y + 1 < h).then(|| i + w), (y > 0).then(|| i - w)]
+                    .into_iter()
+                    .flatten()
+            {
+                if jump(signed[i], signed[j]) {
+                    r = r.max(signed[i].abs().max(signed[j].abs()));
                 }
             }
+            if r >= 0.0 {
+                row[x] = (band_for(r).max(1) as u32).div_ceil(4) * 4;
+            }
         }
+    });
+    let mut classes: Vec<u32> = class.iter().copied().filter(|&b| b > 0).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let mut weight = vec![0.0f32; w * h];
+    for b in classes {
+        let mask: Vec<f32> = class.par_iter().map(|&c| if c == b { 1.0 } else { 0.0 }).collect();
+        let band = b as usize;
+        let dilated = box_pass(&box_pass(&mask, w, h, band, true, Reduce::Max), w, h, band, false, Reduce::Max);
+        let fade = (band / 2).max(1);
+        let soft = box_pass(&box_pass(&dilated, w, h, fade, true, Reduce::Mean), w, h, fade, false, Reduce::Mean);
+        weight.par_iter_mut().zip(soft.par_iter()).for_each(|(o, &v)| *o = o.max(v.clamp(0.0, 1.0)));
     }
-    let dilated = box_pass(&box_pass(&mask, w, h, band, true, Reduce::Max), w, h, band, false, Reduce::Max);
-    let fade = (band / 2).max(1);
-    box_pass(&box_pass(&dilated, w, h, fade, true, Reduce::Mean), w, h, fade, false, Reduce::Mean)
-        .iter()
-        .zip(&dilated)
-        .map(|(&soft, &hard)| soft.max(hard * 0.0).clamp(0.0, 1.0))
-        .collect()
+    weight
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -442,50 +454,66 @@ enum Reduce {
     Mean,
 }
 
-/// One separable box pass of half-width `r` along rows (`horizontal`) or columns.
+/// One separable box pass of half-width `r` along rows (`horizontal`) or columns (done as rows
+/// of the transposed grid), lines in parallel.
 fn box_pass(v: &[f32], w: usize, h: usize, r: usize, horizontal: bool, op: Reduce) -> Vec<f32> {
-    let (n, lines) = if horizontal { (w, h) } else { (h, w) };
-    let at = |line: usize, i: usize| if horizontal { line * w + i } else { i * w + line };
+    if !horizontal {
+        return transpose(&box_pass(&transpose(v, w, h), h, w, r, true, op), h, w);
+    }
     let mut out = vec![0.0f32; w * h];
-    for line in 0..lines {
-        match op {
-            Reduce::Mean => {
-                // Running sum over the clamped window.
-                let mut prefix = vec![0.0f64; n + 1];
-                for i in 0..n {
-                    prefix[i + 1] = prefix[i] + v[at(line, i)] as f64;
+    out.par_chunks_mut(w).zip(v.par_chunks(w)).for_each(|(o, line)| box_line(line, o, r, op));
+    out
+}
+
+/// The `h × w` transpose of a `w × h` grid.
+fn transpose(v: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; w * h];
+    out.par_chunks_mut(h).enumerate().for_each(|(x, col)| {
+        for (y, o) in col.iter_mut().enumerate() {
+            *o = v[y * w + x];
+        }
+    });
+    out
+}
+
+fn box_line(line: &[f32], out: &mut [f32], r: usize, op: Reduce) {
+    let n = line.len();
+    match op {
+        Reduce::Mean => {
+            // Running sum over the clamped window.
+            let mut prefix = vec![0.0f64; n + 1];
+            for i in 0..n {
+                prefix[i + 1] = prefix[i] + line[i] as f64;
+            }
+            for (i, o) in out.iter_mut().enumerate() {
+                let (a, b) = (i.saturating_sub(r), (i + r + 1).min(n));
+                *o = ((prefix[b] - prefix[a]) / (2 * r + 1) as f64) as f32;
+            }
+        }
+        Reduce::Max => {
+            // Distance to the nearest set sample along the line, both ways.
+            let mut dist = vec![usize::MAX; n];
+            let mut last: Option<usize> = None;
+            for i in 0..n {
+                if line[i] > 0.0 {
+                    last = Some(i);
                 }
-                for i in 0..n {
-                    let (a, b) = (i.saturating_sub(r), (i + r + 1).min(n));
-                    out[at(line, i)] = ((prefix[b] - prefix[a]) / (2 * r + 1) as f64) as f32;
+                if let Some(l) = last {
+                    dist[i] = i - l;
                 }
             }
-            Reduce::Max => {
-                // Distance to the nearest set sample along the line, both ways.
-                let mut last: Option<usize> = None;
-                let mut dist = vec![usize::MAX; n];
-                for i in 0..n {
-                    if v[at(line, i)] > 0.0 {
-                        last = Some(i);
-                    }
-                    if let Some(l) = last {
-                        dist[i] = i - l;
-                    }
+            last = None;
+            for i in (0..n).rev() {
+                if line[i] > 0.0 {
+                    last = Some(i);
                 }
-                last = None;
-                for i in (0..n).rev() {
-                    if v[at(line, i)] > 0.0 {
-                        last = Some(i);
-                    }
-                    if let Some(l) = last {
-                        dist[i] = dist[i].min(l - i);
-                    }
+                if let Some(l) = last {
+                    dist[i] = dist[i].min(l - i);
                 }
-                for i in 0..n {
-                    out[at(line, i)] = if dist[i] <= r { 1.0 } else { 0.0 };
-                }
+            }
+            for (o, d) in out.iter_mut().zip(dist) {
+                *o = if d <= r { 1.0 } else { 0.0 };
             }
         }
     }
-    out
 }
