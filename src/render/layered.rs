@@ -416,7 +416,7 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
     // Each jump pixel's band, rounded up to a multiple of 4 px so that few classes are dilated.
     let mut class = vec![0u32; w * h];
     class.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        for x in 0..w {
+        for (x, cell) in row.iter_mut().enumerate() {
             let i = y * w + x;
             let mut r = -1.0f32;
             for j in
@@ -429,7 +429,7 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
                 }
             }
             if r >= 0.0 {
-                row[x] = (band_for(r).max(1) as u32).div_ceil(4) * 4;
+                *cell = (band_for(r).max(1) as u32).div_ceil(4) * 4;
             }
         }
     });
