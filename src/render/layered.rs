@@ -99,6 +99,14 @@ impl Rect {
     }
 }
 
+/// The two parent cells of cell `i` one level up (`n` cells there) and the weight of the second.
+fn parent_span(i: usize, n: usize) -> (usize, usize, f32) {
+    let f = ((i as f32 + 0.5) / 2.0 - 0.5).max(0.0);
+    let p0 = (f.floor() as usize).min(n - 1);
+    let p1 = (p0 + 1).min(n - 1);
+    (p0, p1, f - f.floor())
+}
+
 /// The 8-connected groups of active tiles of `m`, each as a mask of its own.
 fn components(m: &TileMask) -> Vec<TileMask> {
     let mut seen = vec![false; m.on.len()];
@@ -202,17 +210,38 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
         let (cur, up) = (&mut lower[li], &upper[0]);
         let lw = cur.lw;
         cur.c.par_chunks_mut(lw * ci).zip(cur.w.par_chunks_mut(lw)).enumerate().for_each(|(y, (crow, wrow))| {
+            // Parents by bilinear interpolation (pixel centres: x ↦ (x + ½)/2 − ½), so that the
+            // fill is smooth rather than blocks of the coarse levels.
+            let (y0, y1, ty) = parent_span(y, up.lh);
+            let mut pc = vec![0.0f32; ci];
             for x in 0..lw {
-                let u = (y / 2) * up.lw + x / 2;
                 let a = wrow[x].min(1.0);
                 let missing = 1.0 - a;
-                if missing > 0.0 && up.w[u] > 0.0 {
-                    // Premultiplied arithmetic: add `missing·up_w` of weight with the parent's colour.
-                    for ch in 0..ci {
-                        crow[x * ci + ch] += up.c[u * ci + ch] * missing;
-                    }
-                    wrow[x] = a + missing * up.w[u];
+                if missing <= 0.0 {
+                    continue;
                 }
+                let (x0, x1, tx) = parent_span(x, up.lw);
+                let taps = [
+                    (y0 * up.lw + x0, (1.0 - tx) * (1.0 - ty)),
+                    (y0 * up.lw + x1, tx * (1.0 - ty)),
+                    (y1 * up.lw + x0, (1.0 - tx) * ty),
+                    (y1 * up.lw + x1, tx * ty),
+                ];
+                let pw: f32 = taps.iter().map(|&(u, k)| k * up.w[u]).sum();
+                if pw <= 0.0 {
+                    continue;
+                }
+                pc.iter_mut().for_each(|v| *v = 0.0);
+                for &(u, k) in &taps {
+                    for (ch, v) in pc.iter_mut().enumerate() {
+                        *v += k * up.c[u * ci + ch];
+                    }
+                }
+                // Premultiplied arithmetic: add `missing·pw` of weight with the parents' colour.
+                for ch in 0..ci {
+                    crow[x * ci + ch] += pc[ch] * missing;
+                }
+                wrow[x] = a + missing * pw;
             }
         });
     }
