@@ -8,6 +8,7 @@ use sparsebokeh::bundle::{AtRadius, BasisEntry, Bundle};
 use sparsebokeh::kernel::psf::complex_psf;
 use sparsebokeh::render::dense::{blur_reference, convolve_clamped};
 use sparsebokeh::render::plan::{Plan, TapTable};
+use sparsebokeh::render::Edges;
 use sparsebokeh::{Engine, Image, ImageView, ImageViewMut, Lens, LensMode};
 
 /// Lays `img` out with the given row stride in bytes (negative: bottom-up) in a fresh buffer,
@@ -190,10 +191,14 @@ fn one_and_two_threads_give_identical_bits() {
         e.blur_fixed(&bundle, 6.3, &img.view(), &mut fixed.view_mut()).unwrap();
         let mut depthed = Image::new(w, h, 4);
         e.blur_depth(&bundle, &lens, &depth.view(), 0, &img.view(), &mut depthed.view_mut()).unwrap();
-        (fixed.data, depthed.data)
+        let mut layered = Image::new(w, h, 4);
+        e.blur_depth_with(&bundle, &lens, Edges::Layered, &depth.view(), 0, &img.view(), &mut layered.view_mut())
+            .unwrap();
+        (fixed.data, depthed.data, layered.data)
     };
-    let (f1, d1) = run(1);
-    let (f2, d2) = run(2);
+    let (f1, d1, l1) = run(1);
+    let (f2, d2, l2) = run(2);
+    assert!(l1.iter().zip(&l2).all(|(a, b)| a.to_bits() == b.to_bits()), "layered");
     assert!(f1.iter().zip(&f2).all(|(a, b)| a.to_bits() == b.to_bits()));
     assert!(d1.iter().zip(&d2).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
