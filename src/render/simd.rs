@@ -30,7 +30,16 @@ pub fn taps_block(out: &mut [f32], input: &[f32], taps: &[(usize, f32)]) {
     const B: usize = 32;
     let n = out.len();
     let full = n / B * B;
-    let load = |i: usize| f32x8::from(<[f32; 8]>::try_from(&input[i..i + 8]).unwrap());
+    // Every read below is `input[start + i]` with `i < n`: check the farthest once, so the hot
+    // loop carries no bounds checks.
+    let end = taps.iter().map(|&(start, _)| start + n).max().unwrap_or(0);
+    assert!(end <= input.len(), "tap reads past the padded input ({end} > {})", input.len());
+    let load = |i: usize| {
+        debug_assert!(i + 8 <= input.len());
+        // SAFETY: i + 8 ≤ start + full ≤ start + n ≤ end ≤ input.len(), checked above; the
+        // unaligned 8-float read stays inside `input`.
+        unsafe { f32x8::from(std::ptr::read_unaligned(input.as_ptr().add(i) as *const [f32; 8])) }
+    };
     for (bi, block) in out[..full].chunks_exact_mut(B).enumerate() {
         let o = bi * B;
         let mut acc = [f32x8::ZERO; 4];
