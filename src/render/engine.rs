@@ -57,6 +57,35 @@ pub struct RenderStats {
 /// Runs renders on a thread pool of a chosen size (0 = all cores, rayon's global pool).
 pub struct Engine {
     pool: Option<rayon::ThreadPool>,
+    /// The padded ping-pong buffers, kept between frames (no page faults per frame).
+    scratch: Scratch,
+}
+
+/// Reusable frame buffers. Their old contents are never read: buffer A is written whole before
+/// a render reads it, and every layer writes the region the next one reads.
+#[derive(Default)]
+pub(crate) struct Scratch(std::sync::Mutex<Vec<Vec<f32>>>);
+
+impl Scratch {
+    /// A buffer of `n` floats (contents unspecified).
+    fn take(&self, n: usize) -> Vec<f32> {
+        let mut v = self.0.lock().map(|mut g| g.pop()).ok().flatten().unwrap_or_default();
+        if v.len() >= n {
+            v.truncate(n);
+        } else {
+            v.resize(n, 0.0);
+        }
+        v
+    }
+
+    /// Returns a buffer for the next render (two are kept).
+    fn give(&self, v: Vec<f32>) {
+        if let Ok(mut g) = self.0.lock() {
+            if g.len() < 2 && !v.is_empty() {
+                g.push(v);
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -71,7 +100,7 @@ impl Engine {
                     .map_err(|e| RenderError::Threads(threads, e.to_string()))?,
             )
         };
-        Ok(Engine { pool })
+        Ok(Engine { pool, scratch: Scratch::default() })
     }
 
     /// Threads this engine renders with.
@@ -101,7 +130,7 @@ impl Engine {
         self.install(|| {
             let plan = Plan::uniform(bundle, radius);
             check_work(&plan, src)?;
-            Ok(run(&plan, src, dst, radius as f32))
+            Ok(run(&plan, src, dst, radius as f32, &self.scratch))
         })
     }
 
@@ -120,8 +149,8 @@ impl Engine {
             let plan = Plan::uniform(bundle, radius);
             check_work(&plan, &image.as_view())?;
             // Buffer A holds the whole source: the frame itself can take the result.
-            let (a, geo, stats) = pad_source(&plan, &image.as_view(), radius as f32);
-            run_layers(&plan, a, &geo, image, None);
+            let (a, geo, stats) = pad_source(&plan, &image.as_view(), radius as f32, &self.scratch);
+            run_layers(&plan, a, &geo, image, None, &self.scratch);
             Ok(stats)
         })
     }
@@ -173,7 +202,7 @@ impl Engine {
             let mut gather = Image::new(w, h, c);
             let plan = Plan::per_pixel(bundle, &radii);
             check_work(&plan, src)?;
-            let stats = run(&plan, src, &mut gather.view_mut(), max_radius);
+            let stats = run(&plan, src, &mut gather.view_mut(), max_radius, &self.scratch);
             // The blur's reach per whole radius (rounded up), looked up per jump.
             let reach_at: Vec<usize> = (0..=max_radius.ceil() as usize)
                 .map(|r| TapTable::new(bundle, r as f64).complex.reach().max(1) as usize)
@@ -182,7 +211,7 @@ impl Engine {
             let weight = super::layered::edge_weight(&signed, w, h, &band_for);
             let mut layered = vec![0.0f32; w * h * c];
             let slices = if weight.iter().any(|&e| e > 0.0) {
-                super::layered::blur_layered(bundle, &signed, &weight, src, &mut layered)
+                super::layered::blur_layered(bundle, &signed, &weight, src, &mut layered, &self.scratch)
             } else {
                 0
             };
@@ -233,7 +262,7 @@ impl Engine {
     ) -> Result<RenderStats, RenderError> {
         let plan = Plan::per_pixel(bundle, radii);
         check_work(&plan, src)?;
-        Ok(run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max)))
+        Ok(run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max), &self.scratch))
     }
 }
 
@@ -346,12 +375,26 @@ impl TileMask {
 
 /// A blur with per-pixel radii and no checks, computing only the tiles of `mask` (for the
 /// layered engine's slices).
-pub(crate) fn run_radii(bundle: &Bundle, radii: &[f32], src: &ImageView, dst: &mut ImageViewMut, mask: &TileMask) {
-    run_masked(&Plan::per_pixel(bundle, radii), src, dst, radii.iter().copied().fold(0.0, f32::max), Some(mask));
+pub(crate) fn run_radii(
+    bundle: &Bundle,
+    radii: &[f32],
+    src: &ImageView,
+    dst: &mut ImageViewMut,
+    mask: &TileMask,
+    scratch: &Scratch,
+) {
+    run_masked(
+        &Plan::per_pixel(bundle, radii),
+        src,
+        dst,
+        radii.iter().copied().fold(0.0, f32::max),
+        Some(mask),
+        scratch,
+    );
 }
 
-fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32) -> RenderStats {
-    run_masked(plan, src, dst, max_r, None)
+fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32, scratch: &Scratch) -> RenderStats {
+    run_masked(plan, src, dst, max_r, None, scratch)
 }
 
 /// Padded column ranges of padded row `yp` to compute: the whole `lo..wp−lo`, or the active
@@ -384,21 +427,22 @@ fn run_masked(
     dst: &mut ImageViewMut,
     max_r: f32,
     mask: Option<&TileMask>,
+    scratch: &Scratch,
 ) -> RenderStats {
-    let (a, geo, stats) = pad_source(plan, src, max_r);
-    run_layers(plan, a, &geo, dst, mask);
+    let (a, geo, stats) = pad_source(plan, src, max_r, scratch);
+    run_layers(plan, a, &geo, dst, mask, scratch);
     stats
 }
 
 /// The padded geometry of a plan on a frame, buffer A (the source edge-replicated, non-finite
 /// samples replaced by 0), and the stats of the source.
-fn pad_source(plan: &Plan, src: &ImageView, max_r: f32) -> (Vec<f32>, Padded, RenderStats) {
+fn pad_source(plan: &Plan, src: &ImageView, max_r: f32, scratch: &Scratch) -> (Vec<f32>, Padded, RenderStats) {
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
     let nonfinite_pixels = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
     let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_pixels, ..Default::default() };
-    let mut a = vec![0.0f32; geo.wp * geo.hp * c];
+    let mut a = scratch.take(geo.wp * geo.hp * c);
     a.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
         let srow = src.row((yp as isize - pad as isize).clamp(0, h as isize - 1) as usize);
         for (xp, px) in row.chunks_exact_mut(c).enumerate() {
@@ -412,11 +456,18 @@ fn pad_source(plan: &Plan, src: &ImageView, max_r: f32) -> (Vec<f32>, Padded, Re
 }
 
 /// The layer passes from buffer A into `dst` (the frame's size).
-fn run_layers(plan: &Plan, mut a: Vec<f32>, geo: &Padded, dst: &mut ImageViewMut, mask: Option<&TileMask>) {
+fn run_layers(
+    plan: &Plan,
+    mut a: Vec<f32>,
+    geo: &Padded,
+    dst: &mut ImageViewMut,
+    mask: Option<&TileMask>,
+    scratch: &Scratch,
+) {
     let (w, h, c, pad) = (dst.width, dst.height, geo.c, geo.pad);
     let geo = geo.clone();
     let layers = plan.reaches.len();
-    let mut b = if layers > 1 { vec![0.0f32; a.len()] } else { Vec::new() };
+    let mut b = if layers > 1 { scratch.take(a.len()) } else { Vec::new() };
 
     // Layer l computes the padded region shrunk by the reaches of layers 0..=l on every side,
     // so its reads stay inside what layer l−1 computed; the last layer's region is the frame.
@@ -471,6 +522,8 @@ fn run_layers(plan: &Plan, mut a: Vec<f32>, geo: &Padded, dst: &mut ImageViewMut
             });
         }
     }
+    scratch.give(a);
+    scratch.give(b);
 }
 
 /// Rows per parallel band and columns per cache strip of a layer pass.

@@ -19,7 +19,7 @@
 //! Work: each slice is processed only over the bounding box of its own pixels, grown by its
 //! blur reach, so sparse slices cost little.
 
-use super::engine::{run_radii, TileMask};
+use super::engine::{run_radii, Scratch, TileMask};
 use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
@@ -263,7 +263,14 @@ const TILE: usize = 32;
 /// Layered blur of `src` with per-pixel signed CoC `signed` (row-major) into `dst` (packed,
 /// the source's channels), computed where `weight` (see [`edge_weight`]) is non-zero (other
 /// pixels of `dst` are left as they were); returns the number of slices rendered.
-pub fn blur_layered(bundle: &Bundle, signed: &[f32], weight: &[f32], src: &ImageView, dst: &mut [f32]) -> usize {
+pub(crate) fn blur_layered(
+    bundle: &Bundle,
+    signed: &[f32],
+    weight: &[f32],
+    src: &ImageView,
+    dst: &mut [f32],
+    scratch: &Scratch,
+) -> usize {
     let (w, h, c) = (src.width, src.height, src.channels);
     // Working layout: premultiplied colour plus coverage (the alpha channel when there is one).
     let has_alpha = c == 2 || c == 4;
@@ -392,7 +399,7 @@ pub fn blur_layered(bundle: &Bundle, signed: &[f32], weight: &[f32], src: &Image
             {
                 let sv = ImageView::packed(&source, rw, rh, ci).expect("slice buffer");
                 let mut bv = ImageViewMut::packed(&mut blurred, rw, rh, ci).expect("slice buffer");
-                run_radii(bundle, &radii, &sv, &mut bv, &region_mask);
+                run_radii(bundle, &radii, &sv, &mut bv, &region_mask, scratch);
             }
             // Front to back: acc += T·C; T ·= (1 − coverage).
             let (acc_rows, trans_rows) = (acc.par_chunks_mut(w * ci), trans.par_chunks_mut(w));
