@@ -127,6 +127,23 @@ pub fn psnr_db(psf: &Grid, target: &Grid) -> f64 {
     10.0 * (peak * peak / mse).log10()
 }
 
+/// A unit-sum disc of cells whose centres lie within `r` (test fixture; the fitter's targets
+/// are area-averaged, see `kernel::shapes`).
+#[cfg(test)]
+pub(crate) fn hard_disc(half: i32, r: f64) -> Grid {
+    let mut g = Grid::zeros(half);
+    for y in -half..=half {
+        for x in -half..=half {
+            if ((x * x + y * y) as f64) <= r * r {
+                g.add(x, y, 1.0);
+            }
+        }
+    }
+    let s = g.sum();
+    g.data.iter_mut().for_each(|v| *v /= s);
+    g
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

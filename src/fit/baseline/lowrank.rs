@@ -212,17 +212,7 @@ mod tests {
     }
 
     fn disc(half: i32, r: f64) -> Grid {
-        let mut g = Grid::zeros(half);
-        for y in -half..=half {
-            for x in -half..=half {
-                if ((x * x + y * y) as f64) <= r * r {
-                    g.add(x, y, 1.0);
-                }
-            }
-        }
-        let s = g.sum();
-        g.data.iter_mut().for_each(|v| *v /= s);
-        g
+        crate::kernel::psf::hard_disc(half, r)
     }
 
     #[test]
