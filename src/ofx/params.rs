@@ -89,7 +89,8 @@ impl Default for Values {
             output: OutputMode::Result,
             mix: 1.0,
             radius: 8.0,
-            edges: Edges::Layered,
+            // Gather until layered meets its speed target (DESIGN §1).
+            edges: Edges::Gather,
         }
     }
 }

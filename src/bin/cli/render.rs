@@ -68,8 +68,8 @@ pub struct RenderArgs {
     /// Frame range for sequences, e.g. 1-48 or 7.
     #[arg(long)]
     pub frames: Option<String>,
-    /// Depth-edge handling.
-    #[arg(long, value_enum, default_value = "layered")]
+    /// Depth-edge handling (gather is the default until layered meets its speed target).
+    #[arg(long, value_enum, default_value = "gather")]
     pub edges: EdgesArg,
     /// Render threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
