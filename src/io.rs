@@ -297,6 +297,17 @@ pub const DEPTH_NAMES: &str =
 
 fn write_exr(path: &Path, image: &Image) -> Result<(), IoError> {
     use exr::prelude::*;
+    if image.channels == 4 {
+        // RGBA straight from the interleaved pixels: no per-channel copy of the frame.
+        let (w, data) = (image.width, &image.data);
+        let px = move |p: Vec2<usize>| {
+            let i = (p.1 * w + p.0) * 4;
+            (data[i], data[i + 1], data[i + 2], data[i + 3])
+        };
+        let out = exr::image::Image::from_channels((image.width, image.height), SpecificChannels::rgba(px));
+        return with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
+            .map_err(|e| err(path, e.to_string()));
+    }
     let names: &[&str] = match image.channels {
         1 => &["Y"],
         2 => &["Y", "A"],
