@@ -99,6 +99,64 @@ impl Rect {
     }
 }
 
+/// Resolution factor of the fills: they are seen only through a blur.
+const FILL_FACTOR: usize = 4;
+
+/// [`pull_push`] with the finest levels skipped: known pixels keep their value (weighted by
+/// `wt`), the rest comes from the fill computed on a grid `f` times coarser and interpolated
+/// bilinearly.
+fn pull_push_coarse(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize, f: usize) -> Vec<f32> {
+    if f <= 1 || w < 2 * f || h < 2 * f {
+        return pull_push(col, wt, w, h, ci);
+    }
+    let (lw, lh) = (w.div_ceil(f), h.div_ceil(f));
+    // Coarse cells: mean weight, weighted mean colour.
+    let mut lc = vec![0.0f32; lw * lh * ci];
+    let mut lwt = vec![0.0f32; lw * lh];
+    lc.par_chunks_mut(lw * ci).zip(lwt.par_chunks_mut(lw)).enumerate().for_each(|(ly, (crow, wrow))| {
+        for lx in 0..lw {
+            let (mut n, mut sw) = (0.0f32, 0.0f32);
+            let o = &mut crow[lx * ci..lx * ci + ci];
+            for y in ly * f..((ly + 1) * f).min(h) {
+                for x in lx * f..((lx + 1) * f).min(w) {
+                    let a = wt[y * w + x];
+                    n += 1.0;
+                    sw += a;
+                    for (d, &v) in o.iter_mut().zip(&col[(y * w + x) * ci..(y * w + x) * ci + ci]) {
+                        *d += a * v;
+                    }
+                }
+            }
+            if sw > 0.0 {
+                o.iter_mut().for_each(|d| *d /= sw);
+            }
+            wrow[lx] = sw / n;
+        }
+    });
+    let coarse = pull_push(&lc, &lwt, lw, lh, ci);
+    let coord = |i: usize, n: usize| {
+        let c = ((i as f32 + 0.5) / f as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+        let i0 = c.floor() as usize;
+        (i0, (i0 + 1).min(n - 1), c - c.floor())
+    };
+    let mut out = vec![0.0f32; w * h * ci];
+    out.par_chunks_mut(w * ci).enumerate().for_each(|(y, row)| {
+        let (y0, y1, ty) = coord(y, lh);
+        for x in 0..w {
+            let a = wt[y * w + x].clamp(0.0, 1.0);
+            let (x0, x1, tx) = coord(x, lw);
+            for ch in 0..ci {
+                let at = |xx: usize, yy: usize| coarse[(yy * lw + xx) * ci + ch];
+                let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * tx;
+                let bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * tx;
+                let fill = top + (bottom - top) * ty;
+                row[x * ci + ch] = a * col[(y * w + x) * ci + ch] + (1.0 - a) * fill;
+            }
+        }
+    });
+    out
+}
+
 /// The two parent cells of cell `i` one level up (`n` cells there) and the weight of the second.
 fn parent_span(i: usize, n: usize) -> (usize, usize, f32) {
     let f = ((i as f32 + 0.5) / 2.0 - 0.5).max(0.0);
@@ -371,7 +429,7 @@ pub(crate) fn blur_layered(
                     }
                 });
             let needs_fill = wt.iter().any(|&v| v < 1.0);
-            let fill = if needs_fill { pull_push(&col, &wt, rw, rh, ci) } else { Vec::new() };
+            let fill = if needs_fill { pull_push_coarse(&col, &wt, rw, rh, ci, FILL_FACTOR) } else { Vec::new() };
             // The slice's source: own pixels by matte, nearer pixels as filled coverage.
             let mut source = vec![0.0f32; rw * rh * ci];
             source.par_chunks_mut(rw * ci).enumerate().for_each(|(y, row)| {
@@ -393,7 +451,7 @@ pub(crate) fn blur_layered(
             // that the slice's blur continues past its silhouette with the radius it has inside.
             // Rounded to SLICE_RADIUS_STEP: the filled radii vary smoothly, and fewer distinct
             // radii give long runs of one tap table (the fast merged-integer loop).
-            let mut radii = pull_push(&own_r, &own_wt, rw, rh, 1);
+            let mut radii = pull_push_coarse(&own_r, &own_wt, rw, rh, 1, FILL_FACTOR);
             radii.iter_mut().for_each(|r| *r = (*r / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP);
             let mut blurred = vec![0.0f32; rw * rh * ci];
             {
