@@ -308,34 +308,11 @@ fn write_exr(path: &Path, image: &Image) -> Result<(), IoError> {
         return with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
             .map_err(|e| err(path, e.to_string()));
     }
-    let names: &[&str] = match image.channels {
-        1 => &["Y"],
-        2 => &["Y", "A"],
-        3 => &["R", "G", "B"],
-        _ => &["R", "G", "B", "A"],
-    };
-    let c = image.channels;
-    let list: Vec<AnyChannel<FlatSamples>> = names
-        .iter()
-        .enumerate()
-        .map(|(ci, n)| {
-            let plane: Vec<f32> = image.data.chunks_exact(c).map(|p| p[ci]).collect();
-            AnyChannel::new(*n, FlatSamples::F32(plane))
-        })
-        .collect();
-    let layer = Layer::new(
-        (image.width, image.height),
-        LayerAttributes::default(),
-        Encoding::FAST_LOSSLESS,
-        AnyChannels::sort(list.into()),
-    );
-    let out = exr::image::Image::from_layer(layer);
-    with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
-        .map_err(|e| err(path, e.to_string()))
+    write_exr_parts(path, image, vec![(None, exr_planes(image))])
 }
 
-/// Writes colour plus a `Z` channel to an EXR (for tests and the demo).
-pub fn write_exr_with_depth(path: &Path, image: &Image, depth: &[f32]) -> Result<(), IoError> {
+/// The image's channels as EXR planes named Y, Y A, R G B or R G B A.
+fn exr_planes(image: &Image) -> Vec<exr::prelude::AnyChannel<exr::prelude::FlatSamples>> {
     use exr::prelude::*;
     let names: &[&str] = match image.channels {
         1 => &["Y"],
@@ -344,21 +321,39 @@ pub fn write_exr_with_depth(path: &Path, image: &Image, depth: &[f32]) -> Result
         _ => &["R", "G", "B", "A"],
     };
     let c = image.channels;
-    let mut list: Vec<AnyChannel<FlatSamples>> = names
+    names
         .iter()
         .enumerate()
         .map(|(ci, n)| AnyChannel::new(*n, FlatSamples::F32(image.data.chunks_exact(c).map(|p| p[ci]).collect())))
+        .collect()
+}
+
+/// Writes parts (an optional name and its planes, each the image's size) to an EXR, atomically.
+fn write_exr_parts(
+    path: &Path,
+    image: &Image,
+    parts: Vec<(Option<&str>, Vec<exr::prelude::AnyChannel<exr::prelude::FlatSamples>>)>,
+) -> Result<(), IoError> {
+    use exr::prelude::*;
+    let size = (image.width, image.height);
+    let layers: Vec<_> = parts
+        .into_iter()
+        .map(|(name, planes)| {
+            let attributes = name.map_or_else(LayerAttributes::default, LayerAttributes::named);
+            Layer::new(size, attributes, Encoding::FAST_LOSSLESS, AnyChannels::sort(planes.into()))
+        })
         .collect();
-    list.push(AnyChannel::new("Z", FlatSamples::F32(depth.to_vec())));
-    let layer = Layer::new(
-        (image.width, image.height),
-        LayerAttributes::default(),
-        Encoding::FAST_LOSSLESS,
-        AnyChannels::sort(list.into()),
-    );
-    let out = exr::image::Image::from_layer(layer);
-    with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
-        .map_err(|e| err(path, e.to_string()))
+    let out = exr::image::Image::from_layers(ImageAttributes::new(IntegerBounds::from_dimensions(size)), layers);
+    let write = |tmp: &Path| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string()));
+    with_temp(path, write).map_err(|e| err(path, e.to_string()))
+}
+
+/// Writes colour plus a `Z` channel to an EXR (for tests and the demo).
+pub fn write_exr_with_depth(path: &Path, image: &Image, depth: &[f32]) -> Result<(), IoError> {
+    use exr::prelude::*;
+    let mut planes = exr_planes(image);
+    planes.push(AnyChannel::new("Z", FlatSamples::F32(depth.to_vec())));
+    write_exr_parts(path, image, vec![(None, planes)])
 }
 
 /// Writes a multi-part EXR as Blender does: colour in a part named `color_part` (R, G, B, A)
@@ -372,17 +367,6 @@ pub fn write_exr_multipart(
     depth_channel: &str,
 ) -> Result<(), IoError> {
     use exr::prelude::*;
-    let c = image.channels;
-    let names = ["R", "G", "B", "A"];
-    let color: Vec<AnyChannel<FlatSamples>> = (0..c.min(4))
-        .map(|ci| AnyChannel::new(names[ci], FlatSamples::F32(image.data.chunks_exact(c).map(|p| p[ci]).collect())))
-        .collect();
-    let size = (image.width, image.height);
-    let l1 =
-        Layer::new(size, LayerAttributes::named(color_part), Encoding::FAST_LOSSLESS, AnyChannels::sort(color.into()));
-    let d = vec![AnyChannel::new(depth_channel, FlatSamples::F32(depth.to_vec()))];
-    let l2 = Layer::new(size, LayerAttributes::named(depth_part), Encoding::FAST_LOSSLESS, AnyChannels::sort(d.into()));
-    let out = exr::image::Image::from_layers(ImageAttributes::new(IntegerBounds::from_dimensions(size)), vec![l1, l2]);
-    with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
-        .map_err(|e| err(path, e.to_string()))
+    let depth_planes = vec![AnyChannel::new(depth_channel, FlatSamples::F32(depth.to_vec()))];
+    write_exr_parts(path, image, vec![(Some(color_part), exr_planes(image)), (Some(depth_part), depth_planes)])
 }

@@ -123,9 +123,7 @@ impl Engine {
         src: &ImageView,
         dst: &mut ImageViewMut,
     ) -> Result<RenderStats, RenderError> {
-        if !(radius.is_finite() && (0.0..=MAX_RADIUS).contains(&radius)) {
-            return Err(RenderError::Radius(radius));
-        }
+        check_radius(radius)?;
         check_pair(src, dst)?;
         self.install(|| {
             let plan = Plan::uniform(bundle, radius);
@@ -142,9 +140,7 @@ impl Engine {
         radius: f64,
         image: &mut ImageViewMut,
     ) -> Result<RenderStats, RenderError> {
-        if !(radius.is_finite() && (0.0..=MAX_RADIUS).contains(&radius)) {
-            return Err(RenderError::Radius(radius));
-        }
+        check_radius(radius)?;
         self.install(|| {
             let plan = Plan::uniform(bundle, radius);
             check_work(&plan, &image.as_view())?;
@@ -280,6 +276,15 @@ fn check_work(plan: &Plan, src: &ImageView) -> Result<(), RenderError> {
     Ok(())
 }
 
+/// A fixed radius must be finite, ≥ 0 and ≤ [`MAX_RADIUS`].
+fn check_radius(radius: f64) -> Result<(), RenderError> {
+    if radius.is_finite() && (0.0..=MAX_RADIUS).contains(&radius) {
+        Ok(())
+    } else {
+        Err(RenderError::Radius(radius))
+    }
+}
+
 /// The checks of a depth-driven render: a usable lens, matching source, output and depth.
 fn check_depth(lens: &Lens, depth: &ImageView, src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
     lens.validate()?;
@@ -304,7 +309,6 @@ fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
 }
 
 /// The padded domain of one render: the frame plus `pad` pixels on every side.
-#[derive(Clone)]
 struct Padded {
     pad: usize,
     wp: usize,
@@ -465,7 +469,6 @@ fn run_layers(
     scratch: &Scratch,
 ) {
     let (w, h, c, pad) = (dst.width, dst.height, geo.c, geo.pad);
-    let geo = geo.clone();
     let layers = plan.reaches.len();
     let mut b = if layers > 1 { scratch.take(a.len()) } else { Vec::new() };
 
@@ -483,7 +486,7 @@ fn run_layers(
         // are done row after row, so the input rows a strip reads stay in L2.
         let band = |rows: &mut [&mut [f32]], y0: usize, lo: usize, out_x0: usize| {
             let ranges: Vec<Vec<std::ops::Range<usize>>> =
-                (0..rows.len()).map(|i| row_ranges(layer_mask.as_ref(), &geo, w, h, y0 + i, lo)).collect();
+                (0..rows.len()).map(|i| row_ranges(layer_mask.as_ref(), geo, w, h, y0 + i, lo)).collect();
             let (first, last) =
                 ranges.iter().flatten().fold((usize::MAX, 0), |(a, b), r| (a.min(r.start), b.max(r.end)));
             let mut s0 = first;
@@ -494,7 +497,7 @@ fn run_layers(
                         let (a, b) = (xs.start.max(s0), xs.end.min(s1));
                         if a < b {
                             let o = &mut row[(a - out_x0) * c..(b - out_x0) * c];
-                            layer_row(plan, l, input, &geo, w, h, y0 + i, a..b, o);
+                            layer_row(plan, l, input, geo, w, h, y0 + i, a..b, o);
                         }
                     }
                 }

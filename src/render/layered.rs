@@ -134,17 +134,12 @@ fn pull_push_coarse(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize, f: u
         }
     });
     let coarse = pull_push(&lc, &lwt, lw, lh, ci);
-    let coord = |i: usize, n: usize| {
-        let c = ((i as f32 + 0.5) / f as f32 - 0.5).clamp(0.0, (n - 1) as f32);
-        let i0 = c.floor() as usize;
-        (i0, (i0 + 1).min(n - 1), c - c.floor())
-    };
     let mut out = vec![0.0f32; w * h * ci];
     out.par_chunks_mut(w * ci).enumerate().for_each(|(y, row)| {
-        let (y0, y1, ty) = coord(y, lh);
+        let (y0, y1, ty) = parent_span(y, lh, f);
         for x in 0..w {
             let a = wt[y * w + x].clamp(0.0, 1.0);
-            let (x0, x1, tx) = coord(x, lw);
+            let (x0, x1, tx) = parent_span(x, lw, f);
             for ch in 0..ci {
                 let at = |xx: usize, yy: usize| coarse[(yy * lw + xx) * ci + ch];
                 let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * tx;
@@ -157,9 +152,10 @@ fn pull_push_coarse(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize, f: u
     out
 }
 
-/// The two parent cells of cell `i` one level up (`n` cells there) and the weight of the second.
-fn parent_span(i: usize, n: usize) -> (usize, usize, f32) {
-    let f = ((i as f32 + 0.5) / 2.0 - 0.5).max(0.0);
+/// The two cells of a grid `f` times coarser (`n` cells) that cell `i` interpolates between,
+/// and the weight of the second (cell centres aligned: i ↦ (i + ½)/f − ½).
+fn parent_span(i: usize, n: usize, f: usize) -> (usize, usize, f32) {
+    let f = ((i as f32 + 0.5) / f as f32 - 0.5).max(0.0);
     let p0 = (f.floor() as usize).min(n - 1);
     let p1 = (p0 + 1).min(n - 1);
     (p0, p1, f - f.floor())
@@ -270,7 +266,7 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
         cur.c.par_chunks_mut(lw * ci).zip(cur.w.par_chunks_mut(lw)).enumerate().for_each(|(y, (crow, wrow))| {
             // Parents by bilinear interpolation (pixel centres: x ↦ (x + ½)/2 − ½), so that the
             // fill is smooth rather than blocks of the coarse levels.
-            let (y0, y1, ty) = parent_span(y, up.lh);
+            let (y0, y1, ty) = parent_span(y, up.lh, 2);
             let mut pc = vec![0.0f32; ci];
             for x in 0..lw {
                 let a = wrow[x].min(1.0);
@@ -278,7 +274,7 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
                 if missing <= 0.0 {
                     continue;
                 }
-                let (x0, x1, tx) = parent_span(x, up.lw);
+                let (x0, x1, tx) = parent_span(x, up.lw, 2);
                 let taps = [
                     (y0 * up.lw + x0, (1.0 - tx) * (1.0 - ty)),
                     (y0 * up.lw + x1, tx * (1.0 - ty)),

@@ -11,6 +11,7 @@ use sparsebokeh::kernel::psf::Grid;
 use sparsebokeh::kernel::shapes::Shape;
 use sparsebokeh::render::fft::FftConvolver;
 use sparsebokeh::render::lowrank::LowRankFilter;
+use sparsebokeh::render::plan::TapTable;
 use sparsebokeh::render::Edges;
 use sparsebokeh::{BasisEntry, Bundle, Complex, Engine, Image, ImageView, Lens, LensMode, Tap};
 use std::time::Instant;
@@ -46,7 +47,7 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
 
 /// Merged integer taps per pixel of a complex (what the fixed-radius loop executes).
 fn int_taps(c: &Complex) -> usize {
-    c.layers.iter().map(|l| sparsebokeh::kernel::psf::layer_psf(l).data.iter().filter(|v| **v != 0.0).count()).sum()
+    TapTable::from_complex(c.clone(), 0.0).integer_layers().iter().map(Vec::len).sum()
 }
 
 /// The CPU's clock in GHz from /proc/cpuinfo (nominal), if known.
