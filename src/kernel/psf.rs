@@ -51,19 +51,24 @@ impl Grid {
     /// Full 2-D convolution: the grid of `a * b`, half-size `a.half + b.half`.
     pub fn convolve(a: &Grid, b: &Grid) -> Grid {
         let mut out = Grid::zeros(a.half + b.half);
+        // The non-zero cells of `b` once (a layer's splat touches at most 4 cells per tap).
+        let mut cells = Vec::new();
+        for by in -b.half..=b.half {
+            for bx in -b.half..=b.half {
+                let vb = b.get(bx, by);
+                if vb != 0.0 {
+                    cells.push((bx, by, vb));
+                }
+            }
+        }
         for ay in -a.half..=a.half {
             for ax in -a.half..=a.half {
                 let va = a.get(ax, ay);
                 if va == 0.0 {
                     continue;
                 }
-                for by in -b.half..=b.half {
-                    for bx in -b.half..=b.half {
-                        let vb = b.get(bx, by);
-                        if vb != 0.0 {
-                            out.add(ax + bx, ay + by, va * vb);
-                        }
-                    }
+                for &(bx, by, vb) in &cells {
+                    out.add(ax + bx, ay + by, va * vb);
                 }
             }
         }

@@ -11,7 +11,6 @@ use super::lens::{Lens, LensError, MAX_RADIUS};
 use super::plan::{Plan, TapTable};
 use super::simd;
 use crate::bundle::Bundle;
-use crate::image::Image;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
 
@@ -193,18 +192,25 @@ impl Engine {
                 (0..src.height).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
             let max_radius = signed.iter().fold(0.0f32, |m, s| m.max(s.abs()));
             let (w, h, c) = (src.width, src.height, src.channels);
-            // Gather everywhere, layered near depth edges (see layered::edge_weight).
+            // Layered near depth edges (weight > 0, see layered::edge_weight), gather elsewhere:
+            // gather is computed only in the tiles with some weight below 1.
             let radii: Vec<f32> = signed.iter().map(|s| s.abs()).collect();
-            let mut gather = Image::new(w, h, c);
             let plan = Plan::per_pixel(bundle, &radii);
             check_work(&plan, src)?;
-            let stats = run(&plan, src, &mut gather.view_mut(), max_radius, &self.scratch);
-            // The blur's reach per whole radius (rounded up), looked up per jump.
-            let reach_at: Vec<usize> = (0..=max_radius.ceil() as usize)
-                .map(|r| TapTable::new(bundle, r as f64).complex.reach().max(1) as usize)
-                .collect();
-            let band_for = |r: f32| reach_at[(r.ceil() as usize).min(reach_at.len() - 1)];
+            // The blur's spread per whole radius (rounded up), looked up per jump.
+            let spread_at: Vec<usize> =
+                (0..=max_radius.ceil() as usize).into_par_iter().map(|r| psf_spread(bundle, r as f64)).collect();
+            let band_for = |r: f32| spread_at[(r.ceil() as usize).min(spread_at.len() - 1)];
             let weight = super::layered::edge_weight(&signed, w, h, &band_for);
+            let mut gather_tiles = TileMask::new(GATHER_TILE, w, h);
+            for (y, row) in weight.chunks(w).enumerate() {
+                let ty = y / GATHER_TILE;
+                for (tx, chunk) in row.chunks(GATHER_TILE).enumerate() {
+                    let on = &mut gather_tiles.on[ty * gather_tiles.tw + tx];
+                    *on = *on || chunk.iter().any(|&e| e < 1.0);
+                }
+            }
+            let stats = run_masked(&plan, src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let mut layered = vec![0.0f32; w * h * c];
             let slices = if weight.iter().any(|&e| e > 0.0) {
                 super::layered::blur_layered(bundle, &signed, &weight, src, &mut layered, &self.scratch)
@@ -213,12 +219,15 @@ impl Engine {
             };
             let mut rows = dst.rows_mut();
             rows.par_iter_mut().enumerate().for_each(|(y, out)| {
-                for x in 0..w {
-                    let e = weight[y * w + x];
-                    for ch in 0..c {
-                        let i = (y * w + x) * c + ch;
-                        let g = gather.data[i];
-                        out[x * c + ch] = if e > 0.0 { g + e * (layered[i] - g) } else { g };
+                for (x, &e) in weight[y * w..(y + 1) * w].iter().enumerate() {
+                    if e <= 0.0 {
+                        continue;
+                    }
+                    let (o, l) = (&mut out[x * c..x * c + c], &layered[(y * w + x) * c..(y * w + x) * c + c]);
+                    if e >= 1.0 {
+                        o.copy_from_slice(l);
+                    } else {
+                        o.iter_mut().zip(l).for_each(|(g, &l)| *g += e * (l - *g));
                     }
                 }
             });
@@ -261,6 +270,39 @@ impl Engine {
         Ok(run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max), &self.scratch))
     }
 }
+
+/// How far (px, rounded up) the complex at `radius` spreads a pixel's light: the smallest
+/// distance from the centre outside which at most [`SPREAD_TAIL`] of its PSF's absolute mass
+/// falls (at least 1). Smaller than the taps' reach, which bounds rather than measures.
+pub(crate) fn psf_spread(bundle: &Bundle, radius: f64) -> usize {
+    let complex = TapTable::new(bundle, radius).complex;
+    let psf = crate::kernel::psf::complex_psf(&complex);
+    let half = psf.half;
+    // Absolute mass per whole distance from the centre.
+    let mut ring = vec![0.0f64; (2.0 * half as f64).ceil() as usize + 2];
+    for dy in -half..=half {
+        for dx in -half..=half {
+            let d = ((dx * dx + dy * dy) as f64).sqrt().ceil() as usize;
+            ring[d] += psf.get(dx, dy).abs();
+        }
+    }
+    let total: f64 = ring.iter().sum();
+    let mut outside = total;
+    for (d, m) in ring.iter().enumerate() {
+        outside -= m;
+        if outside <= SPREAD_TAIL * total {
+            return d.max(1);
+        }
+    }
+    ring.len().max(1)
+}
+
+/// The share of a PSF's absolute mass allowed beyond [`psf_spread`].
+const SPREAD_TAIL: f64 = 1e-3;
+
+/// Tile side of the gather pass of a layered render (tiles where the layered result is used
+/// alone are skipped).
+const GATHER_TILE: usize = 32;
 
 /// Largest padded working buffer, in floats (two are allocated): 4 GiB each.
 pub const MAX_WORK_FLOATS: u128 = 1 << 30;
