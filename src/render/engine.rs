@@ -72,7 +72,7 @@ impl Scratch {
         if v.len() >= n {
             v.truncate(n);
         } else {
-            v.resize(n, 0.0);
+            v = crate::render::frame_buffer(n);
         }
         v
     }
@@ -191,7 +191,7 @@ impl Engine {
             let nonfinite_pixels =
                 (0..src.height).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
             let max_radius = signed.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-            let (w, h, c) = (src.width, src.height, src.channels);
+            let (w, h) = (src.width, src.height);
             // Layered near depth edges (weight > 0, see layered::edge_weight), gather elsewhere:
             // gather is computed only in the tiles with some weight below 1.
             let radii: Vec<f32> = signed.iter().map(|s| s.abs()).collect();
@@ -211,26 +211,11 @@ impl Engine {
                 }
             }
             let stats = run_masked(&plan, src, dst, max_radius, Some(&gather_tiles), &self.scratch);
-            let mut layered = vec![0.0f32; w * h * c];
             let slices = if weight.iter().any(|&e| e > 0.0) {
-                super::layered::blur_layered(bundle, &signed, &weight, src, &mut layered, &self.scratch)
+                super::layered::blur_layered(bundle, &signed, &weight, src, dst, &self.scratch)
             } else {
                 0
             };
-            let mut rows = dst.rows_mut();
-            rows.par_iter_mut().enumerate().for_each(|(y, out)| {
-                for (x, &e) in weight[y * w..(y + 1) * w].iter().enumerate() {
-                    if e <= 0.0 {
-                        continue;
-                    }
-                    let (o, l) = (&mut out[x * c..x * c + c], &layered[(y * w + x) * c..(y * w + x) * c + c]);
-                    if e >= 1.0 {
-                        o.copy_from_slice(l);
-                    } else {
-                        o.iter_mut().zip(l).for_each(|(g, &l)| *g += e * (l - *g));
-                    }
-                }
-            });
             Ok(RenderStats { nonfinite_pixels, bad_depth: bad, tables: stats.tables + slices, max_radius })
         })
     }
@@ -302,7 +287,7 @@ const SPREAD_TAIL: f64 = 1e-3;
 
 /// Tile side of the gather pass of a layered render (tiles where the layered result is used
 /// alone are skipped).
-const GATHER_TILE: usize = 32;
+const GATHER_TILE: usize = 16;
 
 /// Largest padded working buffer, in floats (two are allocated): 4 GiB each.
 pub const MAX_WORK_FLOATS: u128 = 1 << 30;
@@ -403,7 +388,7 @@ impl TileMask {
     }
 
     /// The column spans (frame coordinates) of the active tiles in frame row `y`.
-    fn spans(&self, y: usize, w: usize) -> Vec<(usize, usize)> {
+    pub(crate) fn spans(&self, y: usize, w: usize) -> Vec<(usize, usize)> {
         let ty = y / self.tile;
         let mut spans: Vec<(usize, usize)> = Vec::new();
         for tx in 0..self.tw {

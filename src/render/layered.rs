@@ -272,51 +272,26 @@ pub const SLICE_RADIUS_STEP: f32 = 0.25;
 /// Slices of this radius (px) or more are blurred at half resolution.
 pub const HALF_RES_FROM: f32 = 8.0;
 
-/// A slice's source and radii averaged over 2×2 pixels (the last row/column alone when odd),
-/// the radii halved: the same blur on a grid half as fine.
-fn halve(src: &[f32], radii: &[f32], w: usize, h: usize, ci: usize) -> (Vec<f32>, Vec<f32>) {
-    let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-    let mut s = vec![0.0f32; hw * hh * ci];
-    let mut r = vec![0.0f32; hw * hh];
-    s.par_chunks_mut(hw * ci).zip(r.par_chunks_mut(hw)).enumerate().for_each(|(hy, (srow, rrow))| {
-        let ys = 2 * hy..(2 * hy + 2).min(h);
-        for hx in 0..hw {
-            let xs = 2 * hx..(2 * hx + 2).min(w);
-            let n = (ys.len() * xs.len()) as f32;
-            let (o, mut rad) = (&mut srow[hx * ci..hx * ci + ci], 0.0f32);
-            for y in ys.clone() {
-                for x in xs.clone() {
-                    let i = y * w + x;
-                    o.iter_mut().zip(&src[i * ci..i * ci + ci]).for_each(|(d, v)| *d += v);
-                    rad += radii[i];
-                }
-            }
-            o.iter_mut().for_each(|d| *d /= n);
-            rrow[hx] = (rad / n / 2.0 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
-        }
-    });
-    (s, r)
-}
-
 /// Tile side for skipping work: slices are computed only in tiles where the result is used.
-const TILE: usize = 32;
+const TILE: usize = 16;
 
-/// Layered blur of `src` with per-pixel signed CoC `signed` (row-major) into `dst` (packed,
-/// the source's channels), computed where `weight` (see [`edge_weight`]) is non-zero (other
-/// pixels of `dst` are left as they were); returns the number of slices rendered.
+/// Layered blur of `src` with per-pixel signed CoC `signed` (row-major), blended into `dst`
+/// (which holds the gather result) by `weight` (see [`edge_weight`]): where the weight is 1 the
+/// layered result replaces it, where it is 0 `dst` is left as it was; returns the number of
+/// slices rendered.
 pub(crate) fn blur_layered(
     bundle: &Bundle,
     signed: &[f32],
     weight: &[f32],
     src: &ImageView,
-    dst: &mut [f32],
+    dst: &mut ImageViewMut,
     scratch: &Scratch,
 ) -> usize {
     let (w, h, c) = (src.width, src.height, src.channels);
     // Working layout: premultiplied colour plus coverage (the alpha channel when there is one).
     let has_alpha = c == 2 || c == 4;
     let ci = if has_alpha { c } else { c + 1 };
-    let mut img = vec![0.0f32; w * h * ci];
+    let mut img = crate::render::frame_buffer::<f32>(w * h * ci);
     img.par_chunks_mut(w * ci).enumerate().for_each(|(y, row)| {
         for (o, p) in row.chunks_exact_mut(ci).zip(src.row(y).chunks_exact(c)) {
             for (d, &v) in o.iter_mut().zip(p) {
@@ -329,22 +304,24 @@ pub(crate) fn blur_layered(
     });
     let (lo, hi) = signed.iter().fold((0.0f32, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)));
     let centres = slice_centres(lo, hi);
-    let located: Vec<(usize, f32)> = signed.par_iter().map(|&s| locate(&centres, s)).collect();
-
-    // The tiles where the layered result is used, and each slice's tiles with pixels of its own,
-    // found per row of tiles in parallel.
+    // Where each pixel falls between the slice centres; the tiles where the layered result is
+    // used, and each slice's tiles with pixels of its own (per row of tiles, in parallel).
+    let mut located = crate::render::frame_buffer::<(usize, f32)>(w * h);
     let mut band = TileMask::new(TILE, w, h);
     let tw = band.tw;
-    let per_row: Vec<(Vec<bool>, Vec<Vec<bool>>)> = (0..band.th)
-        .into_par_iter()
-        .map(|ty| {
+    let per_row: Vec<(Vec<bool>, Vec<Vec<bool>>)> = located
+        .par_chunks_mut(w * TILE)
+        .enumerate()
+        .map(|(ty, rows)| {
             let mut b = vec![false; tw];
             let mut o = vec![vec![false; tw]; centres.len()];
-            for y in ty * TILE..((ty + 1) * TILE).min(h) {
-                for x in 0..w {
+            for (dy, row) in rows.chunks_mut(w).enumerate() {
+                let y = ty * TILE + dy;
+                for (x, l) in row.iter_mut().enumerate() {
                     let tx = x / TILE;
                     b[tx] |= weight[y * w + x] > 0.0;
-                    let (j, t) = located[y * w + x];
+                    let (j, t) = locate(&centres, signed[y * w + x]);
+                    *l = (j, t);
                     if t < 1.0 {
                         o[j][tx] = true;
                     }
@@ -363,8 +340,9 @@ pub(crate) fn blur_layered(
             owns[k].on[ty * tw..(ty + 1) * tw].copy_from_slice(&row);
         }
     }
-    let mut acc = vec![0.0f32; w * h * ci];
-    let mut trans = vec![1.0f32; w * h];
+    let mut acc = crate::render::frame_buffer::<f32>(w * h * ci);
+    let mut trans = crate::render::frame_buffer::<f32>(w * h);
+    trans.par_iter_mut().for_each(|t| *t = 1.0);
     let mut slices = 0;
     for (k, own) in owns.iter().enumerate() {
         if !own.any() {
@@ -399,6 +377,20 @@ pub(crate) fn blur_layered(
                 }
             }
             let (rw, rh) = (in_r.width(), in_r.height());
+            // The region's tiles the blur reads: the output tiles grown by the reach (in region
+            // tile coordinates; the region's origin is on the tile grid).
+            let need = {
+                let grown = comp.dilated(reach);
+                let mut m = TileMask::new(TILE, rw, rh);
+                for ty in 0..m.th {
+                    for tx in 0..m.tw {
+                        m.on[ty * m.tw + tx] = grown.on[(ty + in_r.y0 / TILE) * grown.tw + tx + in_r.x0 / TILE];
+                    }
+                }
+                m
+            };
+            // The needed columns of region row y.
+            let need_cols = |y: usize| need.spans(y, rw).into_iter().flat_map(|(a, b)| a..b);
             if std::env::var_os("SB_DEBUG").is_some() {
                 eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
             }
@@ -406,7 +398,8 @@ pub(crate) fn blur_layered(
             // the colour of what is at slice k or farther, weighted by 1 − nearer mass (the slice's
             // hidden pixels are filled from it), and the own pixels' |CoC|, weighted by the own
             // matte (the slice's blur continues past its silhouette with the radius it has inside).
-            let f = if rw >= 2 * FILL_FACTOR && rh >= 2 * FILL_FACTOR { FILL_FACTOR } else { 1 };
+            let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
+            let f = if rw >= 2 * d * FILL_FACTOR && rh >= 2 * d * FILL_FACTOR { d * FILL_FACTOR } else { 1 };
             let (lw, lh) = (rw.div_ceil(f), rh.div_ceil(f));
             let mut lc = vec![0.0f32; lw * lh * ci];
             let mut lwt = vec![0.0f32; lw * lh];
@@ -423,7 +416,7 @@ pub(crate) fn blur_layered(
                     let rows = ys.len() as f32;
                     for y in ys {
                         let base = (y + in_r.y0) * w + in_r.x0;
-                        for x in 0..rw {
+                        for x in need_cols(y) {
                             let (j, t) = located[base + x];
                             let (own, nearer) = masses(j, t, k);
                             let (cell, a) = (x / f, 1.0 - nearer);
@@ -457,52 +450,70 @@ pub(crate) fn blur_layered(
             // radius per pixel (own pixels' |CoC| by matte, the filled radius for the rest), the
             // radii rounded to SLICE_RADIUS_STEP: the filled radii vary smoothly, and fewer
             // distinct radii give long runs of one tap table (the fast merged-integer loop).
-            let mut source = vec![0.0f32; rw * rh * ci];
-            let mut radii = vec![0.0f32; rw * rh];
-            source.par_chunks_mut(rw * ci).zip(radii.par_chunks_mut(rw)).enumerate().for_each(|(y, (row, rrow))| {
-                let base = (y + in_r.y0) * w + in_r.x0;
-                let (y0, y1, ty) = parent_span(y, lh, f);
-                // Bilinear weights of the four parent cells of column x; the value of channel
-                // `ch` of an `n`-channel coarse grid there.
-                let parents = |x: usize| {
-                    let (x0, x1, tx) = parent_span(x, lw, f);
-                    [
+            // Large radii are blurred at half resolution (the complex at half the radius on the
+            // slice averaged over 2×2 pixels) and interpolated back: a blur that wide has nothing
+            // finer.
+            let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+            let mut source = crate::render::frame_buffer::<f32>(bw * bh * ci);
+            let mut radii = crate::render::frame_buffer::<f32>(bw * bh);
+            // The fills are smooth (bilinear between coarse cells), so each block of d×d pixels
+            // reads them once, at the block's centre.
+            let centre = |i: usize, n: usize, len: usize| {
+                let c = (i * d) as f32 + ((d.min(len - i * d)) as f32 - 1.0) / 2.0;
+                let p = ((c + 0.5) / f as f32 - 0.5).max(0.0);
+                let p0 = (p.floor() as usize).min(n - 1);
+                (p0, (p0 + 1).min(n - 1), p - p.floor())
+            };
+            let col_spans: Vec<(usize, usize, f32)> = (0..bw).map(|bx| centre(bx, lw, rw)).collect();
+            source.par_chunks_mut(bw * ci).zip(radii.par_chunks_mut(bw)).enumerate().for_each(|(by, (row, rrow))| {
+                let ys = by * d..(by * d + d).min(rh);
+                let (y0, y1, ty) = centre(by, lh, rh);
+                let needed: Vec<(usize, usize)> = need.spans(by * d, rw);
+                for (bx, (o, r)) in row.chunks_exact_mut(ci).zip(rrow.iter_mut()).enumerate() {
+                    if !needed.iter().any(|&(a, b)| (a..b).contains(&(bx * d))) {
+                        continue;
+                    }
+                    let xs = bx * d..(bx * d + d).min(rw);
+                    // Sums over the block: known colour (own matte m, plus the known share
+                    // (1 − n) of the hidden part n), the fill's share n², the own radii and the
+                    // filled radius's share 1 − m.
+                    let (mut known, mut fill_share, mut rad, mut rad_share) = ([0.0f32; 4], 0.0f32, 0.0f32, 0.0f32);
+                    for y in ys.clone() {
+                        let base = (y + in_r.y0) * w + in_r.x0;
+                        for x in xs.clone() {
+                            let (j, t) = located[base + x];
+                            let (m, n) = masses(j, t, k);
+                            let a = m + n * (1.0 - n);
+                            if a != 0.0 {
+                                let px = &img[(base + x) * ci..(base + x) * ci + ci];
+                                known.iter_mut().zip(px).for_each(|(o, &v)| *o += a * v);
+                            }
+                            fill_share += n * n;
+                            let own = m.clamp(0.0, 1.0);
+                            rad += own * signed[base + x].abs();
+                            rad_share += 1.0 - own;
+                        }
+                    }
+                    let (x0, x1, tx) = col_spans[bx];
+                    let taps = [
                         (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
                         (y0 * lw + x1, tx * (1.0 - ty)),
                         (y1 * lw + x0, (1.0 - tx) * ty),
                         (y1 * lw + x1, tx * ty),
-                    ]
-                };
-                let at = |g: &[f32], p: &[(usize, f32); 4], n: usize, ch: usize| {
-                    p.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>()
-                };
-                for (x, (o, r)) in row.chunks_exact_mut(ci).zip(rrow.iter_mut()).enumerate() {
-                    let (j, t) = located[base + x];
-                    let (m, n) = masses(j, t, k);
-                    let px = &img[(base + x) * ci..(base + x) * ci + ci];
-                    let own = m.clamp(0.0, 1.0);
-                    let p = if n > 0.0 || own < 1.0 { parents(x) } else { [(0, 0.0); 4] };
-                    for ch in 0..ci {
-                        let mut v = m * px[ch];
-                        if n > 0.0 {
-                            // The hidden part: what is known here (weight 1 − n) plus the fill.
-                            v += n * ((1.0 - n) * px[ch] + n * at(&fill, &p, ci, ch));
-                        }
-                        o[ch] = v;
+                    ];
+                    let at = |g: &[f32], n: usize, ch: usize| taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>();
+                    let cnt = (ys.len() * xs.len()) as f32;
+                    for (ch, o) in o.iter_mut().enumerate() {
+                        let hidden = if fill_share > 0.0 { fill_share * at(&fill, ci, ch) } else { 0.0 };
+                        *o = (known[ch] + hidden) / cnt;
                     }
-                    let mut rad = own * signed[base + x].abs();
-                    if own < 1.0 {
-                        rad += (1.0 - own) * at(&fill_r, &p, 1, 0);
+                    if rad_share > 0.0 {
+                        rad += rad_share * at(&fill_r, 1, 0);
                     }
-                    *r = (rad / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
+                    *r = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
                 }
             });
-            // Large radii are blurred at half resolution (the complex at half the radius on the
-            // 2×2-averaged slice) and interpolated back: a blur that wide has nothing finer.
-            let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
-            let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
-            let (source, radii) = if d == 1 { (source, radii) } else { halve(&source, &radii, rw, rh, ci) };
-            let mut blurred = vec![0.0f32; bw * bh * ci];
+            let mut blurred = crate::render::frame_buffer::<f32>(bw * bh * ci);
             {
                 let mask = TileMask { tile: TILE / d, ..region_mask.clone() };
                 let sv = ImageView::packed(&source, bw, bh, ci).expect("slice buffer");
@@ -515,10 +526,24 @@ pub(crate) fn blur_layered(
                 acc[rows.start * w * ci..rows.end * w * ci].par_chunks_mut(w * ci),
                 trans[rows.start * w..rows.end * w].par_chunks_mut(w),
             );
+            // Half-resolution slices: the columns' parent spans once per region.
+            let col_spans: Vec<(usize, usize, f32)> = if d == 1 {
+                Vec::new()
+            } else {
+                (out_r.x0..out_r.x1).map(|x| parent_span(x - in_r.x0, bw, d)).collect()
+            };
             acc_rows.zip(trans_rows).enumerate().for_each(|(i, (arow, trow))| {
                 let y = out_r.y0 + i;
                 let by = y - in_r.y0;
-                let (y0, y1, ty) = if d == 1 { (by, by, 0.0) } else { parent_span(by, bh, d) };
+                // This row of the blurred slice (for d = 2: the two parent rows blended).
+                let line: std::borrow::Cow<[f32]> = if d == 1 {
+                    std::borrow::Cow::Borrowed(&blurred[by * bw * ci..(by + 1) * bw * ci])
+                } else {
+                    let (y0, y1, ty) = parent_span(by, bh, d);
+                    let (r0, r1) =
+                        (&blurred[y0 * bw * ci..(y0 + 1) * bw * ci], &blurred[y1 * bw * ci..(y1 + 1) * bw * ci]);
+                    std::borrow::Cow::Owned(r0.iter().zip(r1).map(|(&a, &b)| a + (b - a) * ty).collect())
+                };
                 let mut b = [0.0f32; 4];
                 for x in out_r.x0..out_r.x1 {
                     if !comp.on[(y / TILE) * comp.tw + x / TILE] {
@@ -530,14 +555,12 @@ pub(crate) fn blur_layered(
                     }
                     let bx = x - in_r.x0;
                     if d == 1 {
-                        b[..ci].copy_from_slice(&blurred[(by * bw + bx) * ci..(by * bw + bx) * ci + ci]);
+                        b[..ci].copy_from_slice(&line[bx * ci..bx * ci + ci]);
                     } else {
-                        let (x0, x1, tx) = parent_span(bx, bw, d);
-                        for (ch, v) in b[..ci].iter_mut().enumerate() {
-                            let at = |xx: usize, yy: usize| blurred[(yy * bw + xx) * ci + ch];
-                            let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * tx;
-                            let bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * tx;
-                            *v = top + (bottom - top) * ty;
+                        let (x0, x1, tx) = col_spans[x - out_r.x0];
+                        let (p0, p1) = (&line[x0 * ci..x0 * ci + ci], &line[x1 * ci..x1 * ci + ci]);
+                        for ((v, &a), &c) in b.iter_mut().zip(p0).zip(p1) {
+                            *v = a + (c - a) * tx;
                         }
                     }
                     for ch in 0..ci {
@@ -549,20 +572,28 @@ pub(crate) fn blur_layered(
         }
     }
     // Out, where the layered result is used: drop the added coverage channel (normalising colour
-    // by it: the input was opaque).
-    dst.par_chunks_mut(w * c).enumerate().for_each(|(y, out)| {
+    // by it: the input was opaque), blended with the gather result by the weight.
+    let mut rows = dst.rows_mut();
+    rows.par_iter_mut().enumerate().for_each(|(y, out)| {
+        let mut l = [0.0f32; 4];
         for (x, o) in out.chunks_exact_mut(c).enumerate() {
-            if weight[y * w + x] <= 0.0 {
+            let e = weight[y * w + x];
+            if e <= 0.0 {
                 continue;
             }
             let a = &acc[(y * w + x) * ci..(y * w + x) * ci + ci];
             if has_alpha {
-                o.copy_from_slice(a);
+                l[..c].copy_from_slice(a);
             } else {
                 let cov = a[c];
                 for ch in 0..c {
-                    o[ch] = if cov > 1e-6 { a[ch] / cov } else { 0.0 };
+                    l[ch] = if cov > 1e-6 { a[ch] / cov } else { 0.0 };
                 }
+            }
+            if e >= 1.0 {
+                o.copy_from_slice(&l[..c]);
+            } else {
+                o.iter_mut().zip(&l).for_each(|(g, &l)| *g += e * (l - *g));
             }
         }
     });
@@ -579,41 +610,66 @@ pub(crate) fn blur_layered(
 /// Distances are chamfer distances (steps 1 and √2, two raster sweeps, within 8 % of
 /// euclidean): each pixel keeps the largest B − distance over the jumps, with that jump's B.
 pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -> usize + Sync)) -> Vec<f32> {
-    let jump = |a: f32, b: f32| (a - b).abs() > 1.0f32.max(0.15 * a.abs().max(b.abs()));
+    let jump = |a: f32, b: f32| {
+        let d = (a - b).abs();
+        d > 1.0 && d > 0.15 * a.abs().max(b.abs())
+    };
     // (band left, band of its jump) per pixel; the band left is −∞ far from every jump.
-    let mut s = vec![(f32::NEG_INFINITY, 0.0f32); w * h];
-    let any = s
-        .par_chunks_mut(w)
+    let mut s = crate::render::frame_buffer::<(f32, f32)>(w * h);
+    s.par_iter_mut().for_each(|v| v.0 = f32::NEG_INFINITY);
+    // Jump pixels, and per row of tiles the tiles holding one (with their widest band).
+    let tw = w.div_ceil(TILE);
+    let jump_tiles: Vec<Vec<f32>> = s
+        .par_chunks_mut(w * TILE)
         .enumerate()
-        .map(|(y, row)| {
-            let mut any = false;
-            for (x, cell) in row.iter_mut().enumerate() {
-                let i = y * w + x;
-                let v = signed[i];
-                let mut r = -1.0f32;
-                for j in [
-                    (x + 1 < w).then(|| i + 1),
-                    (x > 0).then(|| i - 1),
-                    (y + 1 < h).then(|| i + w),
-                    (y > 0).then(|| i - w),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    if jump(v, signed[j]) {
-                        r = r.max(v.abs().max(signed[j].abs()));
+        .map(|(ty, rows)| {
+            let mut tiles = vec![0.0f32; tw];
+            for (dy, row) in rows.chunks_mut(w).enumerate() {
+                let y = ty * TILE + dy;
+                let line = &signed[y * w..(y + 1) * w];
+                let above = (y > 0).then(|| &signed[(y - 1) * w..y * w]);
+                let below = (y + 1 < h).then(|| &signed[(y + 1) * w..(y + 2) * w]);
+                // The largest |CoC| of a jump at each pixel of the row (−1: none).
+                let mut edge = |x: usize, other: f32| {
+                    let v = line[x];
+                    if jump(v, other) {
+                        let r = v.abs().max(other.abs());
+                        let band = band_for(r).max(1) as f32;
+                        if band > row[x].0 {
+                            row[x] = (band, band);
+                        }
+                        tiles[x / TILE] = tiles[x / TILE].max(band);
+                    }
+                };
+                for x in 0..w {
+                    if x + 1 < w {
+                        edge(x, line[x + 1]);
+                    }
+                    if x > 0 {
+                        edge(x, line[x - 1]);
+                    }
+                    if let Some(a) = above {
+                        edge(x, a[x]);
+                    }
+                    if let Some(b) = below {
+                        edge(x, b[x]);
                     }
                 }
-                if r >= 0.0 {
-                    let band = band_for(r).max(1) as f32;
-                    *cell = (band, band);
-                    any = true;
-                }
             }
-            any
+            tiles
         })
-        .reduce(|| false, |a, b| a || b);
-    let mut weight = vec![0.0f32; w * h];
+        .collect();
+    // The sweeps visit only the tiles within the widest band of a jump tile.
+    let mut active = TileMask::new(TILE, w, h);
+    let widest = jump_tiles.iter().flatten().fold(0.0f32, |m, &b| m.max(b));
+    let any = widest > 0.0;
+    for (ty, row) in jump_tiles.iter().enumerate() {
+        for (tx, &b) in row.iter().enumerate() {
+            active.on[ty * tw + tx] = b > 0.0;
+        }
+    }
+    let active = active.dilated(widest.ceil() as usize);
+    let mut weight = crate::render::frame_buffer::<f32>(w * h);
     if !any {
         return weight;
     }
@@ -625,8 +681,9 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
         }
     };
     // Forward sweep: neighbours left, up-left, up, up-right; backward: the mirror.
-    for y in 0..h {
-        for x in 0..w {
+    let spans: Vec<Vec<(usize, usize)>> = (0..h).map(|y| active.spans(y, w)).collect();
+    for (y, row) in spans.iter().enumerate() {
+        for x in row.iter().flat_map(|&(a, b)| a..b) {
             let i = y * w + x;
             if x > 0 {
                 relax(&mut s, i, i - 1, 1.0);
@@ -642,8 +699,8 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
             }
         }
     }
-    for y in (0..h).rev() {
-        for x in (0..w).rev() {
+    for (y, row) in spans.iter().enumerate().rev() {
+        for x in row.iter().rev().flat_map(|&(a, b)| (a..b).rev()) {
             let i = y * w + x;
             if x + 1 < w {
                 relax(&mut s, i, i + 1, 1.0);
