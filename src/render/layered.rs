@@ -377,10 +377,13 @@ pub(crate) fn blur_layered(
                 }
             }
             let (rw, rh) = (in_r.width(), in_r.height());
-            // The region's tiles the blur reads: the output tiles grown by the reach (in region
-            // tile coordinates; the region's origin is on the tile grid).
+            // Large radii are blurred at half resolution (see below).
+            let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
+            // The region's tiles the blur reads: the output tiles grown by the reach, and by one
+            // tile more at half resolution (in region tile coordinates; the region's origin is on
+            // the tile grid).
             let need = {
-                let grown = comp.dilated(reach);
+                let grown = comp.dilated(reach + if d == 2 { TILE } else { 0 });
                 let mut m = TileMask::new(TILE, rw, rh);
                 for ty in 0..m.th {
                     for tx in 0..m.tw {
@@ -398,7 +401,6 @@ pub(crate) fn blur_layered(
             // the colour of what is at slice k or farther, weighted by 1 − nearer mass (the slice's
             // hidden pixels are filled from it), and the own pixels' |CoC|, weighted by the own
             // matte (the slice's blur continues past its silhouette with the radius it has inside).
-            let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
             let f = if rw >= 2 * d * FILL_FACTOR && rh >= 2 * d * FILL_FACTOR { d * FILL_FACTOR } else { 1 };
             let (lw, lh) = (rw.div_ceil(f), rh.div_ceil(f));
             let mut lc = vec![0.0f32; lw * lh * ci];
@@ -515,7 +517,10 @@ pub(crate) fn blur_layered(
             });
             let mut blurred = crate::render::frame_buffer::<f32>(bw * bh * ci);
             {
-                let mask = TileMask { tile: TILE / d, ..region_mask.clone() };
+                // At half resolution the interpolation back reads one blurred pixel past the output
+                // tiles: blur one tile more on every side.
+                let mask =
+                    TileMask { tile: TILE / d, ..if d == 1 { region_mask.clone() } else { region_mask.dilated(1) } };
                 let sv = ImageView::packed(&source, bw, bh, ci).expect("slice buffer");
                 let mut bv = ImageViewMut::packed(&mut blurred, bw, bh, ci).expect("slice buffer");
                 run_radii(bundle, &radii, &sv, &mut bv, &mask, scratch);
