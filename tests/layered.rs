@@ -264,9 +264,8 @@ fn uniform_background_stays_uniform_around_a_sharp_object() {
         for x in 0..w {
             if !inside(x, y) {
                 let i = (y * w + x) * 4;
-                for ch in 0..4 {
-                    let e = (l.data[i + ch] - flat[ch]).abs();
-                    worst = worst.max(e);
+                for (v, f) in l.data[i..i + 4].iter().zip(&flat) {
+                    worst = worst.max((v - f).abs());
                 }
             }
         }
