@@ -105,6 +105,12 @@ impl<'a> ImageView<'a> {
         let p = self.data.as_ptr() as usize;
         p..p + self.data.len() * 4
     }
+
+    /// All pixels as one slice, when the rows are packed top-down without gaps.
+    pub fn packed_data(&self) -> Option<&'a [f32]> {
+        let n = self.width * self.channels;
+        (self.stride == n as isize).then(|| &self.data[self.base..self.base + n * self.height])
+    }
 }
 
 impl<'a> ImageViewMut<'a> {

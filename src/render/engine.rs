@@ -203,13 +203,14 @@ impl Engine {
             let band_for = |r: f32| spread_at[(r.ceil() as usize).min(spread_at.len() - 1)];
             let weight = super::layered::edge_weight(&signed, w, h, &band_for);
             let mut gather_tiles = TileMask::new(GATHER_TILE, w, h);
-            for (y, row) in weight.chunks(w).enumerate() {
-                let ty = y / GATHER_TILE;
-                for (tx, chunk) in row.chunks(GATHER_TILE).enumerate() {
-                    let on = &mut gather_tiles.on[ty * gather_tiles.tw + tx];
-                    *on = *on || chunk.iter().any(|&e| e < 1.0);
+            let tw = gather_tiles.tw;
+            gather_tiles.on.par_chunks_mut(tw).zip(weight.par_chunks(w * GATHER_TILE)).for_each(|(on, rows)| {
+                for row in rows.chunks(w) {
+                    for (o, chunk) in on.iter_mut().zip(row.chunks(GATHER_TILE)) {
+                        *o = *o || chunk.iter().any(|&e| e < 1.0);
+                    }
                 }
-            }
+            });
             let stats = run_masked(&plan, src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let slices = if weight.iter().any(|&e| e > 0.0) {
                 super::layered::blur_layered(bundle, &signed, &weight, src, dst, &self.scratch)

@@ -270,7 +270,7 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
 pub const SLICE_RADIUS_STEP: f32 = 0.25;
 
 /// Slices of this radius (px) or more are blurred at half resolution.
-pub const HALF_RES_FROM: f32 = 8.0;
+pub const HALF_RES_FROM: f32 = 4.0;
 
 /// Tile side for skipping work: slices are computed only in tiles where the result is used.
 const TILE: usize = 16;
@@ -291,18 +291,29 @@ pub(crate) fn blur_layered(
     // Working layout: premultiplied colour plus coverage (the alpha channel when there is one).
     let has_alpha = c == 2 || c == 4;
     let ci = if has_alpha { c } else { c + 1 };
-    let mut img = crate::render::frame_buffer::<f32>(w * h * ci);
-    img.par_chunks_mut(w * ci).enumerate().for_each(|(y, row)| {
-        for (o, p) in row.chunks_exact_mut(ci).zip(src.row(y).chunks_exact(c)) {
-            for (d, &v) in o.iter_mut().zip(p) {
-                *d = if v.is_finite() { v } else { 0.0 };
-            }
-            if !has_alpha {
-                o[c] = 1.0;
-            }
+    // The source itself when it already has that layout (packed, with alpha, all finite).
+    let borrowed = src.packed_data().filter(|d| has_alpha && d.par_iter().all(|v| v.is_finite()));
+    let img: std::borrow::Cow<[f32]> = match borrowed {
+        Some(d) => std::borrow::Cow::Borrowed(d),
+        None => {
+            let mut img = crate::render::frame_buffer::<f32>(w * h * ci);
+            img.par_chunks_mut(w * ci).enumerate().for_each(|(y, row)| {
+                for (o, p) in row.chunks_exact_mut(ci).zip(src.row(y).chunks_exact(c)) {
+                    for (d, &v) in o.iter_mut().zip(p) {
+                        *d = if v.is_finite() { v } else { 0.0 };
+                    }
+                    if !has_alpha {
+                        o[c] = 1.0;
+                    }
+                }
+            });
+            std::borrow::Cow::Owned(img)
         }
-    });
-    let (lo, hi) = signed.iter().fold((0.0f32, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)));
+    };
+    let (lo, hi) = signed
+        .par_iter()
+        .fold(|| (0.0f32, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)))
+        .reduce(|| (0.0, 0.0), |x, y| (x.0.min(y.0), x.1.max(y.1)));
     let centres = slice_centres(lo, hi);
     // Where each pixel falls between the slice centres; the tiles where the layered result is
     // used, and each slice's tiles with pixels of its own (per row of tiles, in parallel).
@@ -678,46 +689,30 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
     if !any {
         return weight;
     }
-    let d = std::f32::consts::SQRT_2;
-    let relax = |s: &mut [(f32, f32)], i: usize, n: usize, cost: f32| {
-        let cand = s[n].0 - cost;
-        if cand > s[i].0 {
-            s[i] = (cand, s[n].1);
-        }
-    };
-    // Forward sweep: neighbours left, up-left, up, up-right; backward: the mirror.
-    let spans: Vec<Vec<(usize, usize)>> = (0..h).map(|y| active.spans(y, w)).collect();
-    for (y, row) in spans.iter().enumerate() {
-        for x in row.iter().flat_map(|&(a, b)| a..b) {
-            let i = y * w + x;
-            if x > 0 {
-                relax(&mut s, i, i - 1, 1.0);
+    // Each connected group of active tiles is independent of the others (their tiles do not
+    // touch): the groups are swept in parallel, each on a copy of its bounding box, and only
+    // their own tiles are written back.
+    let swept: Vec<Swept> = components(&active)
+        .into_par_iter()
+        .filter_map(|comp| {
+            let r = tile_bounds(&comp, w, h)?;
+            let (bw, bh) = (r.width(), r.height());
+            let mut local: Vec<(f32, f32)> = Vec::with_capacity(bw * bh);
+            for y in r.y0..r.y1 {
+                local.extend_from_slice(&s[y * w + r.x0..y * w + r.x1]);
             }
-            if y > 0 {
-                relax(&mut s, i, i - w, 1.0);
-                if x > 0 {
-                    relax(&mut s, i, i - w - 1, d);
-                }
-                if x + 1 < w {
-                    relax(&mut s, i, i - w + 1, d);
-                }
-            }
-        }
-    }
-    for (y, row) in spans.iter().enumerate().rev() {
-        for x in row.iter().rev().flat_map(|&(a, b)| (a..b).rev()) {
-            let i = y * w + x;
-            if x + 1 < w {
-                relax(&mut s, i, i + 1, 1.0);
-            }
-            if y + 1 < h {
-                relax(&mut s, i, i + w, 1.0);
-                if x + 1 < w {
-                    relax(&mut s, i, i + w + 1, d);
-                }
-                if x > 0 {
-                    relax(&mut s, i, i + w - 1, d);
-                }
+            let spans: Vec<Vec<(usize, usize)>> = (r.y0..r.y1)
+                .map(|y| comp.spans(y, w).into_iter().map(|(a, b)| (a - r.x0, b - r.x0)).collect())
+                .collect();
+            chamfer(&mut local, bw, bh, &spans);
+            Some((r, comp, local))
+        })
+        .collect();
+    for (r, comp, local) in swept {
+        for y in r.y0..r.y1 {
+            for (a, b) in comp.spans(y, w) {
+                let from = (y - r.y0) * r.width();
+                s[y * w + a..y * w + b].copy_from_slice(&local[from + a - r.x0..from + b - r.x0]);
             }
         }
     }
@@ -727,4 +722,55 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
         }
     });
     weight
+}
+
+/// One group of tiles after its chamfer sweeps: its box, its tiles, the box's (band left, band).
+type Swept = (Rect, TileMask, Vec<(f32, f32)>);
+
+/// Chamfer sweeps (steps 1 and √2) over the columns `spans[y]` of each row of a `w × h` grid of
+/// (band left, band) pairs: every visited pixel ends with the largest band left over its
+/// neighbours' minus the step, with that neighbour's band. Forward: left, up-left, up, up-right;
+/// backward: the mirror.
+fn chamfer(s: &mut [(f32, f32)], w: usize, h: usize, spans: &[Vec<(usize, usize)>]) {
+    let d = std::f32::consts::SQRT_2;
+    let relax = |s: &mut [(f32, f32)], i: usize, n: usize, cost: f32| {
+        let cand = s[n].0 - cost;
+        if cand > s[i].0 {
+            s[i] = (cand, s[n].1);
+        }
+    };
+    for (y, row) in spans.iter().enumerate() {
+        for x in row.iter().flat_map(|&(a, b)| a..b) {
+            let i = y * w + x;
+            if x > 0 {
+                relax(s, i, i - 1, 1.0);
+            }
+            if y > 0 {
+                relax(s, i, i - w, 1.0);
+                if x > 0 {
+                    relax(s, i, i - w - 1, d);
+                }
+                if x + 1 < w {
+                    relax(s, i, i - w + 1, d);
+                }
+            }
+        }
+    }
+    for (y, row) in spans.iter().enumerate().rev() {
+        for x in row.iter().rev().flat_map(|&(a, b)| (a..b).rev()) {
+            let i = y * w + x;
+            if x + 1 < w {
+                relax(s, i, i + 1, 1.0);
+            }
+            if y + 1 < h {
+                relax(s, i, i + w, 1.0);
+                if x + 1 < w {
+                    relax(s, i, i + w + 1, d);
+                }
+                if x > 0 {
+                    relax(s, i, i + w - 1, d);
+                }
+            }
+        }
+    }
 }
