@@ -317,36 +317,48 @@ pub(crate) fn blur_layered(
     let centres = slice_centres(lo, hi);
     // Where each pixel falls between the slice centres; the tiles where the layered result is
     // used, and each slice's tiles with pixels of its own (per row of tiles, in parallel).
-    let mut located = crate::render::frame_buffer::<(usize, f32)>(w * h);
+    // The tiles where the layered result is used.
     let mut band = TileMask::new(TILE, w, h);
     let tw = band.tw;
-    let per_row: Vec<(Vec<bool>, Vec<Vec<bool>>)> = located
+    band.on.par_chunks_mut(tw).zip(weight.par_chunks(w * TILE)).for_each(|(on, rows)| {
+        for row in rows.chunks(w) {
+            for (o, chunk) in on.iter_mut().zip(row.chunks(TILE)) {
+                *o = *o || chunk.iter().any(|&e| e > 0.0);
+            }
+        }
+    });
+    // Only pixels within the largest blur reach (and a tile) of those tiles are ever read.
+    let widest = crate::render::plan::TapTable::new(bundle, lo.abs().max(hi) as f64).complex.reach().max(0) as usize;
+    let relevant = band.dilated(widest + TILE);
+    // Where each pixel falls between the slice centres, and each slice's tiles with pixels of its
+    // own (per row of tiles, in parallel).
+    let mut located = crate::render::frame_buffer::<(usize, f32)>(w * h);
+    let per_row: Vec<Vec<Vec<bool>>> = located
         .par_chunks_mut(w * TILE)
         .enumerate()
         .map(|(ty, rows)| {
-            let mut b = vec![false; tw];
             let mut o = vec![vec![false; tw]; centres.len()];
             for (dy, row) in rows.chunks_mut(w).enumerate() {
                 let y = ty * TILE + dy;
-                for (x, l) in row.iter_mut().enumerate() {
-                    let tx = x / TILE;
-                    b[tx] |= weight[y * w + x] > 0.0;
-                    let (j, t) = locate(&centres, signed[y * w + x]);
-                    *l = (j, t);
-                    if t < 1.0 {
-                        o[j][tx] = true;
-                    }
-                    if t > 0.0 && j + 1 < centres.len() {
-                        o[j + 1][tx] = true;
+                for (a, b) in relevant.spans(y, w) {
+                    for (x, l) in row[a..b].iter_mut().enumerate().map(|(i, l)| (a + i, l)) {
+                        let tx = x / TILE;
+                        let (j, t) = locate(&centres, signed[y * w + x]);
+                        *l = (j, t);
+                        if t < 1.0 {
+                            o[j][tx] = true;
+                        }
+                        if t > 0.0 && j + 1 < centres.len() {
+                            o[j + 1][tx] = true;
+                        }
                     }
                 }
             }
-            (b, o)
+            o
         })
         .collect();
     let mut owns: Vec<TileMask> = vec![band.clone(); centres.len()];
-    for (ty, (b, o)) in per_row.into_iter().enumerate() {
-        band.on[ty * tw..(ty + 1) * tw].copy_from_slice(&b);
+    for (ty, o) in per_row.into_iter().enumerate() {
         for (k, row) in o.into_iter().enumerate() {
             owns[k].on[ty * tw..(ty + 1) * tw].copy_from_slice(&row);
         }
