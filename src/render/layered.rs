@@ -269,6 +269,10 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
 /// Step (px) the radii inside a slice are rounded to.
 pub const SLICE_RADIUS_STEP: f32 = 0.25;
 
+/// One region of a slice, blurred: its output tiles, output and input rectangles, the blurred
+/// slice (`bw × bh` pixels at `1/d` resolution), `bw`, `bh`, `d`.
+type SliceRegion = (TileMask, Rect, Rect, Vec<f32>, usize, usize, usize);
+
 /// Slices of this radius (px) or more are blurred at half resolution.
 pub const HALF_RES_FROM: f32 = 4.0;
 
@@ -387,167 +391,181 @@ pub(crate) fn blur_layered(
         slices += 1;
         // Each connected group of active tiles is its own region, so far-apart edges (two posts
         // at the frame's sides) do not make one frame-wide region.
-        for comp in components(&active) {
-            let Some(out_r) = tile_bounds(&comp, w, h) else { continue };
-            // The input region: grown by the reach, its origin on the tile grid.
-            let grown = out_r.grow(reach, w, h);
-            let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
-            let mut region_mask = TileMask::new(TILE, in_r.width(), in_r.height());
-            for ty in 0..region_mask.th {
-                for tx in 0..region_mask.tw {
-                    let (fx, fy) = (tx + in_r.x0 / TILE, ty + in_r.y0 / TILE);
-                    region_mask.on[ty * region_mask.tw + tx] = comp.on[fy * comp.tw + fx];
-                }
-            }
-            let (rw, rh) = (in_r.width(), in_r.height());
-            // Large radii are blurred at half resolution (see below).
-            let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
-            // The region's tiles the blur reads: the output tiles grown by the reach, and by one
-            // tile more at half resolution (in region tile coordinates; the region's origin is on
-            // the tile grid).
-            let need = {
-                let grown = comp.dilated(reach + if d == 2 { TILE } else { 0 });
-                let mut m = TileMask::new(TILE, rw, rh);
-                for ty in 0..m.th {
-                    for tx in 0..m.tw {
-                        m.on[ty * m.tw + tx] = grown.on[(ty + in_r.y0 / TILE) * grown.tw + tx + in_r.x0 / TILE];
+        // The slice's regions are independent: blurred in parallel, then composited in turn.
+        let regions: Vec<SliceRegion> = components(&active)
+            .into_par_iter()
+            .filter_map(|comp| {
+                let out_r = tile_bounds(&comp, w, h)?;
+                // The input region: grown by the reach, its origin on the tile grid.
+                let grown = out_r.grow(reach, w, h);
+                let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
+                let mut region_mask = TileMask::new(TILE, in_r.width(), in_r.height());
+                for ty in 0..region_mask.th {
+                    for tx in 0..region_mask.tw {
+                        let (fx, fy) = (tx + in_r.x0 / TILE, ty + in_r.y0 / TILE);
+                        region_mask.on[ty * region_mask.tw + tx] = comp.on[fy * comp.tw + fx];
                     }
                 }
-                m
-            };
-            // The needed columns of region row y.
-            let need_cols = |y: usize| need.spans(y, rw).into_iter().flat_map(|(a, b)| a..b);
-            if std::env::var_os("SB_DEBUG").is_some() {
-                eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
-            }
-            // Coarse cells (FILL_FACTOR² px; whole pixels on small regions) of what the fills need:
-            // the colour of what is at slice k or farther, weighted by 1 − nearer mass (the slice's
-            // hidden pixels are filled from it), and the own pixels' |CoC|, weighted by the own
-            // matte (the slice's blur continues past its silhouette with the radius it has inside).
-            let f = if rw >= 2 * d * FILL_FACTOR && rh >= 2 * d * FILL_FACTOR { d * FILL_FACTOR } else { 1 };
-            let (lw, lh) = (rw.div_ceil(f), rh.div_ceil(f));
-            let mut lc = vec![0.0f32; lw * lh * ci];
-            let mut lwt = vec![0.0f32; lw * lh];
-            let mut lr = vec![0.0f32; lw * lh];
-            let mut lrw = vec![0.0f32; lw * lh];
-            let hidden = lc
-                .par_chunks_mut(lw * ci)
-                .zip(lwt.par_chunks_mut(lw))
-                .zip(lr.par_chunks_mut(lw).zip(lrw.par_chunks_mut(lw)))
-                .enumerate()
-                .map(|(ly, ((crow, wrow), (rrow, rwrow)))| {
-                    let mut hidden = false;
-                    let ys = ly * f..((ly + 1) * f).min(rh);
-                    let rows = ys.len() as f32;
-                    for y in ys {
-                        let base = (y + in_r.y0) * w + in_r.x0;
-                        for x in need_cols(y) {
-                            let (j, t) = located[base + x];
-                            let (own, nearer) = masses(j, t, k);
-                            let (cell, a) = (x / f, 1.0 - nearer);
-                            hidden |= nearer > 0.0;
-                            wrow[cell] += a;
-                            let px = &img[(base + x) * ci..(base + x) * ci + ci];
-                            for (d, &v) in crow[cell * ci..cell * ci + ci].iter_mut().zip(px) {
-                                *d += a * v;
-                            }
-                            rwrow[cell] += own;
-                            rrow[cell] += own * signed[base + x].abs();
+                let (rw, rh) = (in_r.width(), in_r.height());
+                // Large radii are blurred at half resolution (see below).
+                let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
+                // The region's tiles the blur reads: the output tiles grown by the reach, and by one
+                // tile more at half resolution (in region tile coordinates; the region's origin is on
+                // the tile grid).
+                let need = {
+                    let grown = comp.dilated(reach + if d == 2 { TILE } else { 0 });
+                    let mut m = TileMask::new(TILE, rw, rh);
+                    for ty in 0..m.th {
+                        for tx in 0..m.tw {
+                            m.on[ty * m.tw + tx] = grown.on[(ty + in_r.y0 / TILE) * grown.tw + tx + in_r.x0 / TILE];
                         }
                     }
-                    for cell in 0..lw {
-                        let n = rows * ((cell + 1) * f).min(rw).saturating_sub(cell * f) as f32;
-                        if wrow[cell] > 0.0 {
-                            crow[cell * ci..cell * ci + ci].iter_mut().for_each(|d| *d /= wrow[cell]);
-                        }
-                        wrow[cell] /= n;
-                        if rwrow[cell] > 0.0 {
-                            rrow[cell] /= rwrow[cell];
-                        }
-                        rwrow[cell] /= n;
-                    }
-                    hidden
-                })
-                .reduce(|| false, |a, b| a || b);
-            let fill = if hidden { pull_push(&lc, &lwt, lw, lh, ci) } else { Vec::new() };
-            let fill_r = pull_push(&lr, &lrw, lw, lh, 1);
-            // The slice's source (own pixels by matte, nearer pixels as filled coverage) and its
-            // radius per pixel (own pixels' |CoC| by matte, the filled radius for the rest), the
-            // radii rounded to SLICE_RADIUS_STEP: the filled radii vary smoothly, and fewer
-            // distinct radii give long runs of one tap table (the fast merged-integer loop).
-            // Large radii are blurred at half resolution (the complex at half the radius on the
-            // slice averaged over 2×2 pixels) and interpolated back: a blur that wide has nothing
-            // finer.
-            let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
-            let mut source = crate::render::frame_buffer::<f32>(bw * bh * ci);
-            let mut radii = crate::render::frame_buffer::<f32>(bw * bh);
-            // The fills are smooth (bilinear between coarse cells), so each block of d×d pixels
-            // reads them once, at the block's centre.
-            let centre = |i: usize, n: usize, len: usize| {
-                let c = (i * d) as f32 + ((d.min(len - i * d)) as f32 - 1.0) / 2.0;
-                let p = ((c + 0.5) / f as f32 - 0.5).max(0.0);
-                let p0 = (p.floor() as usize).min(n - 1);
-                (p0, (p0 + 1).min(n - 1), p - p.floor())
-            };
-            let col_spans: Vec<(usize, usize, f32)> = (0..bw).map(|bx| centre(bx, lw, rw)).collect();
-            source.par_chunks_mut(bw * ci).zip(radii.par_chunks_mut(bw)).enumerate().for_each(|(by, (row, rrow))| {
-                let ys = by * d..(by * d + d).min(rh);
-                let (y0, y1, ty) = centre(by, lh, rh);
-                let needed: Vec<(usize, usize)> = need.spans(by * d, rw);
-                for (bx, (o, r)) in row.chunks_exact_mut(ci).zip(rrow.iter_mut()).enumerate() {
-                    if !needed.iter().any(|&(a, b)| (a..b).contains(&(bx * d))) {
-                        continue;
-                    }
-                    let xs = bx * d..(bx * d + d).min(rw);
-                    // Sums over the block: known colour (own matte m, plus the known share
-                    // (1 − n) of the hidden part n), the fill's share n², the own radii and the
-                    // filled radius's share 1 − m.
-                    let (mut known, mut fill_share, mut rad, mut rad_share) = ([0.0f32; 4], 0.0f32, 0.0f32, 0.0f32);
-                    for y in ys.clone() {
-                        let base = (y + in_r.y0) * w + in_r.x0;
-                        for x in xs.clone() {
-                            let (j, t) = located[base + x];
-                            let (m, n) = masses(j, t, k);
-                            let a = m + n * (1.0 - n);
-                            if a != 0.0 {
+                    m
+                };
+                // The needed columns of region row y.
+                let need_cols = |y: usize| need.spans(y, rw).into_iter().flat_map(|(a, b)| a..b);
+                if std::env::var_os("SB_DEBUG").is_some() {
+                    eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
+                }
+                // Coarse cells (FILL_FACTOR² px; whole pixels on small regions) of what the fills need:
+                // the colour of what is at slice k or farther, weighted by 1 − nearer mass (the slice's
+                // hidden pixels are filled from it), and the own pixels' |CoC|, weighted by the own
+                // matte (the slice's blur continues past its silhouette with the radius it has inside).
+                let f = if rw >= 2 * d * FILL_FACTOR && rh >= 2 * d * FILL_FACTOR { d * FILL_FACTOR } else { 1 };
+                let (lw, lh) = (rw.div_ceil(f), rh.div_ceil(f));
+                let mut lc = vec![0.0f32; lw * lh * ci];
+                let mut lwt = vec![0.0f32; lw * lh];
+                let mut lr = vec![0.0f32; lw * lh];
+                let mut lrw = vec![0.0f32; lw * lh];
+                let hidden = lc
+                    .par_chunks_mut(lw * ci)
+                    .zip(lwt.par_chunks_mut(lw))
+                    .zip(lr.par_chunks_mut(lw).zip(lrw.par_chunks_mut(lw)))
+                    .enumerate()
+                    .map(|(ly, ((crow, wrow), (rrow, rwrow)))| {
+                        let mut hidden = false;
+                        let ys = ly * f..((ly + 1) * f).min(rh);
+                        let rows = ys.len() as f32;
+                        for y in ys {
+                            let base = (y + in_r.y0) * w + in_r.x0;
+                            for x in need_cols(y) {
+                                let (j, t) = located[base + x];
+                                let (own, nearer) = masses(j, t, k);
+                                let (cell, a) = (x / f, 1.0 - nearer);
+                                hidden |= nearer > 0.0;
+                                wrow[cell] += a;
                                 let px = &img[(base + x) * ci..(base + x) * ci + ci];
-                                known.iter_mut().zip(px).for_each(|(o, &v)| *o += a * v);
+                                for (d, &v) in crow[cell * ci..cell * ci + ci].iter_mut().zip(px) {
+                                    *d += a * v;
+                                }
+                                rwrow[cell] += own;
+                                rrow[cell] += own * signed[base + x].abs();
                             }
-                            fill_share += n * n;
-                            let own = m.clamp(0.0, 1.0);
-                            rad += own * signed[base + x].abs();
-                            rad_share += 1.0 - own;
                         }
-                    }
-                    let (x0, x1, tx) = col_spans[bx];
-                    let taps = [
-                        (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
-                        (y0 * lw + x1, tx * (1.0 - ty)),
-                        (y1 * lw + x0, (1.0 - tx) * ty),
-                        (y1 * lw + x1, tx * ty),
-                    ];
-                    let at = |g: &[f32], n: usize, ch: usize| taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>();
-                    let cnt = (ys.len() * xs.len()) as f32;
-                    for (ch, o) in o.iter_mut().enumerate() {
-                        let hidden = if fill_share > 0.0 { fill_share * at(&fill, ci, ch) } else { 0.0 };
-                        *o = (known[ch] + hidden) / cnt;
-                    }
-                    if rad_share > 0.0 {
-                        rad += rad_share * at(&fill_r, 1, 0);
-                    }
-                    *r = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
+                        for cell in 0..lw {
+                            let n = rows * ((cell + 1) * f).min(rw).saturating_sub(cell * f) as f32;
+                            if wrow[cell] > 0.0 {
+                                crow[cell * ci..cell * ci + ci].iter_mut().for_each(|d| *d /= wrow[cell]);
+                            }
+                            wrow[cell] /= n;
+                            if rwrow[cell] > 0.0 {
+                                rrow[cell] /= rwrow[cell];
+                            }
+                            rwrow[cell] /= n;
+                        }
+                        hidden
+                    })
+                    .reduce(|| false, |a, b| a || b);
+                let fill = if hidden { pull_push(&lc, &lwt, lw, lh, ci) } else { Vec::new() };
+                let fill_r = pull_push(&lr, &lrw, lw, lh, 1);
+                // The slice's source (own pixels by matte, nearer pixels as filled coverage) and its
+                // radius per pixel (own pixels' |CoC| by matte, the filled radius for the rest), the
+                // radii rounded to SLICE_RADIUS_STEP: the filled radii vary smoothly, and fewer
+                // distinct radii give long runs of one tap table (the fast merged-integer loop).
+                // Large radii are blurred at half resolution (the complex at half the radius on the
+                // slice averaged over 2×2 pixels) and interpolated back: a blur that wide has nothing
+                // finer.
+                let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+                let mut source = crate::render::frame_buffer::<f32>(bw * bh * ci);
+                let mut radii = crate::render::frame_buffer::<f32>(bw * bh);
+                // The fills are smooth (bilinear between coarse cells), so each block of d×d pixels
+                // reads them once, at the block's centre.
+                let centre = |i: usize, n: usize, len: usize| {
+                    let c = (i * d) as f32 + ((d.min(len - i * d)) as f32 - 1.0) / 2.0;
+                    let p = ((c + 0.5) / f as f32 - 0.5).max(0.0);
+                    let p0 = (p.floor() as usize).min(n - 1);
+                    (p0, (p0 + 1).min(n - 1), p - p.floor())
+                };
+                let col_spans: Vec<(usize, usize, f32)> = (0..bw).map(|bx| centre(bx, lw, rw)).collect();
+                source.par_chunks_mut(bw * ci).zip(radii.par_chunks_mut(bw)).enumerate().for_each(
+                    |(by, (row, rrow))| {
+                        let ys = by * d..(by * d + d).min(rh);
+                        let (y0, y1, ty) = centre(by, lh, rh);
+                        let needed: Vec<(usize, usize)> = need.spans(by * d, rw);
+                        for (bx, (o, r)) in row.chunks_exact_mut(ci).zip(rrow.iter_mut()).enumerate() {
+                            if !needed.iter().any(|&(a, b)| (a..b).contains(&(bx * d))) {
+                                continue;
+                            }
+                            let xs = bx * d..(bx * d + d).min(rw);
+                            // Sums over the block: known colour (own matte m, plus the known share
+                            // (1 − n) of the hidden part n), the fill's share n², the own radii and the
+                            // filled radius's share 1 − m.
+                            let (mut known, mut fill_share, mut rad, mut rad_share) =
+                                ([0.0f32; 4], 0.0f32, 0.0f32, 0.0f32);
+                            for y in ys.clone() {
+                                let base = (y + in_r.y0) * w + in_r.x0;
+                                for x in xs.clone() {
+                                    let (j, t) = located[base + x];
+                                    let (m, n) = masses(j, t, k);
+                                    let a = m + n * (1.0 - n);
+                                    if a != 0.0 {
+                                        let px = &img[(base + x) * ci..(base + x) * ci + ci];
+                                        known.iter_mut().zip(px).for_each(|(o, &v)| *o += a * v);
+                                    }
+                                    fill_share += n * n;
+                                    let own = m.clamp(0.0, 1.0);
+                                    rad += own * signed[base + x].abs();
+                                    rad_share += 1.0 - own;
+                                }
+                            }
+                            let (x0, x1, tx) = col_spans[bx];
+                            let taps = [
+                                (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
+                                (y0 * lw + x1, tx * (1.0 - ty)),
+                                (y1 * lw + x0, (1.0 - tx) * ty),
+                                (y1 * lw + x1, tx * ty),
+                            ];
+                            let at = |g: &[f32], n: usize, ch: usize| {
+                                taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>()
+                            };
+                            let cnt = (ys.len() * xs.len()) as f32;
+                            for (ch, o) in o.iter_mut().enumerate() {
+                                let hidden = if fill_share > 0.0 { fill_share * at(&fill, ci, ch) } else { 0.0 };
+                                *o = (known[ch] + hidden) / cnt;
+                            }
+                            if rad_share > 0.0 {
+                                rad += rad_share * at(&fill_r, 1, 0);
+                            }
+                            *r = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
+                        }
+                    },
+                );
+                let mut blurred = crate::render::frame_buffer::<f32>(bw * bh * ci);
+                {
+                    // At half resolution the interpolation back reads one blurred pixel past the output
+                    // tiles: blur one tile more on every side.
+                    let mask = TileMask {
+                        tile: TILE / d,
+                        ..if d == 1 { region_mask.clone() } else { region_mask.dilated(1) }
+                    };
+                    let sv = ImageView::packed(&source, bw, bh, ci).expect("slice buffer");
+                    let mut bv = ImageViewMut::packed(&mut blurred, bw, bh, ci).expect("slice buffer");
+                    run_radii(bundle, &radii, &sv, &mut bv, &mask, scratch);
                 }
-            });
-            let mut blurred = crate::render::frame_buffer::<f32>(bw * bh * ci);
-            {
-                // At half resolution the interpolation back reads one blurred pixel past the output
-                // tiles: blur one tile more on every side.
-                let mask =
-                    TileMask { tile: TILE / d, ..if d == 1 { region_mask.clone() } else { region_mask.dilated(1) } };
-                let sv = ImageView::packed(&source, bw, bh, ci).expect("slice buffer");
-                let mut bv = ImageViewMut::packed(&mut blurred, bw, bh, ci).expect("slice buffer");
-                run_radii(bundle, &radii, &sv, &mut bv, &mask, scratch);
-            }
+                Some((comp, out_r, in_r, blurred, bw, bh, d))
+            })
+            .collect();
+        for (comp, out_r, in_r, blurred, bw, bh, d) in regions {
             // Front to back: acc += T·C; T ·= (1 − coverage).
             let rows = out_r.y0..out_r.y1;
             let (acc_rows, trans_rows) = (
