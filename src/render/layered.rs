@@ -10,14 +10,23 @@
 //!   by pull-push (Gortler et al. 1996, Kraus & Strengert 2007) from the pixels at slice k or
 //!   farther, so blurred rims of a nearer object show a plausible background,
 //!
-//! premultiplied with a coverage channel and blurred by the sparse complex at the slice's
-//! radius (the fixed-radius fast path). Because slice k carries the nearer mass as filled,
-//! opaque coverage, one surface shared between two adjacent slices composites to the blend of
-//! the two blurs (no self-occlusion), while a nearer surface occludes what is behind it and
-//! turns see-through where its own blur thins out.
+//! premultiplied with a coverage channel and blurred by the sparse complex with the radii of
+//! its own pixels (spread past its silhouette by pull-push). Because slice k carries the nearer
+//! mass as filled, opaque coverage, one surface shared between two adjacent slices composites
+//! to the blend of the two blurs (no self-occlusion), while a nearer surface occludes what is
+//! behind it and turns see-through where its own blur thins out.
 //!
-//! Work: each slice is processed only over the bounding box of its own pixels, grown by its
-//! blur reach, so sparse slices cost little.
+//! The engine uses this only near depth edges ([`edge_weight`]: within the PSF's measured
+//! spread of a jump in CoC, fading out over the band's last quarter) and gather elsewhere, which
+//! is exact inside a surface. Work stays near one extra pass:
+//! * slice centres 1, 4, 16 … px on each side of focus, the last one the largest |CoC| there,
+//!   so a wall at one depth is one slice;
+//! * each slice is processed per connected group of 16-px tiles it must produce (in the band,
+//!   within its reach of its own pixels), and only in the tiles its blur reads;
+//! * fills are computed on 4×-coarser cells (8× for half-resolution slices) and interpolated;
+//! * slices of radius ≥ [`HALF_RES_FROM`] px are blurred at half resolution (the complex at
+//!   half the radius on 2×2 averages) and interpolated back: a blur that wide holds nothing
+//!   finer than two pixels.
 
 use super::engine::{run_radii, Scratch, TileMask};
 use crate::bundle::Bundle;
