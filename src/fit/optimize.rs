@@ -285,6 +285,50 @@ fn tap_gradients(splats: &[Splat], qs: &[Grid], residual: &Grid, m: i32, n: f64,
     }
 }
 
+/// Where a new tap of layer `layer` would lower the loss fastest: the cell `q` of the target's
+/// grid maximising `Σ_u (T − PSF)(q + u) · Q(u)` (Q the convolution of the other layers), i.e. the
+/// steepest descent of the loss for mass added to that layer at `q`. Used by the fitter's
+/// perturbation rounds to move a tap to where the residual is largest.
+pub fn residual_peak(params: &Params, target: &Grid, layer: usize) -> (i32, i32) {
+    let splats: Vec<Splat> = params.layers.iter().map(|l| splat(l)).collect();
+    let nl = splats.len();
+    let others: Vec<usize> = (0..nl).filter(|&m| m != layer).collect();
+    let q = convolve_layers(&splats, &others);
+    let psf = convolve_dense(&q, &splats[layer].cells, splats[layer].half);
+    let h = target.half;
+    // Residual T − PSF on a grid wide enough for every q in the target's grid and u in Q's.
+    let m = h + q.half;
+    let mut residual = psf.recut(m);
+    residual.data.iter_mut().for_each(|v| *v = -*v);
+    let rside = residual.side();
+    let tside = target.side();
+    let off = (m - h) as usize;
+    for (row, trow) in target.data.chunks_exact(tside).enumerate() {
+        let start = (row + off) * rside + off;
+        for (r, t) in residual.data[start..start + tside].iter_mut().zip(trow) {
+            *r += t;
+        }
+    }
+    let qside = q.side();
+    let reach = splats[layer].half.min(h);
+    let mut best = (0, 0, f64::NEG_INFINITY);
+    for qy in -reach..=reach {
+        for qx in -reach..=reach {
+            // Cell (qx + ux, qy + uy) for u = (−q.half, −q.half) onwards.
+            let base = (qy - q.half + m) as usize * rside + (qx - q.half + m) as usize;
+            let mut score = 0.0;
+            for (row, qrow) in q.data.chunks_exact(qside).enumerate() {
+                let r = &residual.data[base + row * rside..base + row * rside + qside];
+                score += r.iter().zip(qrow).map(|(a, b)| a * b).sum::<f64>();
+            }
+            if score > best.2 {
+                best = (qx, qy, score);
+            }
+        }
+    }
+    (best.0, best.1)
+}
+
 /// The loss alone.
 pub fn loss(params: &Params, target: &Grid) -> f64 {
     loss_and_gradient(params, target, None)
