@@ -1,7 +1,7 @@
 //! Fitting one target (fresh or warm-started, with perturbation rounds) and a whole bundle: every
 //! radius, each warm-started from its neighbour so that tap i means the same tap in every entry
-//! (DESIGN §1). Deterministic for a seed whatever the thread count: the two chains and the two
-//! inits of `auto` run in parallel but never share a reduction.
+//! (DESIGN §1). Deterministic for a seed whatever the thread count: the starts of `auto` and the
+//! two perturbation chains run in parallel but never share a reduction.
 
 use super::init::{self, Init, Rng};
 use super::optimize::{finish, loss, optimize_params, residual_peak, Fitted, Options, Params};
@@ -184,7 +184,7 @@ pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> Targ
                 let fits: Vec<(Params, f64)> = starts.par_iter().map(|(_, p)| main_run(p, target, spec)).collect();
                 let mut order: Vec<usize> = (0..fits.len()).collect();
                 order.sort_by(|&a, &b| fits[a].1.total_cmp(&fits[b].1));
-                let (a, b) = (order[0], order[1]);
+                let (a, b) = (order[0], order.get(1).copied().unwrap_or(order[0]));
                 let ((p, _), chain) = refine([fits[a].clone(), fits[b].clone()], target, spec, seed);
                 (p, starts[[a, b][chain]].0)
             }
