@@ -14,8 +14,9 @@
 //!
 //! Optimiser: Adam with a cosine learning-rate schedule, each layer stepping at its own scale
 //! (a fraction of its starting extent); for the first half of the run the loss is seen through a
-//! shrinking gaussian (coarse to fine); offsets are clamped to the layer's reach limit (by default
-//! the target's half size, so no layer reaches past the target's grid). [`finish`] rounds to f32
+//! shrinking gaussian (coarse to fine); offsets are clamped to the reach limit (by default the
+//! target's half size, so no layer reaches past the target's grid; the middle layers of three or
+//! more to a fraction of it). [`finish`] rounds to f32
 //! and makes each layer's weights sum to exactly 1.
 
 use super::dual::{tap_splat, Dual};
@@ -346,6 +347,11 @@ pub struct Options {
     pub lr_final: f64,
     /// How far each layer's taps may go: `|x|, |y| ≤ reach_limit` (in pixels); `None` = the target's half.
     pub reach_limit: Option<f64>,
+    /// With three layers or more, the middle layers (neither the finest nor the coarsest) may go
+    /// only `max(inner_reach · reach_limit, 4)` pixels: otherwise near-zero taps drift to the
+    /// limit, where they cost iterations (the other layers' PSF grows) and are scaled further with
+    /// each larger radius of a bundle.
+    pub inner_reach: f64,
     /// Coarse-to-fine: the loss is first seen through a gaussian of σ = `smooth`·(target half)
     /// cells, shrinking linearly to 0 at `smooth_until`·iterations; the exact loss after that.
     pub smooth: f64,
@@ -360,6 +366,7 @@ impl Default for Options {
             lr_weight: 0.02,
             lr_final: 0.01,
             reach_limit: None,
+            inner_reach: 0.6,
             smooth: 0.1,
             smooth_until: 0.5,
         }
@@ -399,7 +406,8 @@ pub fn optimize_params(init: &Params, target: &Grid, opts: &Options, progress: &
         })
         .collect();
     let mut p = init.clone();
-    clamp(&mut p, limit);
+    let inner = limit.min((opts.inner_reach * limit).max(4.0));
+    clamp(&mut p, limit, inner);
     let mut grad = p.zeros_like();
     let mut m1 = p.zeros_like();
     let mut m2 = p.zeros_like();
@@ -427,13 +435,16 @@ pub fn optimize_params(init: &Params, target: &Grid, opts: &Options, progress: &
                 }
             }
         }
-        clamp(&mut p, limit);
+        clamp(&mut p, limit, inner);
     }
     p
 }
 
-fn clamp(p: &mut Params, limit: f64) {
-    for l in &mut p.layers {
+/// Clamps every offset to `limit`, those of the middle layers to `inner`.
+fn clamp(p: &mut Params, limit: f64, inner: f64) {
+    let nl = p.layers.len();
+    for (i, l) in p.layers.iter_mut().enumerate() {
+        let limit = if i > 0 && i + 1 < nl { inner } else { limit };
         for t in l.iter_mut() {
             t[0] = t[0].clamp(-limit, limit);
             t[1] = t[1].clamp(-limit, limit);
