@@ -1,10 +1,10 @@
 //! Fitting one target (fresh or warm-started, with perturbation rounds) and a whole bundle: every
 //! radius, each warm-started from its neighbour so that tap i means the same tap in every entry
-//! (DESIGN §1). Deterministic for a seed whatever the thread count: the two chains and the two
-//! inits of `auto` run in parallel but never share a reduction.
+//! (DESIGN §1). Deterministic for a seed whatever the thread count: the starts of `auto` and the
+//! two perturbation chains run in parallel but never share a reduction.
 
 use super::init::{self, Init, Rng};
-use super::optimize::{finish, loss, optimize_params, Fitted, Options, Params};
+use super::optimize::{finish, loss, optimize_params, residual_peak, Fitted, Options, Params};
 use crate::bundle::{BasisEntry, Bundle};
 use crate::kernel::psf::Grid;
 use crate::kernel::shapes::{Shape, ShapeError};
@@ -37,14 +37,15 @@ pub struct FitSpec {
     pub iterations: usize,
     pub init: Init,
     pub seed: u64,
-    /// Perturbation rounds after the main run: jitter the best taps (5% of each layer's extent),
-    /// optimise again, keep the better.
+    /// Perturbation rounds after the main run, in two chains of half as many: move one tap to where
+    /// the residual is largest, jitter the taps (2% of each layer's extent), optimise again, keep
+    /// the better.
     pub rounds: usize,
 }
 
 impl Default for FitSpec {
     fn default() -> Self {
-        FitSpec { layers: 3, taps: 32, iterations: 3000, init: Init::Auto, seed: 1, rounds: 8 }
+        FitSpec { layers: 3, taps: 32, iterations: 3000, init: Init::Auto, seed: 1, rounds: 32 }
     }
 }
 
@@ -81,8 +82,14 @@ fn main_run(start: &Params, target: &Grid, spec: &FitSpec) -> (Params, f64) {
     (p, l)
 }
 
-/// `rounds` perturbation rounds from `best`: jitter every offset by up to 5% of its layer's
-/// extent, run Adam for a quarter of the main run, keep the result if its exact loss is lower.
+/// How far each perturbation round jitters every offset, as a fraction of its layer's extent.
+const JITTER: f64 = 0.02;
+
+/// `rounds` perturbation rounds from `best` (basin hopping): move one tap — a random tap of the
+/// coarsest layer on even rounds, of the layer below it on odd rounds — to where the residual most
+/// wants mass ([`residual_peak`], a random sub-pixel phase, the layer's mean weight), jitter every
+/// offset by up to [`JITTER`] of its layer's extent, run Adam afresh for a quarter of the main
+/// run, and keep the result if its exact loss is lower.
 fn perturb(
     mut best: Params,
     mut best_loss: f64,
@@ -93,13 +100,22 @@ fn perturb(
 ) -> (Params, f64) {
     let mut rng = Rng::new(seed);
     let short = Options { iterations: (spec.iterations / 4).max(1), smooth: 0.0, ..Options::default() };
-    for _ in 0..rounds {
+    let nl = best.layers.len();
+    for round in 0..rounds {
         let mut p = best.clone();
+        let lc = nl - 1 - (round % 2).min(nl - 1);
+        let (qx, qy) = residual_peak(&p, target, lc);
+        let layer = &mut p.layers[lc];
+        if !layer.is_empty() {
+            let mean = layer.iter().map(|t| t[2]).sum::<f64>() / layer.len() as f64;
+            let k = (rng.next_u64() % layer.len() as u64) as usize;
+            layer[k] = [qx as f64 + rng.uniform(-0.3, 0.3), qy as f64 + rng.uniform(-0.3, 0.3), mean];
+        }
         for layer in &mut p.layers {
             let extent = layer.iter().map(|t| t[0].abs().max(t[1].abs())).fold(0.5, f64::max);
             for t in layer.iter_mut() {
-                t[0] += rng.uniform(-1.0, 1.0) * 0.05 * extent;
-                t[1] += rng.uniform(-1.0, 1.0) * 0.05 * extent;
+                t[0] += rng.uniform(-1.0, 1.0) * JITTER * extent;
+                t[1] += rng.uniform(-1.0, 1.0) * JITTER * extent;
             }
         }
         let p = optimize_params(&p, target, &short, &mut |_, _| {});
@@ -113,31 +129,35 @@ fn perturb(
 }
 
 /// The main run from `start`, then the spec's perturbation rounds as two independent chains
-/// (seeds `seed` and `seed + 1`, in parallel; the better kept, the first on a tie).
+/// from its result (two seeds, in parallel; the better kept, the first on a tie).
 fn descend(start: &Params, target: &Grid, spec: &FitSpec, seed: u64) -> (Params, f64) {
     let (p, l) = main_run(start, target, spec);
-    refine(p, l, target, spec, seed)
+    let (best, _) = refine([(p.clone(), l), (p, l)], target, spec, seed);
+    best
 }
 
-fn refine(p: Params, l: f64, target: &Grid, spec: &FitSpec, seed: u64) -> (Params, f64) {
+/// The spec's perturbation rounds as two independent chains in parallel, from `starts[0]` (seed
+/// `seed`) and `starts[1]` (another seed): the better result and which chain gave it (the first on a tie).
+fn refine(starts: [(Params, f64); 2], target: &Grid, spec: &FitSpec, seed: u64) -> ((Params, f64), usize) {
     let first = spec.rounds.div_ceil(2);
+    let [(pa, la), (pb, lb)] = starts;
     let ((pa, la), (pb, lb)) = rayon::join(
-        || perturb(p.clone(), l, target, spec, seed, first),
-        || perturb(p.clone(), l, target, spec, seed.wrapping_add(0x51ED), spec.rounds - first),
+        || perturb(pa, la, target, spec, seed, first),
+        || perturb(pb, lb, target, spec, seed.wrapping_add(0x51ED), spec.rounds - first),
     );
     if lb < la {
-        (pb, lb)
+        ((pb, lb), 1)
     } else {
-        (pa, la)
+        ((pa, la), 0)
     }
 }
 
 /// How many support-sampling starts (seeds `seed`, `seed+1`, …) `Init::Auto` tries besides radial.
 pub const AUTO_SUPPORT_SEEDS: u64 = 3;
 
-/// Fits `target` from `start` (a warm start) or from the spec's init (`Auto`: the radial start and
-/// [`AUTO_SUPPORT_SEEDS`] support-sampling starts, in parallel, the best kept; a tie goes to the
-/// earlier start).
+/// Fits `target` from `start` (a warm start) or from the spec's init (`Auto`: main runs from the
+/// radial start and [`AUTO_SUPPORT_SEEDS`] support-sampling starts, in parallel; the perturbation
+/// chains then continue the best two, and the better result is kept; ties go to the earlier start).
 pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> TargetFit {
     let seed = spec.seed;
     let (params, init) =
@@ -159,11 +179,14 @@ pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> Targ
                             (Init::Support, init::support(target, spec.layers, spec.taps, seed.wrapping_add(k)))
                         }))
                         .collect();
-                // Main runs of every start in parallel; the perturbation rounds only for the best.
+                // Main runs of every start in parallel; the perturbation rounds for the best two, one
+                // chain each (two different basins are worth more than two chains in one).
                 let fits: Vec<(Params, f64)> = starts.par_iter().map(|(_, p)| main_run(p, target, spec)).collect();
-                let best = (0..fits.len()).fold(0, |b, i| if fits[i].1 < fits[b].1 { i } else { b });
-                let (p, l) = fits[best].clone();
-                (refine(p, l, target, spec, seed).0, starts[best].0)
+                let mut order: Vec<usize> = (0..fits.len()).collect();
+                order.sort_by(|&a, &b| fits[a].1.total_cmp(&fits[b].1));
+                let (a, b) = (order[0], order.get(1).copied().unwrap_or(order[0]));
+                let ((p, _), chain) = refine([fits[a].clone(), fits[b].clone()], target, spec, seed);
+                (p, starts[[a, b][chain]].0)
             }
         };
     let fitted = finish(&params, target);
@@ -207,8 +230,8 @@ impl Default for BasisOptions {
 
 /// Fits every radius of a bundle. The anchor radius is fitted from scratch; the radii above it
 /// are fitted in increasing order and those below in decreasing order, each starting from its
-/// neighbour's taps with offsets scaled by the ratio of radii, so tap i corresponds across
-/// entries. The two chains run in parallel. `progress(radius, psnr_db)` is called as entries finish.
+/// neighbour's taps with offsets scaled by the ratio of radii (with three layers or more, the
+/// finest — a pixel-scale sharpening — unscaled), so tap i corresponds across entries. The two chains run in parallel. `progress(radius, psnr_db)` is called as entries finish.
 pub fn fit_bundle(
     shape: &Shape,
     opts: &BasisOptions,
@@ -235,7 +258,12 @@ pub fn fit_bundle(
         let mut prev = (radii[ai], anchor.params.clone());
         let mut out = Vec::new();
         for i in order {
-            let start = prev.1.scaled(radii[i] / prev.0);
+            let mut start = prev.1.scaled(radii[i] / prev.0);
+            if start.layers.len() >= 3 {
+                // The finest layer starts as the identity (`init::identity_layer`) and learns a
+                // pixel-scale sharpening, which does not grow with the radius: keep it as it is.
+                start.layers[0] = prev.1.layers[0].clone();
+            }
             let f = fit_target(&targets[i], spec, Some(&start));
             progress(radii[i], f.fitted.psnr_db);
             prev = (radii[i], f.params.clone());
@@ -286,9 +314,8 @@ mod tests {
         let spec = FitSpec::default();
         let f = fit_radius(&Shape::Disc, 8.0, &spec).unwrap();
         eprintln!("disc r=8: {:.2} dB ({})", f.fitted.psnr_db, f.init.name());
-        // The issue asks for ≥ 25 dB; this fitter reaches 24.4 dB (seed 1; best of 12 seeds 25.0;
-        // annealing 20.8, rank-3 low-rank 22.8), so the bar here is what it reliably does.
-        assert!(f.fitted.psnr_db >= 24.0, "{:.2} dB", f.fitted.psnr_db);
+        // The issue's bar (annealing reaches 20.8 dB here, rank-3 low-rank 22.8).
+        assert!(f.fitted.psnr_db >= 25.0, "{:.2} dB", f.fitted.psnr_db);
         assert!((f.fitted.complex.weight_sum() - 1.0).abs() < 1e-3);
     }
 

@@ -14,8 +14,9 @@
 //!
 //! Optimiser: Adam with a cosine learning-rate schedule, each layer stepping at its own scale
 //! (a fraction of its starting extent); for the first half of the run the loss is seen through a
-//! shrinking gaussian (coarse to fine); offsets are clamped to the layer's reach limit (by default
-//! the target's half size, so no layer reaches past the target's grid). [`finish`] rounds to f32
+//! shrinking gaussian (coarse to fine); offsets are clamped to the reach limit (by default the
+//! target's half size, so no layer reaches past the target's grid; the middle layers of three or
+//! more to a fraction of it). [`finish`] rounds to f32
 //! and makes each layer's weights sum to exactly 1.
 
 use super::dual::{tap_splat, Dual};
@@ -285,6 +286,50 @@ fn tap_gradients(splats: &[Splat], qs: &[Grid], residual: &Grid, m: i32, n: f64,
     }
 }
 
+/// Where a new tap of layer `layer` would lower the loss fastest: the cell `q` of the target's
+/// grid maximising `Σ_u (T − PSF)(q + u) · Q(u)` (Q the convolution of the other layers), i.e. the
+/// steepest descent of the loss for mass added to that layer at `q`. Used by the fitter's
+/// perturbation rounds to move a tap to where the residual is largest.
+pub fn residual_peak(params: &Params, target: &Grid, layer: usize) -> (i32, i32) {
+    let splats: Vec<Splat> = params.layers.iter().map(|l| splat(l)).collect();
+    let nl = splats.len();
+    let others: Vec<usize> = (0..nl).filter(|&m| m != layer).collect();
+    let q = convolve_layers(&splats, &others);
+    let psf = convolve_dense(&q, &splats[layer].cells, splats[layer].half);
+    let h = target.half;
+    // Residual T − PSF on a grid wide enough for every q in the target's grid and u in Q's.
+    let m = h + q.half;
+    let mut residual = psf.recut(m);
+    residual.data.iter_mut().for_each(|v| *v = -*v);
+    let rside = residual.side();
+    let tside = target.side();
+    let off = (m - h) as usize;
+    for (row, trow) in target.data.chunks_exact(tside).enumerate() {
+        let start = (row + off) * rside + off;
+        for (r, t) in residual.data[start..start + tside].iter_mut().zip(trow) {
+            *r += t;
+        }
+    }
+    let qside = q.side();
+    let reach = splats[layer].half.min(h);
+    let mut best = (0, 0, f64::NEG_INFINITY);
+    for qy in -reach..=reach {
+        for qx in -reach..=reach {
+            // Cell (qx + ux, qy + uy) for u = (−q.half, −q.half) onwards.
+            let base = (qy - q.half + m) as usize * rside + (qx - q.half + m) as usize;
+            let mut score = 0.0;
+            for (row, qrow) in q.data.chunks_exact(qside).enumerate() {
+                let r = &residual.data[base + row * rside..base + row * rside + qside];
+                score += r.iter().zip(qrow).map(|(a, b)| a * b).sum::<f64>();
+            }
+            if score > best.2 {
+                best = (qx, qy, score);
+            }
+        }
+    }
+    (best.0, best.1)
+}
+
 /// The loss alone.
 pub fn loss(params: &Params, target: &Grid) -> f64 {
     loss_and_gradient(params, target, None)
@@ -302,6 +347,11 @@ pub struct Options {
     pub lr_final: f64,
     /// How far each layer's taps may go: `|x|, |y| ≤ reach_limit` (in pixels); `None` = the target's half.
     pub reach_limit: Option<f64>,
+    /// With three layers or more, the middle layers (neither the finest nor the coarsest) may go
+    /// only `max(inner_reach · reach_limit, 4)` pixels: otherwise near-zero taps drift to the
+    /// limit, where they cost iterations (the other layers' PSF grows) and are scaled further with
+    /// each larger radius of a bundle.
+    pub inner_reach: f64,
     /// Coarse-to-fine: the loss is first seen through a gaussian of σ = `smooth`·(target half)
     /// cells, shrinking linearly to 0 at `smooth_until`·iterations; the exact loss after that.
     pub smooth: f64,
@@ -316,6 +366,7 @@ impl Default for Options {
             lr_weight: 0.02,
             lr_final: 0.01,
             reach_limit: None,
+            inner_reach: 0.6,
             smooth: 0.1,
             smooth_until: 0.5,
         }
@@ -355,7 +406,8 @@ pub fn optimize_params(init: &Params, target: &Grid, opts: &Options, progress: &
         })
         .collect();
     let mut p = init.clone();
-    clamp(&mut p, limit);
+    let inner = limit.min((opts.inner_reach * limit).max(4.0));
+    clamp(&mut p, limit, inner);
     let mut grad = p.zeros_like();
     let mut m1 = p.zeros_like();
     let mut m2 = p.zeros_like();
@@ -383,13 +435,16 @@ pub fn optimize_params(init: &Params, target: &Grid, opts: &Options, progress: &
                 }
             }
         }
-        clamp(&mut p, limit);
+        clamp(&mut p, limit, inner);
     }
     p
 }
 
-fn clamp(p: &mut Params, limit: f64) {
-    for l in &mut p.layers {
+/// Clamps every offset to `limit`, those of the middle layers to `inner`.
+fn clamp(p: &mut Params, limit: f64, inner: f64) {
+    let nl = p.layers.len();
+    for (i, l) in p.layers.iter_mut().enumerate() {
+        let limit = if i > 0 && i + 1 < nl { inner } else { limit };
         for t in l.iter_mut() {
             t[0] = t[0].clamp(-limit, limit);
             t[1] = t[1].clamp(-limit, limit);

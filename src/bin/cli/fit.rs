@@ -61,8 +61,8 @@ pub struct FitArgs {
     /// Adam iterations per fit (each perturbation round adds a quarter).
     #[arg(long, default_value_t = 3000)]
     pub iterations: usize,
-    /// Perturbation rounds after the main run.
-    #[arg(long, default_value_t = 8)]
+    /// Perturbation rounds after the main run (two chains of half as many).
+    #[arg(long, default_value_t = 32)]
     pub rounds: usize,
     /// Initial layout: radial, support or auto (both, the better kept).
     #[arg(long, default_value = "auto")]
