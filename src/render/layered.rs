@@ -431,46 +431,92 @@ pub(crate) fn blur_layered(
                     }
                     m
                 };
-                // The needed columns of region row y.
-                let need_cols = |y: usize| need.spans(y, rw).into_iter().flat_map(|(a, b)| a..b);
                 if std::env::var_os("SB_DEBUG").is_some() {
                     eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
                 }
-                // Coarse cells (FILL_FACTOR² px; whole pixels on small regions) of what the fills need:
-                // the colour of what is at slice k or farther, weighted by 1 − nearer mass (the slice's
-                // hidden pixels are filled from it), and the own pixels' |CoC|, weighted by the own
-                // matte (the slice's blur continues past its silhouette with the radius it has inside).
-                let f = if rw >= 2 * d * FILL_FACTOR && rh >= 2 * d * FILL_FACTOR { d * FILL_FACTOR } else { 1 };
-                let (lw, lh) = (rw.div_ceil(f), rh.div_ceil(f));
+                // The slice is built on the blur's grid: blocks of d×d pixels (large radii are
+                // blurred at half resolution: the complex at half the radius on 2×2 averages,
+                // interpolated back; a blur that wide holds nothing finer).
+                let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+                let block = |i: usize, len: usize| i * d..(i * d + d).min(len);
+                // One read of the region's pixels, per block: what its source needs (the known
+                // colour — own matte m plus the known share 1 − n of the hidden part n —, the
+                // fill's share n², the own radii by matte, the filled radius's share 1 − m) and
+                // what the fills need (the colour and weight of what is at slice k or farther, the
+                // own matte).
+                let (sa, ca) = (ci + 3, ci + 2);
+                let mut sums = crate::render::frame_buffer::<f32>(bw * bh * sa);
+                let mut far = crate::render::frame_buffer::<f32>(bw * bh * ca);
+                let hidden = sums
+                    .par_chunks_mut(bw * sa)
+                    .zip(far.par_chunks_mut(bw * ca))
+                    .enumerate()
+                    .map(|(by, (srow, frow))| {
+                        let mut hidden = false;
+                        let ys = block(by, rh);
+                        for (a, b) in need.spans(by * d, rw) {
+                            for bx in a / d..b.div_ceil(d) {
+                                let (o, fo) = (&mut srow[bx * sa..bx * sa + sa], &mut frow[bx * ca..bx * ca + ca]);
+                                for y in ys.clone() {
+                                    let base = (y + in_r.y0) * w + in_r.x0;
+                                    for x in block(bx, rw) {
+                                        let (j, t) = located[base + x];
+                                        let (m, n) = masses(j, t, k);
+                                        let px = &img[(base + x) * ci..(base + x) * ci + ci];
+                                        let known = m + n * (1.0 - n);
+                                        if known != 0.0 {
+                                            o[..ci].iter_mut().zip(px).for_each(|(o, &v)| *o += known * v);
+                                        }
+                                        let own = m.clamp(0.0, 1.0);
+                                        let r = own * signed[base + x].abs();
+                                        o[ci] += n * n;
+                                        o[ci + 1] += r;
+                                        o[ci + 2] += 1.0 - own;
+                                        let a = 1.0 - n;
+                                        hidden |= n > 0.0;
+                                        if a != 0.0 {
+                                            fo[..ci].iter_mut().zip(px).for_each(|(o, &v)| *o += a * v);
+                                        }
+                                        fo[ci] += a;
+                                        fo[ci + 1] += own;
+                                    }
+                                }
+                            }
+                        }
+                        hidden
+                    })
+                    .reduce(|| false, |a, b| a || b);
+                // Coarse cells (FILL_FACTOR² blocks; single blocks on small regions) for the fills:
+                // the colour of what is at slice k or farther, weighted by 1 − nearer mass (the
+                // slice's hidden pixels are filled from it), and the own pixels' |CoC|, weighted by
+                // the own matte (the slice's blur continues past its silhouette with the radius it
+                // has inside). Weights are per pixel of the cell.
+                let fb = if bw >= 2 * FILL_FACTOR && bh >= 2 * FILL_FACTOR { FILL_FACTOR } else { 1 };
+                let f = fb * d;
+                let (lw, lh) = (bw.div_ceil(fb), bh.div_ceil(fb));
                 let mut lc = vec![0.0f32; lw * lh * ci];
                 let mut lwt = vec![0.0f32; lw * lh];
                 let mut lr = vec![0.0f32; lw * lh];
                 let mut lrw = vec![0.0f32; lw * lh];
-                let hidden = lc
-                    .par_chunks_mut(lw * ci)
+                lc.par_chunks_mut(lw * ci)
                     .zip(lwt.par_chunks_mut(lw))
                     .zip(lr.par_chunks_mut(lw).zip(lrw.par_chunks_mut(lw)))
                     .enumerate()
-                    .map(|(ly, ((crow, wrow), (rrow, rwrow)))| {
-                        let mut hidden = false;
-                        let ys = ly * f..((ly + 1) * f).min(rh);
-                        let rows = ys.len() as f32;
-                        for y in ys {
-                            let base = (y + in_r.y0) * w + in_r.x0;
-                            for x in need_cols(y) {
-                                let (j, t) = located[base + x];
-                                let (own, nearer) = masses(j, t, k);
-                                let (cell, a) = (x / f, 1.0 - nearer);
-                                hidden |= nearer > 0.0;
-                                wrow[cell] += a;
-                                let px = &img[(base + x) * ci..(base + x) * ci + ci];
-                                for (d, &v) in crow[cell * ci..cell * ci + ci].iter_mut().zip(px) {
-                                    *d += a * v;
-                                }
-                                rwrow[cell] += own;
-                                rrow[cell] += own * signed[base + x].abs();
+                    .for_each(|(ly, ((crow, wrow), (rrow, rwrow)))| {
+                        for by in ly * fb..((ly + 1) * fb).min(bh) {
+                            for bx in 0..bw {
+                                let (o, fo) = (
+                                    &sums[(by * bw + bx) * sa..(by * bw + bx + 1) * sa],
+                                    &far[(by * bw + bx) * ca..(by * bw + bx + 1) * ca],
+                                );
+                                let cell = bx / fb;
+                                crow[cell * ci..cell * ci + ci].iter_mut().zip(&fo[..ci]).for_each(|(d, &v)| *d += v);
+                                wrow[cell] += fo[ci];
+                                rrow[cell] += o[ci + 1];
+                                rwrow[cell] += fo[ci + 1];
                             }
                         }
+                        let rows = (((ly + 1) * f).min(rh) - ly * f) as f32;
                         for cell in 0..lw {
                             let n = rows * ((cell + 1) * f).min(rw).saturating_sub(cell * f) as f32;
                             if wrow[cell] > 0.0 {
@@ -482,23 +528,18 @@ pub(crate) fn blur_layered(
                             }
                             rwrow[cell] /= n;
                         }
-                        hidden
-                    })
-                    .reduce(|| false, |a, b| a || b);
+                    });
+                drop(far);
                 let fill = if hidden { pull_push(&lc, &lwt, lw, lh, ci) } else { Vec::new() };
                 let fill_r = pull_push(&lr, &lrw, lw, lh, 1);
                 // The slice's source (own pixels by matte, nearer pixels as filled coverage) and its
-                // radius per pixel (own pixels' |CoC| by matte, the filled radius for the rest), the
+                // radius per block (own pixels' |CoC| by matte, the filled radius for the rest), the
                 // radii rounded to SLICE_RADIUS_STEP: the filled radii vary smoothly, and fewer
                 // distinct radii give long runs of one tap table (the fast merged-integer loop).
-                // Large radii are blurred at half resolution (the complex at half the radius on the
-                // slice averaged over 2×2 pixels) and interpolated back: a blur that wide has nothing
-                // finer.
-                let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+                // The fills are smooth (bilinear between coarse cells), so each block reads them
+                // once, at its centre.
                 let mut source = crate::render::frame_buffer::<f32>(bw * bh * ci);
                 let mut radii = crate::render::frame_buffer::<f32>(bw * bh);
-                // The fills are smooth (bilinear between coarse cells), so each block of d×d pixels
-                // reads them once, at the block's centre.
                 let centre = |i: usize, n: usize, len: usize| {
                     let c = (i * d) as f32 + ((d.min(len - i * d)) as f32 - 1.0) / 2.0;
                     let p = ((c + 0.5) / f as f32 - 0.5).max(0.0);
@@ -508,57 +549,36 @@ pub(crate) fn blur_layered(
                 let col_spans: Vec<(usize, usize, f32)> = (0..bw).map(|bx| centre(bx, lw, rw)).collect();
                 source.par_chunks_mut(bw * ci).zip(radii.par_chunks_mut(bw)).enumerate().for_each(
                     |(by, (row, rrow))| {
-                        let ys = by * d..(by * d + d).min(rh);
+                        let ys = block(by, rh);
                         let (y0, y1, ty) = centre(by, lh, rh);
-                        let needed: Vec<(usize, usize)> = need.spans(by * d, rw);
-                        for (bx, (o, r)) in row.chunks_exact_mut(ci).zip(rrow.iter_mut()).enumerate() {
-                            if !needed.iter().any(|&(a, b)| (a..b).contains(&(bx * d))) {
-                                continue;
-                            }
-                            let xs = bx * d..(bx * d + d).min(rw);
-                            // Sums over the block: known colour (own matte m, plus the known share
-                            // (1 − n) of the hidden part n), the fill's share n², the own radii and the
-                            // filled radius's share 1 − m.
-                            let (mut known, mut fill_share, mut rad, mut rad_share) =
-                                ([0.0f32; 4], 0.0f32, 0.0f32, 0.0f32);
-                            for y in ys.clone() {
-                                let base = (y + in_r.y0) * w + in_r.x0;
-                                for x in xs.clone() {
-                                    let (j, t) = located[base + x];
-                                    let (m, n) = masses(j, t, k);
-                                    let a = m + n * (1.0 - n);
-                                    if a != 0.0 {
-                                        let px = &img[(base + x) * ci..(base + x) * ci + ci];
-                                        known.iter_mut().zip(px).for_each(|(o, &v)| *o += a * v);
-                                    }
-                                    fill_share += n * n;
-                                    let own = m.clamp(0.0, 1.0);
-                                    rad += own * signed[base + x].abs();
-                                    rad_share += 1.0 - own;
+                        for (a, b) in need.spans(by * d, rw) {
+                            for bx in a / d..b.div_ceil(d) {
+                                let o = &sums[(by * bw + bx) * sa..(by * bw + bx + 1) * sa];
+                                let (x0, x1, tx) = col_spans[bx];
+                                let taps = [
+                                    (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
+                                    (y0 * lw + x1, tx * (1.0 - ty)),
+                                    (y1 * lw + x0, (1.0 - tx) * ty),
+                                    (y1 * lw + x1, tx * ty),
+                                ];
+                                let at = |g: &[f32], n: usize, ch: usize| {
+                                    taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>()
+                                };
+                                let cnt = (ys.len() * block(bx, rw).len()) as f32;
+                                let (fill_share, mut rad, rad_share) = (o[ci], o[ci + 1], o[ci + 2]);
+                                for (ch, out) in row[bx * ci..bx * ci + ci].iter_mut().enumerate() {
+                                    let hidden = if fill_share > 0.0 { fill_share * at(&fill, ci, ch) } else { 0.0 };
+                                    *out = (o[ch] + hidden) / cnt;
                                 }
+                                if rad_share > 0.0 {
+                                    rad += rad_share * at(&fill_r, 1, 0);
+                                }
+                                rrow[bx] = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
                             }
-                            let (x0, x1, tx) = col_spans[bx];
-                            let taps = [
-                                (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
-                                (y0 * lw + x1, tx * (1.0 - ty)),
-                                (y1 * lw + x0, (1.0 - tx) * ty),
-                                (y1 * lw + x1, tx * ty),
-                            ];
-                            let at = |g: &[f32], n: usize, ch: usize| {
-                                taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>()
-                            };
-                            let cnt = (ys.len() * xs.len()) as f32;
-                            for (ch, o) in o.iter_mut().enumerate() {
-                                let hidden = if fill_share > 0.0 { fill_share * at(&fill, ci, ch) } else { 0.0 };
-                                *o = (known[ch] + hidden) / cnt;
-                            }
-                            if rad_share > 0.0 {
-                                rad += rad_share * at(&fill_r, 1, 0);
-                            }
-                            *r = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
                         }
                     },
                 );
+                drop(sums);
                 let mut blurred = crate::render::frame_buffer::<f32>(bw * bh * ci);
                 {
                     // At half resolution the interpolation back reads one blurred pixel past the output
