@@ -190,11 +190,11 @@ impl Engine {
             let (signed, bad) = lens.signed_coc_map(depth, depth_channel);
             let nonfinite_pixels =
                 (0..src.height).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
-            let max_radius = signed.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+            let max_radius = signed.par_iter().map(|s| s.abs()).reduce(|| 0.0f32, f32::max);
             let (w, h) = (src.width, src.height);
             // Layered near depth edges (weight > 0, see layered::edge_weight), gather elsewhere:
             // gather is computed only in the tiles with some weight below 1.
-            let radii: Vec<f32> = signed.iter().map(|s| s.abs()).collect();
+            let radii: Vec<f32> = signed.par_iter().map(|s| s.abs()).collect();
             let plan = Plan::per_pixel(bundle, &radii);
             check_work(&plan, src)?;
             // The blur's spread per whole radius (rounded up), looked up per jump.
@@ -372,15 +372,25 @@ impl TileMask {
 
     /// The mask grown by `px` pixels (rounded up to whole tiles) in every direction.
     pub fn dilated(&self, px: usize) -> TileMask {
-        let n = px.div_ceil(self.tile) as isize;
-        let mut out = TileMask { tile: self.tile, tw: self.tw, th: self.th, on: vec![false; self.on.len()] };
-        for ty in 0..self.th as isize {
-            for tx in 0..self.tw as isize {
-                if self.on[(ty as usize) * self.tw + tx as usize] {
-                    for y in (ty - n).max(0)..(ty + n + 1).min(self.th as isize) {
-                        for x in (tx - n).max(0)..(tx + n + 1).min(self.tw as isize) {
-                            out.on[y as usize * self.tw + x as usize] = true;
-                        }
+        let n = px.div_ceil(self.tile);
+        let (tw, th) = (self.tw, self.th);
+        // Separable: along rows, then along columns (a square grown by n tiles).
+        let mut rows = vec![false; self.on.len()];
+        for ty in 0..th {
+            let line = &self.on[ty * tw..(ty + 1) * tw];
+            let out = &mut rows[ty * tw..(ty + 1) * tw];
+            for (tx, &on) in line.iter().enumerate() {
+                if on {
+                    out[tx.saturating_sub(n)..(tx + n + 1).min(tw)].iter_mut().for_each(|o| *o = true);
+                }
+            }
+        }
+        let mut out = TileMask { tile: self.tile, tw, th, on: vec![false; self.on.len()] };
+        for ty in 0..th {
+            for tx in 0..tw {
+                if rows[ty * tw + tx] {
+                    for y in ty.saturating_sub(n)..(ty + n + 1).min(th) {
+                        out.on[y * tw + tx] = true;
                     }
                 }
             }

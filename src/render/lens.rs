@@ -117,16 +117,23 @@ impl Lens {
 
     /// The signed CoC map of a depth image (see [`Lens::signed_coc`]) and the count of bad values.
     pub fn signed_coc_map(&self, depth: &ImageView, channel: usize) -> (Vec<f32>, usize) {
+        use rayon::prelude::*;
         let c = channel.min(depth.channels - 1);
-        let mut out = Vec::with_capacity(depth.width * depth.height);
-        let mut bad = 0;
-        for y in 0..depth.height {
-            for px in depth.row(y).chunks_exact(depth.channels) {
-                let (r, b) = self.signed_coc(px[c]);
-                bad += b as usize;
-                out.push(r);
-            }
-        }
+        let w = depth.width;
+        let mut out = vec![0.0f32; w * depth.height];
+        let bad = out
+            .par_chunks_mut(w.max(1))
+            .enumerate()
+            .map(|(y, row)| {
+                let mut bad = 0;
+                for (o, px) in row.iter_mut().zip(depth.row(y).chunks_exact(depth.channels)) {
+                    let (r, b) = self.signed_coc(px[c]);
+                    bad += b as usize;
+                    *o = r;
+                }
+                bad
+            })
+            .sum();
         (out, bad)
     }
 
