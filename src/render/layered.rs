@@ -345,7 +345,7 @@ pub(crate) fn blur_layered(
     let relevant = band.dilated(widest + TILE);
     // Where each pixel falls between the slice centres, and each slice's tiles with pixels of its
     // own (per row of tiles, in parallel).
-    let mut located = crate::render::frame_buffer::<(usize, f32)>(w * h);
+    let mut located = crate::render::frame_buffer::<(u32, f32)>(w * h);
     let per_row: Vec<Vec<Vec<bool>>> = located
         .par_chunks_mut(w * TILE)
         .enumerate()
@@ -357,7 +357,7 @@ pub(crate) fn blur_layered(
                     for (x, l) in row[a..b].iter_mut().enumerate().map(|(i, l)| (a + i, l)) {
                         let tx = x / TILE;
                         let (j, t) = locate(&centres, signed[y * w + x]);
-                        *l = (j, t);
+                        *l = (j as u32, t);
                         if t < 1.0 {
                             o[j][tx] = true;
                         }
@@ -461,6 +461,7 @@ pub(crate) fn blur_layered(
                                     let base = (y + in_r.y0) * w + in_r.x0;
                                     for x in block(bx, rw) {
                                         let (j, t) = located[base + x];
+                                        let j = j as usize;
                                         let (m, n) = masses(j, t, k);
                                         let px = &img[(base + x) * ci..(base + x) * ci + ci];
                                         let known = m + n * (1.0 - n);
@@ -579,6 +580,10 @@ pub(crate) fn blur_layered(
                     },
                 );
                 drop(sums);
+                // A slice whose radii all pass through (≤ 0.5 px, DESIGN §1) is its own blur.
+                if radii.par_iter().all(|&r| r <= 0.5) {
+                    return Some((comp, out_r, in_r, source, bw, bh, d));
+                }
                 let mut blurred = crate::render::frame_buffer::<f32>(bw * bh * ci);
                 {
                     // At half resolution the interpolation back reads one blurred pixel past the output
