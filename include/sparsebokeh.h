@@ -175,7 +175,7 @@ typedef struct sb_lens {
 } sb_lens;
 
 /**
- * Fills *lens with the defaults: SB_LENS_DEPTH, SB_EDGES_GATHER, focus 1, dof 0, size 16,
+ * Fills *lens with the defaults: SB_LENS_DEPTH, SB_EDGES_LAYERED, focus 1, dof 0, size 16,
  * maximum 32, render_scale 1.
  * Returns SB_OK, or SB_ERR_NULL_POINTER if lens is NULL.
  */

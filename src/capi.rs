@@ -530,7 +530,7 @@ pub unsafe extern "C" fn sb_lens_default(lens: *mut SbLens) -> SbStatus {
         let d = Lens::default();
         let l = SbLens {
             mode: SB_LENS_DEPTH,
-            edges: SB_EDGES_GATHER,
+            edges: SB_EDGES_LAYERED,
             focus: d.focus,
             dof: d.dof,
             size: d.size,

@@ -71,7 +71,7 @@ fn render_round_trips_an_exr_with_a_z_channel() {
         want
     };
     assert_eq!(got.channels, 4);
-    assert_eq!(max_abs_diff(&got.data, &want(Edges::Gather).data), 0.0, "gather is the default");
+    assert_eq!(max_abs_diff(&got.data, &want(Edges::Layered).data), 0.0, "layered is the default");
     assert_ne!(got.data, img.data, "the frame was blurred");
     let o = bin(&[
         "render",

@@ -89,8 +89,8 @@ impl Default for Values {
             output: OutputMode::Result,
             mix: 1.0,
             radius: 8.0,
-            // Gather until layered meets its speed target (DESIGN §1).
-            edges: Edges::Gather,
+            // Layered: it meets its targets (DESIGN §1).
+            edges: Edges::Layered,
         }
     }
 }

@@ -62,8 +62,58 @@ pub struct Engine {
 
 /// Reusable frame buffers. Their old contents are never read: buffer A is written whole before
 /// a render reads it, and every layer writes the region the next one reads.
+/// The layered engine's frame-sized working arrays are kept too (in [`Pools`]).
 #[derive(Default)]
-pub(crate) struct Scratch(std::sync::Mutex<Vec<Vec<f32>>>);
+pub(crate) struct Scratch(std::sync::Mutex<Vec<Vec<f32>>>, pub Pools);
+
+/// Frame-sized arrays of the layered engine kept between frames, by element type.
+#[derive(Default)]
+pub(crate) struct Pools {
+    pub floats: Pool<f32>,
+    pub pairs: Pool<(f32, f32)>,
+    pub located: Pool<(u32, f32)>,
+}
+
+/// Arrays of one element type kept between frames, so that a frame does not page its working
+/// memory in again (the largest [`Pool::KEEP`] are kept).
+pub(crate) struct Pool<T>(std::sync::Mutex<Vec<Vec<T>>>);
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+impl<T: Copy + Default + Send + Sync> Pool<T> {
+    const KEEP: usize = 4;
+
+    /// An array of `n` copies of `fill`: the smallest kept one that is large enough, else a new one.
+    pub fn take(&self, n: usize, fill: T) -> Vec<T> {
+        let kept = self.0.lock().ok().and_then(|mut g| {
+            let i = (0..g.len()).filter(|&i| g[i].capacity() >= n).min_by_key(|&i| g[i].capacity())?;
+            Some(g.swap_remove(i))
+        });
+        let mut v = match kept {
+            Some(mut v) => {
+                v.truncate(n);
+                v.resize(n, fill);
+                v
+            }
+            None => crate::render::frame_buffer::<T>(n),
+        };
+        v.par_iter_mut().for_each(|e| *e = fill);
+        v
+    }
+
+    /// Keeps `v` for a later frame.
+    pub fn give(&self, v: Vec<T>) {
+        if let Ok(mut g) = self.0.lock() {
+            g.push(v);
+            g.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
+            g.truncate(Self::KEEP);
+        }
+    }
+}
 
 impl Scratch {
     /// A buffer of `n` floats (contents unspecified).
@@ -201,7 +251,7 @@ impl Engine {
             let spread_at: Vec<usize> =
                 (0..=max_radius.ceil() as usize).into_par_iter().map(|r| psf_spread(bundle, r as f64)).collect();
             let band_for = |r: f32| spread_at[(r.ceil() as usize).min(spread_at.len() - 1)];
-            let weight = super::layered::edge_weight(&signed, w, h, &band_for);
+            let weight = super::layered::edge_weight_with(&signed, w, h, &band_for, &self.scratch.1);
             let mut gather_tiles = TileMask::new(GATHER_TILE, w, h);
             let tw = gather_tiles.tw;
             gather_tiles.on.par_chunks_mut(tw).zip(weight.par_chunks(w * GATHER_TILE)).for_each(|(on, rows)| {
@@ -217,6 +267,7 @@ impl Engine {
             } else {
                 0
             };
+            self.scratch.1.floats.give(weight);
             Ok(RenderStats { nonfinite_pixels, bad_depth: bad, tables: stats.tables + slices, max_radius })
         })
     }

@@ -28,7 +28,7 @@
 //!   half the radius on 2×2 averages) and interpolated back: a blur that wide holds nothing
 //!   finer than two pixels.
 
-use super::engine::{run_radii, Scratch, TileMask};
+use super::engine::{run_radii, Pools, Scratch, TileMask};
 use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
@@ -345,7 +345,7 @@ pub(crate) fn blur_layered(
     let relevant = band.dilated(widest + TILE);
     // Where each pixel falls between the slice centres, and each slice's tiles with pixels of its
     // own (per row of tiles, in parallel).
-    let mut located = crate::render::frame_buffer::<(u32, f32)>(w * h);
+    let mut located = scratch.1.located.take(w * h, (0, 0.0));
     let per_row: Vec<Vec<Vec<bool>>> = located
         .par_chunks_mut(w * TILE)
         .enumerate()
@@ -376,9 +376,8 @@ pub(crate) fn blur_layered(
             owns[k].on[ty * tw..(ty + 1) * tw].copy_from_slice(&row);
         }
     }
-    let mut acc = crate::render::frame_buffer::<f32>(w * h * ci);
-    let mut trans = crate::render::frame_buffer::<f32>(w * h);
-    trans.par_iter_mut().for_each(|t| *t = 1.0);
+    let mut acc = scratch.1.floats.take(w * h * ci, 0.0);
+    let mut trans = scratch.1.floats.take(w * h, 1.0);
     let mut slices = 0;
     for (k, own) in owns.iter().enumerate() {
         if !own.any() {
@@ -677,6 +676,9 @@ pub(crate) fn blur_layered(
             }
         }
     });
+    scratch.1.floats.give(acc);
+    scratch.1.floats.give(trans);
+    scratch.1.located.give(located);
     slices
 }
 
@@ -690,13 +692,23 @@ pub(crate) fn blur_layered(
 /// Distances are chamfer distances (steps 1 and √2, two raster sweeps, within 8 % of
 /// euclidean): each pixel keeps the largest B − distance over the jumps, with that jump's B.
 pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -> usize + Sync)) -> Vec<f32> {
+    edge_weight_with(signed, w, h, band_for, &Pools::default())
+}
+
+/// [`edge_weight`] with its working arrays (and the result) from `pools`.
+pub(crate) fn edge_weight_with(
+    signed: &[f32],
+    w: usize,
+    h: usize,
+    band_for: &(dyn Fn(f32) -> usize + Sync),
+    pools: &Pools,
+) -> Vec<f32> {
     let jump = |a: f32, b: f32| {
         let d = (a - b).abs();
         d > 1.0 && d > 0.15 * a.abs().max(b.abs())
     };
     // (band left, band of its jump) per pixel; the band left is −∞ far from every jump.
-    let mut s = crate::render::frame_buffer::<(f32, f32)>(w * h);
-    s.par_iter_mut().for_each(|v| v.0 = f32::NEG_INFINITY);
+    let mut s = pools.pairs.take(w * h, (f32::NEG_INFINITY, 0.0));
     // Jump pixels, and per row of tiles the tiles holding one (with their widest band).
     let tw = w.div_ceil(TILE);
     let jump_tiles: Vec<Vec<f32>> = s
@@ -749,8 +761,9 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
         }
     }
     let active = active.dilated(widest.ceil() as usize);
-    let mut weight = crate::render::frame_buffer::<f32>(w * h);
+    let mut weight = pools.floats.take(w * h, 0.0);
     if !any {
+        pools.pairs.give(s);
         return weight;
     }
     // Each connected group of active tiles is independent of the others (their tiles do not
@@ -785,6 +798,7 @@ pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -
             *o = (left / (band / 4.0).max(1.0)).clamp(0.0, 1.0);
         }
     });
+    pools.pairs.give(s);
     weight
 }
 

@@ -107,6 +107,11 @@ int main(int argc, char **argv) {
     }
     CHECK(sb_bundle_load(argv[1], &bundle));
     CHECK(sb_lens_default(&lens));
+    if (lens.edges != SB_EDGES_LAYERED) {
+        fprintf(stderr, "sb_lens_default: edges %d, expected SB_EDGES_LAYERED\n", lens.edges);
+        return 1;
+    }
+    lens.edges = SB_EDGES_GATHER; /* the gather renders first; layered below */
     lens.focus = 2.0;
     lens.dof = 0.25;
     lens.size = 6.0;

@@ -68,8 +68,9 @@ pub struct RenderArgs {
     /// Frame range for sequences, e.g. 1-48 or 7.
     #[arg(long)]
     pub frames: Option<String>,
-    /// Depth-edge handling (gather is the default until layered meets its speed target).
-    #[arg(long, value_enum, default_value = "gather")]
+    /// Depth-edge handling: layered (occlusion-aware slices near depth edges) or gather (each
+    /// pixel with its own radius).
+    #[arg(long, value_enum, default_value = "layered")]
     pub edges: EdgesArg,
     /// Render threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
