@@ -33,7 +33,7 @@ use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
 
-/// Ratio between successive slice radii (1, 2, 4, ... px on each side of focus; the last
+/// Ratio between successive slice radii (1, 4, 16, ... px on each side of focus; the last
 /// centre on each side is the largest |CoC| of that side, so a far wall at one depth lies in one
 /// slice).
 pub const SLICE_RATIO: f32 = 4.0;
