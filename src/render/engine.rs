@@ -252,15 +252,7 @@ impl Engine {
                 (0..=max_radius.ceil() as usize).into_par_iter().map(|r| psf_spread(bundle, r as f64)).collect();
             let band_for = |r: f32| spread_at[(r.ceil() as usize).min(spread_at.len() - 1)];
             let weight = super::layered::edge_weight_with(&signed, w, h, &band_for, &self.scratch.1);
-            let mut gather_tiles = TileMask::new(GATHER_TILE, w, h);
-            let tw = gather_tiles.tw;
-            gather_tiles.on.par_chunks_mut(tw).zip(weight.par_chunks(w * GATHER_TILE)).for_each(|(on, rows)| {
-                for row in rows.chunks(w) {
-                    for (o, chunk) in on.iter_mut().zip(row.chunks(GATHER_TILE)) {
-                        *o = *o || chunk.iter().any(|&e| e < 1.0);
-                    }
-                }
-            });
+            let gather_tiles = TileMask::from_pixels(GATHER_TILE, w, h, &weight, |e| e < 1.0);
             let stats = run_masked(&plan, src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let slices = if weight.iter().any(|&e| e > 0.0) {
                 super::layered::blur_layered(bundle, &signed, &weight, src, dst, &self.scratch)
@@ -415,6 +407,33 @@ impl TileMask {
     pub fn new(tile: usize, w: usize, h: usize) -> TileMask {
         let (tw, th) = (w.div_ceil(tile), h.div_ceil(tile));
         TileMask { tile, tw, th, on: vec![false; tw * th] }
+    }
+
+    /// The tiles of a `w × h` grid of `values` (row-major) holding a value for which `pick` is
+    /// true, found per row of tiles in parallel.
+    pub fn from_pixels(tile: usize, w: usize, h: usize, values: &[f32], pick: impl Fn(f32) -> bool + Sync) -> TileMask {
+        let mut m = TileMask::new(tile, w, h);
+        let tw = m.tw;
+        m.on.par_chunks_mut(tw).zip(values.par_chunks(w * tile)).for_each(|(on, rows)| {
+            for row in rows.chunks(w) {
+                for (o, chunk) in on.iter_mut().zip(row.chunks(tile)) {
+                    *o = *o || chunk.iter().any(|&v| pick(v));
+                }
+            }
+        });
+        m
+    }
+
+    /// The `w × h` pixel window of this mask whose origin is tile (`tx0`, `ty0`), as a mask of
+    /// its own.
+    pub fn crop(&self, tx0: usize, ty0: usize, w: usize, h: usize) -> TileMask {
+        let mut m = TileMask::new(self.tile, w, h);
+        for ty in 0..m.th {
+            for tx in 0..m.tw {
+                m.on[ty * m.tw + tx] = self.on[(ty + ty0) * self.tw + tx + tx0];
+            }
+        }
+        m
     }
 
     pub fn any(&self) -> bool {

@@ -282,6 +282,12 @@ pub const SLICE_RADIUS_STEP: f32 = 0.25;
 /// slice (`bw × bh` pixels at `1/d` resolution), `bw`, `bh`, `d`.
 type SliceRegion = (TileMask, Rect, Rect, Vec<f32>, usize, usize, usize);
 
+/// How far (whole px) the complex at `radius` can move a pixel's light: the sum of its layers'
+/// reaches (the margin a slice's blur reads around its output).
+fn reach_px(bundle: &Bundle, radius: f32) -> usize {
+    crate::render::plan::TapTable::new(bundle, radius as f64).complex.reach().max(0) as usize
+}
+
 /// Slices of this radius (px) or more are blurred at half resolution.
 pub const HALF_RES_FROM: f32 = 4.0;
 
@@ -328,20 +334,11 @@ pub(crate) fn blur_layered(
         .fold(|| (0.0f32, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)))
         .reduce(|| (0.0, 0.0), |x, y| (x.0.min(y.0), x.1.max(y.1)));
     let centres = slice_centres(lo, hi);
-    // Where each pixel falls between the slice centres; the tiles where the layered result is
-    // used, and each slice's tiles with pixels of its own (per row of tiles, in parallel).
     // The tiles where the layered result is used.
-    let mut band = TileMask::new(TILE, w, h);
+    let band = TileMask::from_pixels(TILE, w, h, weight, |e| e > 0.0);
     let tw = band.tw;
-    band.on.par_chunks_mut(tw).zip(weight.par_chunks(w * TILE)).for_each(|(on, rows)| {
-        for row in rows.chunks(w) {
-            for (o, chunk) in on.iter_mut().zip(row.chunks(TILE)) {
-                *o = *o || chunk.iter().any(|&e| e > 0.0);
-            }
-        }
-    });
     // Only pixels within the largest blur reach (and a tile) of those tiles are ever read.
-    let widest = crate::render::plan::TapTable::new(bundle, lo.abs().max(hi) as f64).complex.reach().max(0) as usize;
+    let widest = reach_px(bundle, lo.abs().max(hi));
     let relevant = band.dilated(widest + TILE);
     // Where each pixel falls between the slice centres, and each slice's tiles with pixels of its
     // own (per row of tiles, in parallel).
@@ -370,7 +367,7 @@ pub(crate) fn blur_layered(
             o
         })
         .collect();
-    let mut owns: Vec<TileMask> = vec![band.clone(); centres.len()];
+    let mut owns: Vec<TileMask> = vec![TileMask::new(TILE, w, h); centres.len()];
     for (ty, o) in per_row.into_iter().enumerate() {
         for (k, row) in o.into_iter().enumerate() {
             owns[k].on[ty * tw..(ty + 1) * tw].copy_from_slice(&row);
@@ -388,7 +385,7 @@ pub(crate) fn blur_layered(
         // neighbouring centres).
         let r_max =
             [k.wrapping_sub(1), k, k + 1].iter().filter_map(|&i| centres.get(i)).fold(radius, |m, c| m.max(c.abs()));
-        let reach = crate::render::plan::TapTable::new(bundle, r_max as f64).complex.reach().max(0) as usize;
+        let reach = reach_px(bundle, r_max);
         // Tiles this slice must produce: in the band, and within its reach of its own pixels.
         let near_own = own.dilated(reach);
         let mut active = band.clone();
@@ -407,29 +404,15 @@ pub(crate) fn blur_layered(
                 // The input region: grown by the reach, its origin on the tile grid.
                 let grown = out_r.grow(reach, w, h);
                 let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
-                let mut region_mask = TileMask::new(TILE, in_r.width(), in_r.height());
-                for ty in 0..region_mask.th {
-                    for tx in 0..region_mask.tw {
-                        let (fx, fy) = (tx + in_r.x0 / TILE, ty + in_r.y0 / TILE);
-                        region_mask.on[ty * region_mask.tw + tx] = comp.on[fy * comp.tw + fx];
-                    }
-                }
                 let (rw, rh) = (in_r.width(), in_r.height());
+                let region_mask = comp.crop(in_r.x0 / TILE, in_r.y0 / TILE, rw, rh);
                 // Large radii are blurred at half resolution (see below).
                 let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
                 // The region's tiles the blur reads: the output tiles grown by the reach, and by one
                 // tile more at half resolution (in region tile coordinates; the region's origin is on
                 // the tile grid).
-                let need = {
-                    let grown = comp.dilated(reach + if d == 2 { TILE } else { 0 });
-                    let mut m = TileMask::new(TILE, rw, rh);
-                    for ty in 0..m.th {
-                        for tx in 0..m.tw {
-                            m.on[ty * m.tw + tx] = grown.on[(ty + in_r.y0 / TILE) * grown.tw + tx + in_r.x0 / TILE];
-                        }
-                    }
-                    m
-                };
+                let need =
+                    comp.dilated(reach + if d == 2 { TILE } else { 0 }).crop(in_r.x0 / TILE, in_r.y0 / TILE, rw, rh);
                 if std::env::var_os("SB_DEBUG").is_some() {
                     eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
                 }
