@@ -238,8 +238,6 @@ impl Engine {
         check_depth(lens, depth, src, dst)?;
         self.install(|| {
             let (signed, bad) = lens.signed_coc_map(depth, depth_channel);
-            let nonfinite_pixels =
-                (0..src.height).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
             let max_radius = signed.par_iter().map(|s| s.abs()).reduce(|| 0.0f32, f32::max);
             let (w, h) = (src.width, src.height);
             // Layered near depth edges (weight > 0, see layered::edge_weight), gather elsewhere:
@@ -255,12 +253,13 @@ impl Engine {
             let gather_tiles = TileMask::from_pixels(GATHER_TILE, w, h, &weight, |e| e < 1.0);
             let stats = run_masked(&plan, src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let slices = if weight.iter().any(|&e| e > 0.0) {
-                super::layered::blur_layered(bundle, &signed, &weight, src, dst, &self.scratch)
+                let finite = stats.nonfinite_pixels == 0;
+                super::layered::blur_layered(bundle, &signed, &weight, src, finite, dst, &self.scratch)
             } else {
                 0
             };
             self.scratch.1.floats.give(weight);
-            Ok(RenderStats { nonfinite_pixels, bad_depth: bad, tables: stats.tables + slices, max_radius })
+            Ok(RenderStats { bad_depth: bad, tables: stats.tables + slices, max_radius, ..stats })
         })
     }
 

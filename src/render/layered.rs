@@ -297,12 +297,13 @@ const TILE: usize = 16;
 /// Layered blur of `src` with per-pixel signed CoC `signed` (row-major), blended into `dst`
 /// (which holds the gather result) by `weight` (see [`edge_weight`]): where the weight is 1 the
 /// layered result replaces it, where it is 0 `dst` is left as it was; returns the number of
-/// slices rendered.
+/// slices rendered. `finite`: the source holds no NaN or infinity (the gather pass counted them).
 pub(crate) fn blur_layered(
     bundle: &Bundle,
     signed: &[f32],
     weight: &[f32],
     src: &ImageView,
+    finite: bool,
     dst: &mut ImageViewMut,
     scratch: &Scratch,
 ) -> usize {
@@ -311,7 +312,7 @@ pub(crate) fn blur_layered(
     let has_alpha = c == 2 || c == 4;
     let ci = if has_alpha { c } else { c + 1 };
     // The source itself when it already has that layout (packed, with alpha, all finite).
-    let borrowed = src.packed_data().filter(|d| has_alpha && d.par_iter().all(|v| v.is_finite()));
+    let borrowed = src.packed_data().filter(|_| has_alpha && finite);
     let img: std::borrow::Cow<[f32]> = match borrowed {
         Some(d) => std::borrow::Cow::Borrowed(d),
         None => {
