@@ -263,3 +263,34 @@ fn render_reads_a_multipart_exr_with_a_depth_part_and_names_what_it_tried() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr.contains("Normal/X") && stderr.contains("Combined/R") && stderr.contains("Z or depth"), "{stderr}");
 }
+
+#[test]
+fn fit_compare_prints_every_method_with_a_finite_psnr() {
+    let o = bin(&[
+        "fit",
+        "--compare",
+        "--shape",
+        "disc",
+        "--radius",
+        "6",
+        "--taps",
+        "8",
+        "--iterations",
+        "300",
+        "--rounds",
+        "8",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let psnr = |method: &str| -> f64 {
+        let line =
+            stdout.lines().find(|l| l.starts_with(method)).unwrap_or_else(|| panic!("no {method} row: {stdout}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        cols[cols.len() - 2].parse().unwrap()
+    };
+    let (ours, anneal, lowrank, plain) =
+        (psnr("sparse complex"), psnr("simulated annealing"), psnr("low-rank"), psnr("plain recipe"));
+    assert!([ours, anneal, lowrank, plain].iter().all(|v| v.is_finite() && *v > 5.0), "{stdout}");
+    // The fitter (several starts and a population of perturbation chains) beats one plain Adam run.
+    assert!(ours > plain, "{stdout}");
+}

@@ -38,8 +38,11 @@ pub enum Init {
     Radial,
     /// [`support`].
     Support,
-    /// Both from the same seed; the better fit is kept.
+    /// Both from the same seed (and, for a target with quarter- or half-turn symmetry, the
+    /// symmetric search of [`super::symmetry`]); the better fit is kept.
     Auto,
+    /// The symmetric search of [`super::symmetry`] alone (radial for an asymmetric target).
+    Symmetric,
 }
 
 impl Init {
@@ -48,6 +51,7 @@ impl Init {
             Init::Radial => "radial",
             Init::Support => "support",
             Init::Auto => "auto",
+            Init::Symmetric => "symmetric",
         }
     }
 
@@ -56,6 +60,7 @@ impl Init {
             "radial" => Some(Init::Radial),
             "support" => Some(Init::Support),
             "auto" => Some(Init::Auto),
+            "symmetric" => Some(Init::Symmetric),
             _ => None,
         }
     }
@@ -116,7 +121,7 @@ fn scales(target: &Grid, layers: usize, taps: usize) -> (Vec<f64>, f64) {
 /// other taps on the integer offsets around it (on the circles of radius 1, √2, 2, …) at weight 0.
 /// Integer offsets splat without bilinear blur, so this layer can learn a sharpening (negative
 /// weights) that undoes the blur of the coarser layers' fractional offsets.
-fn identity_layer(taps: usize) -> Vec<[f64; 3]> {
+pub(crate) fn identity_layer(taps: usize) -> Vec<[f64; 3]> {
     let mut cells: Vec<(i32, i32)> = (-3..=3).flat_map(|y| (-3..=3).map(move |x| (x, y))).collect();
     cells.sort_by_key(|&(x, y)| (x * x + y * y, y, x));
     (0..taps)
@@ -244,7 +249,7 @@ pub fn support(target: &Grid, layers: usize, taps: usize, seed: u64) -> Params {
 pub fn initial(init: Init, target: &Grid, layers: usize, taps: usize, seed: u64) -> Params {
     match init {
         Init::Support => support(target, layers, taps, seed),
-        Init::Radial | Init::Auto => radial(target, layers, taps),
+        Init::Radial | Init::Auto | Init::Symmetric => radial(target, layers, taps),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod basis;
 pub mod dual;
 pub mod init;
 pub mod optimize;
+pub mod symmetry;
 
 pub use basis::{fit_bundle, fit_radius, fit_target, BasisOptions, FitError, FitSpec, TargetFit, DEFAULT_RADII};
 pub use dual::Dual;

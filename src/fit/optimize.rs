@@ -391,12 +391,29 @@ pub fn optimize(init: &Params, target: &Grid, opts: &Options) -> Fitted {
 /// Adam with a cosine learning-rate schedule; `progress(iteration, loss)` is called every iteration.
 /// Offsets are clamped to the reach limit after each step.
 pub fn optimize_params(init: &Params, target: &Grid, opts: &Options, progress: &mut dyn FnMut(usize, f64)) -> Params {
+    let ntaps = init.layers.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let mut eval = |p: &Params, sigma: f64, grad: &mut Params| smoothed_loss_and_gradient(p, target, sigma, Some(grad));
+    adam(init, target, opts, ntaps, &mut eval, progress)
+}
+
+/// The Adam loop of [`optimize_params`] over any parameterisation of a complex: `eval(p, σ, grad)`
+/// returns the loss seen through a gaussian of σ cells and writes its gradient (shaped like `p`).
+/// Each layer of `p` steps at its own scale: offsets by `lr_position` × the layer's starting
+/// extent (the largest |offset|, at least half a pixel), weights by `lr_weight / taps` (a fraction of the mean weight of a full layer).
+/// Offsets are clamped to the reach limit after every step; the clamp is a box, so it commutes
+/// with the quarter and half turns of [`super::symmetry`].
+pub(crate) fn adam(
+    init: &Params,
+    target: &Grid,
+    opts: &Options,
+    taps: usize,
+    eval: &mut dyn FnMut(&Params, f64, &mut Params) -> f64,
+    progress: &mut dyn FnMut(usize, f64),
+) -> Params {
     let (b1, b2, eps) = (0.9, 0.999, 1e-12);
     let half = target.half.max(1) as f64;
     let limit = opts.reach_limit.unwrap_or(target.half.max(1) as f64) - 1e-3;
-    let ntaps = init.layers.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
-    // Each layer moves at its own scale: offsets by a fraction of the layer's starting extent (the
-    // largest |offset|, at least half a pixel), weights by a fraction of the mean weight 1/N.
+    let ntaps = taps.max(1) as f64;
     let lr0: Vec<[f64; 3]> = init
         .layers
         .iter()
@@ -417,7 +434,7 @@ pub fn optimize_params(init: &Params, target: &Grid, opts: &Options, progress: &
         let t = it as f64 / iters as f64;
         let sigma = opts.smooth * half * (1.0 - t / opts.smooth_until.max(1e-9)).max(0.0);
         let sigma = if sigma < 0.25 { 0.0 } else { sigma };
-        let l = smoothed_loss_and_gradient(&p, target, sigma, Some(&mut grad));
+        let l = eval(&p, sigma, &mut grad);
         progress(it, l);
         let sched = opts.lr_final + (1.0 - opts.lr_final) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
         b1t *= b1;

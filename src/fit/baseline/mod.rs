@@ -1,6 +1,7 @@
 //! Baselines the sparse-complex fitter is compared against (`fit --compare`, benches):
-//! simulated annealing over taps ([`anneal`]) and the rank-r separable SVD approximation
-//! ([`lowrank`]).
+//! simulated annealing over taps ([`anneal`]), the rank-r separable SVD approximation
+//! ([`lowrank`]), and the plain differentiable recipe of the paper and the reference
+//! ([`recipe`]: one Adam run per start, none of this fitter's search).
 //!
 //! `fit --compare` budgets them as follows: annealing gets
 //! `anneal(target, L, N, seed, anneal_default_iters(target, L, N))`, a fixed amount of work (about
@@ -10,6 +11,7 @@
 
 pub mod anneal;
 pub mod lowrank;
+pub mod recipe;
 pub mod rng;
 
 #[cfg(test)]
@@ -17,3 +19,4 @@ mod measure;
 
 pub use anneal::{anneal, anneal_default_iters};
 pub use lowrank::{lowrank, lowrank_psnr, separable_factors};
+pub use recipe::recipe;
