@@ -232,6 +232,7 @@ pub fn run(args: &FitArgs) -> i32 {
     };
     let progress = Progress::new(opts.radii.len(), &name);
     let report = |r: f64, db: f64| progress.step(format!("{name}: r={r}: {db:.2} dB"));
+    let started = Instant::now();
     let bundle = match fit::fit_bundle(&shape, &opts, &report) {
         Ok(b) => b,
         Err(e) => {
@@ -243,7 +244,7 @@ pub fn run(args: &FitArgs) -> i32 {
     if let Err(e) = bundle.save(out) {
         return fail(format!("--out: {e}"));
     }
-    let seconds = bundle.fit.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
+    let seconds = started.elapsed().as_secs_f64();
     println!("{}: {} radii in {seconds:.1} s -> {}", name, bundle.basis.len(), out.display());
     for e in &bundle.basis {
         println!("  r={:<5} {:6.2} dB", e.radius, e.psnr_db.unwrap_or(f64::NAN));
@@ -328,8 +329,8 @@ fn run_compare(shape: &Shape, name: &str, radius: f64, spec: &FitSpec) -> i32 {
     let plain = fit::baseline::recipe(&target, spec.layers, spec.taps, spec.seed);
     let plain_s = t0.elapsed().as_secs_f64();
     println!("{name} at radius {radius}, L={} N={} ({budget} taps per pixel budget)", spec.layers, spec.taps);
-    println!("{:<34} {:>13} {:>9} {:>9}", "method", "taps/pixel", "PSNR dB", "fit s");
-    let row = |m: String, tpp: usize, db: f64, s: f64| println!("{m:<34} {tpp:>13} {db:>9.2} {s:>9.2}");
+    println!("{:<40} {:>10} {:>9} {:>9}", "method", "taps/pixel", "PSNR dB", "fit s");
+    let row = |m: String, tpp: usize, db: f64, s: f64| println!("{m:<40} {tpp:>10} {db:>9.2} {s:>9.2}");
     row(format!("sparse complex (Adam, {} init)", ours.init.name()), budget, ours.fitted.psnr_db, ours_s);
     row("simulated annealing".into(), budget, anneal_db, anneal_s);
     row(format!("low-rank separable (rank {rank})"), lowrank_tpp, lowrank_db, lowrank_s);
