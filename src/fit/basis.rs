@@ -7,11 +7,12 @@
 //! and none shares a reduction; rankings break ties by position.
 
 use super::init::{self, Init, Rng};
-use super::optimize::{finish, loss, optimize_params, residual_peak, Fitted, Options, Params};
+use super::optimize::{adam, finish, loss, residual_peak, smoothed_loss_and_gradient, Fitted, Options, Params};
 use super::symmetry;
 use crate::bundle::{BasisEntry, Bundle};
 use crate::kernel::psf::Grid;
 use crate::kernel::shapes::{Shape, ShapeError};
+use crate::kernel::Complex;
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -78,11 +79,87 @@ pub struct TargetFit {
     pub init: Init,
 }
 
+/// Where between two neighbouring entries a warm-started fit also measures the engine's
+/// interpolation (the fraction of the way from the neighbour), and that term's weight.
+pub const BRIDGE_POINTS: [f64; 1] = [0.5];
+pub const BRIDGE_WEIGHT: f64 = 0.5;
+
+/// A bundle entry's already-fitted neighbour (its complex as the bundle holds it) and the target
+/// rasterised at each of [`BRIDGE_POINTS`] between the two radii.
+#[derive(Clone, Debug)]
+pub struct Bridge {
+    neighbour: Params,
+    between: Vec<(f64, Grid)>,
+}
+
+impl Bridge {
+    /// The bridge from the entry of `shape` at radius `from` (complex `neighbour`) to radius `to`.
+    pub fn new(shape: &Shape, neighbour: &Complex, from: f64, to: f64) -> Result<Bridge, ShapeError> {
+        let between = BRIDGE_POINTS
+            .iter()
+            .map(|&t| Ok((t, shape.rasterize(from + t * (to - from))?)))
+            .collect::<Result<_, _>>()?;
+        Ok(Bridge { neighbour: Params::from_complex(neighbour), between })
+    }
+}
+
+/// What a fit minimises: the loss against its target (DESIGN §3) and, for a warm-started bundle
+/// entry with a [`Bridge`], [`BRIDGE_WEIGHT`] × the loss of the engine's interpolation between the
+/// neighbour and the entry at each bridge point (against the target there). Without that term,
+/// taps drift between entries and the interpolated complexes the renderer uses between two radii
+/// are several dB worse than both entries.
+struct Objective<'a> {
+    target: &'a Grid,
+    bridge: Option<&'a Bridge>,
+}
+
+impl Objective<'_> {
+    fn eval(&self, p: &Params, sigma: f64, grad: &mut Params) -> f64 {
+        let mut l = smoothed_loss_and_gradient(p, self.target, sigma, Some(grad));
+        if let Some(b) = self.bridge {
+            let mut g = p.zeros_like();
+            for (t, target) in &b.between {
+                let mid = Params::lerp(&b.neighbour, p, *t);
+                l += BRIDGE_WEIGHT * smoothed_loss_and_gradient(&mid, target, sigma, Some(&mut g));
+                // ∂mid/∂p = t for every parameter.
+                for (gl, ml) in grad.layers.iter_mut().zip(&g.layers) {
+                    for (gt, mt) in gl.iter_mut().zip(ml) {
+                        for k in 0..3 {
+                            gt[k] += BRIDGE_WEIGHT * t * mt[k];
+                        }
+                    }
+                }
+            }
+        }
+        l
+    }
+
+    fn loss(&self, p: &Params) -> f64 {
+        let mut l = loss(p, self.target);
+        if let Some(b) = self.bridge {
+            for (t, target) in &b.between {
+                l += BRIDGE_WEIGHT * loss(&Params::lerp(&b.neighbour, p, *t), target);
+            }
+        }
+        l
+    }
+
+    fn optimize(&self, start: &Params, opts: &Options) -> Params {
+        let taps = start.layers.iter().map(Vec::len).max().unwrap_or(1);
+        adam(start, self.target, opts, taps, &mut |p, s, g| self.eval(p, s, g), &mut |_, _| {})
+    }
+}
+
 /// The main Adam run from `start`: the parameters and their exact loss.
-fn main_run(start: &Params, target: &Grid, spec: &FitSpec) -> (Params, f64) {
-    let opts = Options { iterations: spec.iterations, ..Options::default() };
-    let p = optimize_params(start, target, &opts, &mut |_, _| {});
-    let l = loss(&p, target);
+fn main_run(start: &Params, obj: &Objective, spec: &FitSpec) -> (Params, f64) {
+    main_run_for(start, obj, spec.iterations)
+}
+
+/// [`main_run`] for `iterations`.
+fn main_run_for(start: &Params, obj: &Objective, iterations: usize) -> (Params, f64) {
+    let opts = Options { iterations: iterations.max(1), ..Options::default() };
+    let p = obj.optimize(start, &opts);
+    let l = obj.loss(&p);
     (p, l)
 }
 
@@ -97,7 +174,7 @@ const JITTER: f64 = 0.02;
 fn perturb(
     mut best: Params,
     mut best_loss: f64,
-    target: &Grid,
+    obj: &Objective,
     iterations: usize,
     seed: u64,
     rounds: usize,
@@ -108,7 +185,7 @@ fn perturb(
     for round in 0..rounds {
         let mut p = best.clone();
         let lc = nl - 1 - (round % 2).min(nl - 1);
-        let (qx, qy) = residual_peak(&p, target, lc);
+        let (qx, qy) = residual_peak(&p, obj.target, lc);
         let layer = &mut p.layers[lc];
         if !layer.is_empty() {
             let mean = layer.iter().map(|t| t[2]).sum::<f64>() / layer.len() as f64;
@@ -122,8 +199,8 @@ fn perturb(
                 t[1] += rng.uniform(-1.0, 1.0) * JITTER * extent;
             }
         }
-        let p = optimize_params(&p, target, &short, &mut |_, _| {});
-        let l = loss(&p, target);
+        let p = obj.optimize(&p, &short);
+        let l = obj.loss(&p);
         if l < best_loss {
             best = p;
             best_loss = l;
@@ -134,20 +211,20 @@ fn perturb(
 
 /// The main run from `start`, then the spec's perturbation rounds as two independent chains
 /// from its result (two seeds, in parallel; the better kept, the first on a tie).
-fn descend(start: &Params, target: &Grid, spec: &FitSpec, seed: u64) -> (Params, f64) {
-    let (p, l) = main_run(start, target, spec);
-    let (best, _) = refine([(p.clone(), l), (p, l)], target, spec, seed);
+fn descend(start: &Params, obj: &Objective, spec: &FitSpec, seed: u64) -> (Params, f64) {
+    let (p, l) = main_run_for(start, obj, spec.iterations / 2);
+    let (best, _) = refine([(p.clone(), l), (p, l)], obj, spec, seed);
     best
 }
 
 /// The spec's perturbation rounds as two independent chains in parallel, from `starts[0]` (seed
 /// `seed`) and `starts[1]` (another seed): the better result and which chain gave it (the first on a tie).
-fn refine(starts: [(Params, f64); 2], target: &Grid, spec: &FitSpec, seed: u64) -> ((Params, f64), usize) {
+fn refine(starts: [(Params, f64); 2], obj: &Objective, spec: &FitSpec, seed: u64) -> ((Params, f64), usize) {
     let first = spec.rounds.div_ceil(2);
     let [(pa, la), (pb, lb)] = starts;
     let ((pa, la), (pb, lb)) = rayon::join(
-        || perturb(pa, la, target, spec.iterations / 4, seed, first),
-        || perturb(pb, lb, target, spec.iterations / 4, seed.wrapping_add(0x51ED), spec.rounds - first),
+        || perturb(pa, la, obj, spec.iterations / 8, seed, first),
+        || perturb(pb, lb, obj, spec.iterations / 8, seed.wrapping_add(0x51ED), spec.rounds - first),
     );
     if lb < la {
         ((pb, lb), 1)
@@ -201,7 +278,7 @@ fn fresh_starts(target: &Grid, spec: &FitSpec) -> Vec<(Params, f64, Init)> {
     let mut starts: Vec<(Params, f64, Init)> = plain
         .par_iter()
         .map(|(which, p)| {
-            let (p, l) = main_run(p, target, spec);
+            let (p, l) = main_run(p, &Objective { target, bridge: None }, spec);
             (p, l, *which)
         })
         .collect();
@@ -235,7 +312,7 @@ fn evolve(starts: Vec<(Params, f64, Init)>, target: &Grid, spec: &FitSpec) -> (P
             .enumerate()
             .map(|(i, (p, l, which))| {
                 let seed = spec.seed.wrapping_add(0x9E37_79B9 * (generation * 64 + i + 1) as u64);
-                let (p, l) = perturb(p, l, target, spec.iterations / 8, seed, rounds);
+                let (p, l) = perturb(p, l, &Objective { target, bridge: None }, spec.iterations / 8, seed, rounds);
                 (p, l, which)
             })
             .collect();
@@ -254,8 +331,14 @@ fn evolve(starts: Vec<(Params, f64, Init)>, target: &Grid, spec: &FitSpec) -> (P
 /// chains of half as many) or from scratch (the spec's init: [`fresh_starts`], then the
 /// population search [`evolve`]).
 pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> TargetFit {
+    fit_bridged(target, spec, start, None)
+}
+
+/// [`fit_target`], a warm start also minimising the interpolation error towards `bridge`'s
+/// neighbour ([`Objective`]); `psnr_db` stays the entry's own.
+pub fn fit_bridged(target: &Grid, spec: &FitSpec, start: Option<&Params>, bridge: Option<&Bridge>) -> TargetFit {
     let (params, init) = match start {
-        Some(p) => (descend(p, target, spec, spec.seed).0, spec.init),
+        Some(p) => (descend(p, &Objective { target, bridge }, spec, spec.seed).0, spec.init),
         None => {
             let (p, _, which) = evolve(fresh_starts(target, spec), target, spec);
             (p, which)
@@ -285,6 +368,9 @@ pub struct BasisOptions {
     pub description: String,
     /// The command line that made the bundle, recorded in its `fit` object.
     pub command: String,
+    /// Bridge each warm-started entry to its neighbour ([`Bridge`]); off only to measure what
+    /// bridging buys.
+    pub bridge: bool,
 }
 
 impl Default for BasisOptions {
@@ -296,6 +382,7 @@ impl Default for BasisOptions {
             name: "kernel".into(),
             description: String::new(),
             command: String::new(),
+            bridge: true,
         }
     }
 }
@@ -303,7 +390,10 @@ impl Default for BasisOptions {
 /// Fits every radius of a bundle. The anchor radius is fitted from scratch; the radii above it
 /// are fitted in increasing order and those below in decreasing order, each starting from its
 /// neighbour's taps with offsets scaled by the ratio of radii (with three layers or more, the
-/// finest — a pixel-scale sharpening — unscaled), so tap i corresponds across entries. The two chains run in parallel. `progress(radius, psnr_db)` is called as entries finish.
+/// finest — a pixel-scale sharpening — unscaled), so tap i corresponds across entries, and each
+/// also minimising the error of the interpolation between it and that neighbour at the radius
+/// half-way ([`Bridge`]), which is what the engine renders between entries. The two chains run
+/// in parallel. `progress(radius, psnr_db)` is called as entries finish.
 pub fn fit_bundle(
     shape: &Shape,
     opts: &BasisOptions,
@@ -325,24 +415,30 @@ pub fn fit_bundle(
     let targets: Vec<Grid> = radii.iter().map(|&r| shape.rasterize(r)).collect::<Result<_, _>>()?;
     let anchor = fit_target(&targets[ai], spec, None);
     progress(radii[ai], anchor.fitted.psnr_db);
-    let chain = |order: Vec<usize>| -> Vec<(usize, TargetFit)> {
-        let mut prev = (radii[ai], anchor.params.clone());
+    let chain = |order: Vec<usize>| -> Result<Vec<(usize, TargetFit)>, FitError> {
+        // Each entry starts from its neighbour's complex as the bundle holds it (rounded and
+        // renormalised), and is bridged to it: the fit also minimises the error of the engine's
+        // interpolation between the two ([`Bridge`]).
+        let mut prev = (radii[ai], anchor.fitted.complex.clone());
         let mut out = Vec::new();
         for i in order {
-            let mut start = prev.1.scaled(radii[i] / prev.0);
+            let held = Params::from_complex(&prev.1);
+            let mut start = held.scaled(radii[i] / prev.0);
             if start.layers.len() >= 3 {
                 // The finest layer starts as the identity (`init::identity_layer`) and learns a
                 // pixel-scale sharpening, which does not grow with the radius: keep it as it is.
-                start.layers[0] = prev.1.layers[0].clone();
+                start.layers[0] = held.layers[0].clone();
             }
-            let f = fit_target(&targets[i], spec, Some(&start));
+            let bridge = if opts.bridge { Some(Bridge::new(shape, &prev.1, prev.0, radii[i])?) } else { None };
+            let f = fit_bridged(&targets[i], spec, Some(&start), bridge.as_ref());
             progress(radii[i], f.fitted.psnr_db);
-            prev = (radii[i], f.params.clone());
+            prev = (radii[i], f.fitted.complex.clone());
             out.push((i, f));
         }
-        out
+        Ok(out)
     };
     let (up, down) = rayon::join(|| chain((ai + 1..radii.len()).collect()), || chain((0..ai).rev().collect()));
+    let (up, down) = (up?, down?);
     let mut fits: Vec<(usize, TargetFit)> = up.into_iter().chain(down).collect();
     fits.push((ai, anchor.clone()));
     fits.sort_by_key(|(i, _)| *i);
@@ -368,6 +464,7 @@ pub fn fit_bundle(
             "init": spec.init.name(),
             "anchor_init": anchor.init.name(),
             "anchor_radius": radii[ai],
+            "bridge_weight": if opts.bridge { BRIDGE_WEIGHT } else { 0.0 },
             "command": opts.command,
         }),
     })
@@ -447,6 +544,39 @@ mod tests {
         assert_eq!(back.target["shape"], "ngon");
     }
 
+    /// PSNR (DESIGN §3) of what the engine renders at radius `r` from `bundle` (the lerp between
+    /// the two entries around r) against `shape` rasterised at r.
+    fn rendered_psnr(bundle: &Bundle, shape: &Shape, r: f64) -> f64 {
+        let crate::bundle::AtRadius::Complex(c) = bundle.at_radius(r) else { panic!("r={r} is not between entries") };
+        let psf = crate::kernel::psf::complex_psf(&c);
+        crate::kernel::psf::psnr_db(&psf, &shape.rasterize(r).unwrap())
+    }
+
+    #[test]
+    fn bridging_keeps_the_interpolation_between_entries_close_to_the_target() {
+        let shape = Shape::parse("hexagon", &json!({})).unwrap();
+        let fit = |bridge| {
+            let opts = BasisOptions {
+                spec: FitSpec { iterations: 600, rounds: 8, taps: 16, ..FitSpec::default() },
+                radii: vec![6.0, 9.0, 12.0],
+                anchor: Some(6.0),
+                bridge,
+                ..BasisOptions::default()
+            };
+            fit_bundle(&shape, &opts, &|_, _| {}).unwrap()
+        };
+        let (with, without) = (fit(true), fit(false));
+        for r in [7.5, 10.5] {
+            let (a, b) = (rendered_psnr(&with, &shape, r), rendered_psnr(&without, &shape, r));
+            let entries = with.basis.iter().filter(|e| (e.radius - r).abs() < 2.0).map(|e| e.psnr_db.unwrap());
+            let lowest = entries.fold(f64::INFINITY, f64::min);
+            eprintln!("r={r}: bridged {a:.2} dB, unbridged {b:.2} dB, entries ≥ {lowest:.2} dB");
+            assert!(a > b + 1.0, "r={r}: bridged {a:.2} vs unbridged {b:.2}");
+            assert!(a > lowest - 2.0, "r={r}: bridged {a:.2} vs entries {lowest:.2}");
+        }
+        assert_eq!(with.fit["bridge_weight"], json!(BRIDGE_WEIGHT));
+    }
+
     #[test]
     fn bad_specs_are_refused() {
         let opts = BasisOptions { radii: vec![-1.0], ..BasisOptions::default() };
@@ -469,6 +599,15 @@ mod tests {
                 let db = crate::kernel::psf::psnr_db(&crate::kernel::psf::complex_psf(&e.complex), &t);
                 assert!((db - e.psnr_db.unwrap()).abs() < 0.01, "{name} r={}: {db} vs {:?}", e.radius, e.psnr_db);
                 assert!(db > 17.0, "{name} r={}: {db:.2} dB", e.radius);
+            }
+            // What the engine renders between entries (the lerp, DESIGN §1) stays near the target:
+            // half-way between each pair of entries from radius 6 to 48, at least 14 dB and
+            // within 6 dB of the worse entry. (Unbridged bundles fell to 9.5–11 dB there.)
+            for w in b.basis.windows(2).filter(|w| w[0].radius >= 6.0 && w[1].radius <= 48.0) {
+                let r = 0.5 * (w[0].radius + w[1].radius);
+                let db = rendered_psnr(&b, &shape, r);
+                let worse = w[0].psnr_db.unwrap().min(w[1].psnr_db.unwrap());
+                assert!(db >= 14.0 && db >= worse - 6.0, "{name} r={r}: {db:.2} dB between entries of {worse:.2}+ dB");
             }
         }
     }

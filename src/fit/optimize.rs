@@ -54,6 +54,24 @@ impl Params {
         Params { layers: self.layers.iter().map(|l| vec![[0.0; 3]; l.len()]).collect() }
     }
 
+    /// The engine's interpolation between two complexes of the same shape (DESIGN §1):
+    /// `a + t·(b − a)` for every tap's x, y and w.
+    pub fn lerp(a: &Params, b: &Params, t: f64) -> Params {
+        Params {
+            layers: a
+                .layers
+                .iter()
+                .zip(&b.layers)
+                .map(|(la, lb)| {
+                    la.iter()
+                        .zip(lb)
+                        .map(|(p, q)| [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]), p[2] + t * (q[2] - p[2])])
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
     /// Every offset multiplied by `factor`.
     pub fn scaled(&self, factor: f64) -> Params {
         Params {

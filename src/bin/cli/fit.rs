@@ -229,6 +229,7 @@ pub fn run(args: &FitArgs) -> i32 {
         name: name.clone(),
         description: args.description.clone().unwrap_or_default(),
         command: command_line(),
+        bridge: true,
     };
     let progress = Progress::new(opts.radii.len(), &name);
     let report = |r: f64, db: f64| progress.step(format!("{name}: r={r}: {db:.2} dB"));
@@ -282,6 +283,7 @@ fn run_batch(args: &FitArgs, dir: &Path, out_dir: &Path, spec: &FitSpec, radii: 
                 name: stem.clone(),
                 description: args.description.clone().unwrap_or_default(),
                 command: command.clone(),
+                bridge: true,
             };
             let report = |r: f64, db: f64| progress.step(format!("{stem}: r={r}: {db:.2} dB"));
             let bundle = fit::fit_bundle(&shape, &opts, &report).map_err(|e| e.to_string())?;
