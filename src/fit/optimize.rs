@@ -21,7 +21,7 @@
 
 use super::dual::{tap_splat, Dual};
 use crate::kernel::psf::{complex_psf, psnr_db, Grid};
-use crate::kernel::{Complex, Tap};
+use crate::kernel::{zip_taps, Complex, Tap};
 use wide::f64x4;
 
 /// Tap parameters during a fit, in f64: `[x, y, w]`.
@@ -57,19 +57,8 @@ impl Params {
     /// The engine's interpolation between two complexes of the same shape (DESIGN §1):
     /// `a + t·(b − a)` for every tap's x, y and w.
     pub fn lerp(a: &Params, b: &Params, t: f64) -> Params {
-        Params {
-            layers: a
-                .layers
-                .iter()
-                .zip(&b.layers)
-                .map(|(la, lb)| {
-                    la.iter()
-                        .zip(lb)
-                        .map(|(p, q)| [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]), p[2] + t * (q[2] - p[2])])
-                        .collect()
-                })
-                .collect(),
-        }
+        let mix = |p: f64, q: f64| p + t * (q - p);
+        Params { layers: zip_taps(&a.layers, &b.layers, |p, q| [mix(p[0], q[0]), mix(p[1], q[1]), mix(p[2], q[2])]) }
     }
 
     /// Every offset multiplied by `factor`.

@@ -94,17 +94,18 @@ impl Complex {
     /// `a + (b − a)·t` for every tap parameter. `a` and `b` must have the same shape.
     pub fn lerp(a: &Complex, b: &Complex, t: f64) -> Complex {
         let mix = |p: f32, q: f32| (p as f64 + (q as f64 - p as f64) * t) as f32;
-        let layers = a
-            .layers
-            .iter()
-            .zip(&b.layers)
-            .map(|(la, lb)| {
-                la.iter()
-                    .zip(lb)
-                    .map(|(ta, tb)| Tap { x: mix(ta.x, tb.x), y: mix(ta.y, tb.y), w: mix(ta.w, tb.w) })
-                    .collect()
-            })
-            .collect();
-        Complex { layers }
+        Complex {
+            layers: zip_taps(&a.layers, &b.layers, |ta, tb| Tap {
+                x: mix(ta.x, tb.x),
+                y: mix(ta.y, tb.y),
+                w: mix(ta.w, tb.w),
+            }),
+        }
     }
+}
+
+/// Pairs the taps of two equally shaped lists of layers with `f`, layer by layer and tap by tap
+/// (the interpolation of complexes, in f32 here and in f64 for the fitter's parameters).
+pub fn zip_taps<T, U>(a: &[Vec<T>], b: &[Vec<T>], f: impl Fn(&T, &T) -> U) -> Vec<Vec<U>> {
+    a.iter().zip(b).map(|(la, lb)| la.iter().zip(lb).map(|(p, q)| f(p, q)).collect()).collect()
 }
