@@ -37,7 +37,8 @@ fn invalid(field: &str, reason: impl Into<String>) -> FitError {
 pub struct FitSpec {
     pub layers: usize,
     pub taps: usize,
-    /// Adam iterations of the main run; each perturbation round adds a quarter of that.
+    /// Adam iterations of a fresh start's main run (a warm start's is half as long; the symmetric
+    /// search runs half as many per trial); each perturbation round adds an eighth of that.
     pub iterations: usize,
     pub init: Init,
     pub seed: u64,

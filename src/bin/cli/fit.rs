@@ -58,7 +58,7 @@ pub struct FitArgs {
     /// A single radius (a one-entry bundle; with --compare, the radius compared, default 32).
     #[arg(long)]
     pub radius: Option<f64>,
-    /// Adam iterations per fit (each perturbation round adds a quarter).
+    /// Adam iterations of a fresh start (warm-started radii run half; each perturbation round an eighth).
     #[arg(long, default_value_t = 3000)]
     pub iterations: usize,
     /// Perturbation rounds: a warm-started radius runs two chains of half as many; a fresh fit (one
