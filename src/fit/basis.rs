@@ -45,7 +45,7 @@ pub struct FitSpec {
     /// Perturbation rounds (move one tap to where the residual is largest, jitter the taps by 2%
     /// of each layer's extent, optimise again, keep the better). A warm start runs them after its
     /// main run as two chains of half as many; a fresh fit runs [`population`] chains for
-    /// [`GENERATIONS`] generations of `rounds·3/8` each ([`fit_target`]).
+    /// [`generations`] of `rounds·3/8` each ([`fit_target`]).
     pub rounds: usize,
 }
 
@@ -237,8 +237,15 @@ fn refine(starts: [(Params, f64); 2], obj: &Objective, spec: &FitSpec, seed: u64
 /// How many support-sampling starts (seeds `seed`, `seed+1`, …) `Init::Auto` tries besides radial.
 pub const AUTO_SUPPORT_SEEDS: u64 = 3;
 
-/// Generations of a fresh fit's population search.
-pub const GENERATIONS: usize = 4;
+/// Generations of a fresh fit's population search: 6 up to radius 16, 4 above (where the extra
+/// generations gained nothing measurable and a radius-32 fit must stay within seconds).
+pub fn generations(target: &Grid) -> usize {
+    if (target.side() * target.side()) as f64 <= FULL_SEARCH_CELLS {
+        6
+    } else {
+        4
+    }
+}
 
 /// Target cells (33 × 33, radius 16) up to which a fresh fit searches at full strength; larger
 /// targets cost more per iteration, so the population and the symmetric trials shrink in
@@ -252,11 +259,11 @@ pub fn population(target: &Grid) -> usize {
     (p.clamp(2, 8) / 2) * 2
 }
 
-/// Random starts of the symmetric search: 64 up to radius 16, fewer above (with the square of
+/// Random starts of the symmetric search: 128 up to radius 16, fewer above (with the square of
 /// the area ratio, at least 8: at radius 32 the symmetric starts gain little over the others).
 pub fn symmetric_trials(target: &Grid) -> usize {
     let cells = (target.side() * target.side()) as f64;
-    ((64.0 * (FULL_SEARCH_CELLS / cells).min(1.0).powi(2)).round() as usize).clamp(8, 64)
+    ((128.0 * (FULL_SEARCH_CELLS / cells).min(1.0).powi(2)).round() as usize).clamp(8, 128)
 }
 
 /// The starts of a fresh fit for `init`, each after its own main run (in parallel), best first:
@@ -307,7 +314,8 @@ fn evolve(starts: Vec<(Params, f64, Init)>, target: &Grid, spec: &FitSpec) -> (P
     if rounds == 0 {
         return chains.swap_remove(0);
     }
-    for generation in 0..GENERATIONS {
+    let generations = generations(target);
+    for generation in 0..generations {
         chains = chains
             .into_par_iter()
             .enumerate()
@@ -318,7 +326,7 @@ fn evolve(starts: Vec<(Params, f64, Init)>, target: &Grid, spec: &FitSpec) -> (P
             })
             .collect();
         chains.sort_by(|a, b| a.1.total_cmp(&b.1));
-        if generation + 1 < GENERATIONS {
+        if generation + 1 < generations {
             let keep = size / 2;
             for i in keep..size {
                 chains[i] = chains[i - keep].clone();
@@ -501,7 +509,8 @@ mod tests {
         );
         assert_eq!(ours.init, Init::Symmetric, "the disc's best start is a symmetric one");
         assert!(ours.fitted.psnr_db >= plain.psnr_db + 3.0, "{:.2} vs {:.2}", ours.fitted.psnr_db, plain.psnr_db);
-        assert!(ours.fitted.psnr_db >= 20.8, "{:.2} dB", ours.fitted.psnr_db);
+        // And the reference's figure itself, on the DESIGN §3 grid.
+        assert!(ours.fitted.psnr_db >= 21.0, "{:.2} dB", ours.fitted.psnr_db);
     }
 
     #[test]
@@ -603,11 +612,12 @@ mod tests {
             }
             // What the engine renders between entries (the lerp, DESIGN §1) stays near the target:
             // half-way between each pair of entries from radius 6 to 48, at least 14 dB and
-            // within 6 dB of the worse entry. (Unbridged bundles fell to 9.5–11 dB there.)
+            // within 6 dB of the worse entry, counting entries above 30 dB as 30 (the gaussian's
+            // 40-odd dB are exact to the eye). Unbridged bundles fell to 9.5–11 dB there.
             for w in b.basis.windows(2).filter(|w| w[0].radius >= 6.0 && w[1].radius <= 48.0) {
                 let r = 0.5 * (w[0].radius + w[1].radius);
                 let db = rendered_psnr(&b, &shape, r);
-                let worse = w[0].psnr_db.unwrap().min(w[1].psnr_db.unwrap());
+                let worse = w[0].psnr_db.unwrap().min(w[1].psnr_db.unwrap()).min(30.0);
                 assert!(db >= 14.0 && db >= worse - 6.0, "{name} r={r}: {db:.2} dB between entries of {worse:.2}+ dB");
             }
         }

@@ -8,7 +8,7 @@
 //! sharpening, at about 19.9 dB after one Adam run, where the radial and support starts reach
 //! about 19.3 dB (and the best of 100 random unconstrained starts 19.6). The fitter's perturbation
 //! rounds then break the symmetry (see [`super::basis`]); from these starts they reach about
-//! 20.9–21.2 dB, from the others about 20.2.
+//! 21.0–21.1 dB, from the others about 20.2.
 
 use super::init::{identity_layer, Rng};
 use super::optimize::{adam, loss, smoothed_loss_and_gradient, Options, Params};

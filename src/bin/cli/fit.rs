@@ -62,7 +62,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 3000)]
     pub iterations: usize,
     /// Perturbation rounds: a warm-started radius runs two chains of half as many; a fresh fit (one
-    /// radius, or a bundle's anchor) runs a population of up to 8 chains, 4 generations of 3/8 as many.
+    /// radius, or a bundle's anchor) runs a population of up to 8 chains, 4–6 generations of 3/8 as many.
     #[arg(long, default_value_t = 32)]
     pub rounds: usize,
     /// Initial layout: radial, support, symmetric (quarter/half-turn symmetric targets) or auto (all that apply, the best kept).
