@@ -73,7 +73,8 @@ impl FitSpec {
 /// One fitted target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TargetFit {
-    /// The optimised parameters before rounding and renormalisation (to warm-start a neighbour).
+    /// The optimised parameters before rounding and renormalisation. (A bundle warm-starts each
+    /// neighbour from `fitted.complex`, the entry as the bundle holds it.)
     pub params: Params,
     pub fitted: Fitted,
     /// Which start won (`Radial` or `Support`; for a warm start, the spec's init).
@@ -114,7 +115,12 @@ struct Objective<'a> {
     bridge: Option<&'a Bridge>,
 }
 
-impl Objective<'_> {
+impl<'a> Objective<'a> {
+    /// The loss against `target` alone (fresh fits, and warm starts outside a bundle).
+    fn plain(target: &'a Grid) -> Objective<'a> {
+        Objective { target, bridge: None }
+    }
+
     fn eval(&self, p: &Params, sigma: f64, grad: &mut Params) -> f64 {
         let mut l = smoothed_loss_and_gradient(p, self.target, sigma, Some(grad));
         if let Some(b) = self.bridge {
@@ -151,13 +157,8 @@ impl Objective<'_> {
     }
 }
 
-/// The main Adam run from `start`: the parameters and their exact loss.
-fn main_run(start: &Params, obj: &Objective, spec: &FitSpec) -> (Params, f64) {
-    main_run_for(start, obj, spec.iterations)
-}
-
-/// [`main_run`] for `iterations`.
-fn main_run_for(start: &Params, obj: &Objective, iterations: usize) -> (Params, f64) {
+/// The main Adam run of `iterations` from `start`: the parameters and their exact loss.
+fn main_run(start: &Params, obj: &Objective, iterations: usize) -> (Params, f64) {
     let opts = Options { iterations: iterations.max(1), ..Options::default() };
     let p = obj.optimize(start, &opts);
     let l = obj.loss(&p);
@@ -210,10 +211,11 @@ fn perturb(
     (best, best_loss)
 }
 
-/// The main run from `start`, then the spec's perturbation rounds as two independent chains
-/// from its result (two seeds, in parallel; the better kept, the first on a tie).
+/// A main run of half the spec's iterations from `start` (a warm start begins near its optimum),
+/// then the spec's perturbation rounds as two independent chains from its result (two seeds, in
+/// parallel; the better kept, the first on a tie).
 fn descend(start: &Params, obj: &Objective, spec: &FitSpec, seed: u64) -> (Params, f64) {
-    let (p, l) = main_run_for(start, obj, spec.iterations / 2);
+    let (p, l) = main_run(start, obj, spec.iterations / 2);
     let (best, _) = refine([(p.clone(), l), (p, l)], obj, spec, seed);
     best
 }
@@ -286,7 +288,7 @@ fn fresh_starts(target: &Grid, spec: &FitSpec) -> Vec<(Params, f64, Init)> {
     let mut starts: Vec<(Params, f64, Init)> = plain
         .par_iter()
         .map(|(which, p)| {
-            let (p, l) = main_run(p, &Objective { target, bridge: None }, spec);
+            let (p, l) = main_run(p, &Objective::plain(target), spec.iterations);
             (p, l, *which)
         })
         .collect();
@@ -321,7 +323,7 @@ fn evolve(starts: Vec<(Params, f64, Init)>, target: &Grid, spec: &FitSpec) -> (P
             .enumerate()
             .map(|(i, (p, l, which))| {
                 let seed = spec.seed.wrapping_add(0x9E37_79B9 * (generation * 64 + i + 1) as u64);
-                let (p, l) = perturb(p, l, &Objective { target, bridge: None }, spec.iterations / 8, seed, rounds);
+                let (p, l) = perturb(p, l, &Objective::plain(target), spec.iterations / 8, seed, rounds);
                 (p, l, which)
             })
             .collect();
