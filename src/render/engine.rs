@@ -237,7 +237,8 @@ impl Engine {
         }
         check_depth(lens, depth, src, dst)?;
         self.install(|| {
-            let (signed, bad) = lens.signed_coc_map(depth, depth_channel);
+            let (mut signed, bad) = lens.signed_coc_map(depth, depth_channel);
+            super::silhouette::assign_mixed_pixels(&mut signed, src);
             let max_radius = signed.par_iter().map(|s| s.abs()).reduce(|| 0.0f32, f32::max);
             let (w, h) = (src.width, src.height);
             // Layered near depth edges (weight > 0, see layered::edge_weight), gather elsewhere:
@@ -484,26 +485,6 @@ impl TileMask {
     }
 }
 
-/// A blur with per-pixel radii and no checks, computing only the tiles of `mask` (for the
-/// layered engine's slices).
-pub(crate) fn run_radii(
-    bundle: &Bundle,
-    radii: &[f32],
-    src: &ImageView,
-    dst: &mut ImageViewMut,
-    mask: &TileMask,
-    scratch: &Scratch,
-) {
-    run_masked(
-        &Plan::per_pixel(bundle, radii),
-        src,
-        dst,
-        radii.iter().copied().fold(0.0, f32::max),
-        Some(mask),
-        scratch,
-    );
-}
-
 fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32, scratch: &Scratch) -> RenderStats {
     run_masked(plan, src, dst, max_r, None, scratch)
 }
@@ -532,7 +513,7 @@ fn row_ranges(
         .collect()
 }
 
-fn run_masked(
+pub(crate) fn run_masked(
     plan: &Plan,
     src: &ImageView,
     dst: &mut ImageViewMut,

@@ -1,79 +1,100 @@
-//! Layered (occlusion-aware) lens blur (DESIGN §1, "layered").
+//! Layered (occlusion-aware, scatter-exact) lens blur.
 //!
-//! The frame is split by signed CoC (negative in front of the focal plane) into slices with
-//! overlapping tent mattes that sum to 1, so a pixel between two slice radii is shared by both
-//! and the blur radius varies without banding. Everything under 1 px falls in the in-focus
-//! slice. Slices are composited front to back with "over", each slice k being
+//! What a lens does: every source point spreads its light with the PSF of its *own* circle of
+//! confusion, and nearer points occlude farther ones. Gather (each output pixel filtering with
+//! its own radius) gets this right inside a surface but not where the radius jumps: a small light
+//! before a far sky would be spread with the sky's radius. So near depth edges the frame is split
+//! by signed CoC (negative in front of the focal plane) into **slices of one radius each**, and
+//! every slice is blurred with the complex at exactly that radius — within a slice, gather and
+//! scatter are the same thing. The stages:
 //!
-//! * its own pixels, weighted by their matte m_k, plus
-//! * the pixels of nearer slices (mass N_k), whose colour — hidden from the camera — is filled
-//!   by pull-push (Gortler et al. 1996, Kraus & Strengert 2007) from the pixels at slice k or
-//!   farther, so blurred rims of a nearer object show a plausible background,
+//! 1. [`Ladder`]: slice centres 1 px apart up to [`SLICE_LINEAR_PX`], then [`SLICE_STEP_RATIO`]
+//!    of the radius apart; a pixel between two centres is shared by both with tent weights
+//!    summing to 1, so energy is kept and a depth ramp blends without banding. A light's disc is
+//!    the blend of the two neighbouring radii: its half-peak radius is within half a step of its
+//!    own.
+//! 2. [`locate_pixels`]: each pixel's place on the ladder, and per slice the tiles holding its
+//!    pixels.
+//! 3. [`slice_jobs`]: per slice, the connected groups of tiles it must produce (in the band, within
+//!    its reach of its own pixels), each a region with its input rectangle.
+//! 4. [`slice_source`]: a region's premultiplied colour with a coverage channel — its own pixels
+//!    by matte, plus the pixels of nearer slices as opaque coverage whose colour (hidden from the
+//!    camera) is filled by pull-push ([`pull_push`]; Gortler et al. 1996, Kraus & Strengert 2007)
+//!    from what is at this slice or farther, so blurred rims of a nearer object show a plausible
+//!    background and one surface shared by two slices does not occlude itself.
+//! 5. [`blur_region`]: the fixed-radius engine (merged integer taps) over the region's tiles.
+//! 6. [`composite`]: front to back, `acc += T·C`, `T ·= 1 − coverage`; then [`finish`] blends
+//!    the result into the gather result by the edge weight.
 //!
-//! premultiplied with a coverage channel and blurred by the sparse complex with the radii of
-//! its own pixels (spread past its silhouette by pull-push). Because slice k carries the nearer
-//! mass as filled, opaque coverage, one surface shared between two adjacent slices composites
-//! to the blend of the two blurs (no self-occlusion), while a nearer surface occludes what is
-//! behind it and turns see-through where its own blur thins out.
-//!
-//! The engine uses this only near depth edges ([`edge_weight`]: within the PSF's measured
-//! spread of a jump in CoC, fading out over the band's last quarter) and gather elsewhere, which
-//! is exact inside a surface. Work stays near one extra pass:
-//! * slice centres 1, 4, 16 … px on each side of focus, the last one the largest |CoC| there,
-//!   so a wall at one depth is one slice;
-//! * each slice is processed per connected group of 16-px tiles it must produce (in the band,
-//!   within its reach of its own pixels), and only in the tiles its blur reads;
-//! * fills are computed on 4×-coarser cells (8× for half-resolution slices) and interpolated;
-//! * slices of radius ≥ [`HALF_RES_FROM`] px are blurred at half resolution (the complex at
-//!   half the radius on 2×2 averages) and interpolated back: a blur that wide holds nothing
-//!   finer than two pixels.
+//! The engine uses this only near depth edges ([`edge_weight`]: within the PSF's measured spread
+//! of a jump in CoC, fading out beyond it) and gather elsewhere, which is exact inside a surface.
 
-use super::engine::{run_radii, Pools, Scratch, TileMask};
+use super::engine::{run_masked, Pools, Scratch, TileMask};
+use super::plan::Plan;
 use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
 
-/// Ratio between successive slice radii (1, 4, 16, ... px on each side of focus; the last
-/// centre on each side is the largest |CoC| of that side, so a far wall at one depth lies in one
-/// slice).
-pub const SLICE_RATIO: f32 = 4.0;
+/// Slice centres are this many px apart up to this radius (a light's half-peak radius is then
+/// within half a px of its own)...
+pub const SLICE_LINEAR_PX: f32 = 32.0;
+/// ...and this fraction of the radius apart beyond it (bounding the slice count: about 150 on
+/// each side of focus at the largest radius, 1024 px).
+pub const SLICE_STEP_RATIO: f32 = 1.0 / SLICE_LINEAR_PX;
 
-/// The slice centres (signed CoC in px, near to far) needed for values in `[lo, hi]`.
-pub fn slice_centres(lo: f32, hi: f32) -> Vec<f32> {
-    let side = |m: f32| {
-        let mut v = Vec::new();
-        if m <= 0.0 {
-            return v;
-        }
-        let mut c = 1.0f32;
-        while c < m {
-            v.push(c);
-            c *= SLICE_RATIO;
-        }
-        // End exactly at m: replace the last rung when m is close above it.
-        match v.last_mut() {
-            Some(last) if m < *last * SLICE_RATIO.sqrt() => *last = m.max(1.0),
-            _ => v.push(m.max(1.0)),
-        }
-        v
-    };
-    let mut centres: Vec<f32> = side(-lo.min(0.0)).into_iter().rev().map(|c| -c).collect();
-    centres.push(0.0);
-    centres.extend(side(hi.max(0.0)));
-    centres
+/// The slice centres: signed CoC in px, near to far, 0 (in focus) among them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ladder {
+    centres: Vec<f32>,
 }
 
-/// Where a signed CoC falls: between centres j and j+1, with weight `t` on j+1.
-fn locate(centres: &[f32], s: f32) -> (usize, f32) {
-    let n = centres.len();
-    if s <= centres[0] {
-        return (0, 0.0);
+impl Ladder {
+    /// The centres needed for signed CoC values in `[lo, hi]`: steps of 1 px, then of
+    /// [`SLICE_STEP_RATIO`] of the radius, the last centre on each side exactly the largest |CoC|
+    /// there (so a far wall at one depth lies in one slice).
+    pub fn new(lo: f32, hi: f32) -> Ladder {
+        let side = |m: f32| {
+            let mut v: Vec<f32> = Vec::new();
+            let mut c = 0.0f32;
+            while m > 0.0 {
+                let step = (c * SLICE_STEP_RATIO).max(1.0);
+                if c + step >= m {
+                    // End exactly at m: move the last centre there when m is under half a step
+                    // past it.
+                    match v.last_mut() {
+                        Some(last) if m - c < 0.5 * step => *last = m,
+                        _ => v.push(m),
+                    }
+                    break;
+                }
+                c += step;
+                v.push(c);
+            }
+            v
+        };
+        let mut centres: Vec<f32> = side(-lo.min(0.0)).into_iter().rev().map(|c| -c).collect();
+        centres.push(0.0);
+        centres.extend(side(hi.max(0.0)));
+        Ladder { centres }
     }
-    if s >= centres[n - 1] {
-        return (n.saturating_sub(2), if n > 1 { 1.0 } else { 0.0 });
+
+    pub fn centres(&self) -> &[f32] {
+        &self.centres
     }
-    let j = centres.partition_point(|&c| c <= s).saturating_sub(1).min(n - 2);
-    (j, (s - centres[j]) / (centres[j + 1] - centres[j]))
+
+    /// Where a signed CoC falls: between centres j and j+1, with weight `t` on j+1.
+    pub fn locate(&self, s: f32) -> (usize, f32) {
+        let c = &self.centres;
+        let n = c.len();
+        if n == 1 || s <= c[0] {
+            return (0, 0.0);
+        }
+        if s >= c[n - 1] {
+            return (n - 2, 1.0);
+        }
+        let j = c.partition_point(|&v| v <= s).saturating_sub(1).min(n - 2);
+        (j, (s - c[j]) / (c[j + 1] - c[j]))
+    }
 }
 
 /// Own matte m_k and nearer mass N_k of a pixel located at (j, t) for slice k.
@@ -114,10 +135,6 @@ impl Rect {
         self.y1 - self.y0
     }
 }
-
-/// Resolution factor of the fills: they are seen only through a blur, so they are computed on
-/// a grid this many times coarser and interpolated bilinearly (known pixels keep their value).
-const FILL_FACTOR: usize = 4;
 
 /// The two cells of a grid `f` times coarser (`n` cells) that cell `i` interpolates between,
 /// and the weight of the second (cell centres aligned: i ↦ (i + ½)/f − ½).
@@ -275,367 +292,244 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
     out
 }
 
-/// Step (px) the radii inside a slice are rounded to.
-pub const SLICE_RADIUS_STEP: f32 = 0.25;
-
-/// One region of a slice, blurred: its output tiles, output and input rectangles, the blurred
-/// slice (`bw × bh` pixels at `1/d` resolution), `bw`, `bh`, `d`.
-type SliceRegion = (TileMask, Rect, Rect, Vec<f32>, usize, usize, usize);
-
-/// How far (whole px) the complex at `radius` can move a pixel's light: the sum of its layers'
-/// reaches (the margin a slice's blur reads around its output).
-fn reach_px(bundle: &Bundle, radius: f32) -> usize {
-    crate::render::plan::TapTable::new(bundle, radius as f64).complex.reach().max(0) as usize
-}
-
-/// Slices of this radius (px) or more are blurred at half resolution.
-pub const HALF_RES_FROM: f32 = 4.0;
-
 /// Tile side for skipping work: slices are computed only in tiles where the result is used.
 const TILE: usize = 16;
 
-/// Layered blur of `src` with per-pixel signed CoC `signed` (row-major), blended into `dst`
-/// (which holds the gather result) by `weight` (see [`edge_weight`]): where the weight is 1 the
-/// layered result replaces it, where it is 0 `dst` is left as it was; returns the number of
-/// slices rendered. `finite`: the source holds no NaN or infinity (the gather pass counted them).
-pub(crate) fn blur_layered(
-    bundle: &Bundle,
+/// Pixels (times channels) of blurred regions held at once before they are composited: regions
+/// are blurred in parallel in batches of about this size.
+const BATCH_FLOATS: usize = 1 << 23;
+
+/// What every stage of one layered render reads.
+struct Frame<'a> {
+    /// Premultiplied colour plus coverage, `ci` channels per pixel, row-major `w × h`.
+    img: &'a [f32],
+    ci: usize,
+    w: usize,
+    /// Per pixel: between which ladder centres it lies (j, t).
+    located: &'a [(u32, f32)],
+}
+
+/// One region of one slice: the output tiles (frame tile grid), their pixel rectangle, and the
+/// input rectangle its blur reads (its origin on the tile grid).
+struct SliceJob {
+    k: usize,
+    comp: TileMask,
+    out_r: Rect,
+    in_r: Rect,
+}
+
+/// The regions of one slice and what blurs them.
+struct Slice {
+    plan: Plan,
+    reach: usize,
+    pass_through: bool,
+}
+
+/// Each pixel of `relevant`'s tiles located on the ladder (others left at (0, 0)), and per
+/// slice the tiles holding pixels of its own (found per row of tiles, in parallel).
+fn locate_pixels(
+    ladder: &Ladder,
     signed: &[f32],
-    weight: &[f32],
-    src: &ImageView,
-    finite: bool,
-    dst: &mut ImageViewMut,
-    scratch: &Scratch,
-) -> usize {
-    let (w, h, c) = (src.width, src.height, src.channels);
-    // Working layout: premultiplied colour plus coverage (the alpha channel when there is one).
-    let has_alpha = c == 2 || c == 4;
-    let ci = if has_alpha { c } else { c + 1 };
-    // The source itself when it already has that layout (packed, with alpha, all finite).
-    let borrowed = src.packed_data().filter(|_| has_alpha && finite);
-    let img: std::borrow::Cow<[f32]> = match borrowed {
-        Some(d) => std::borrow::Cow::Borrowed(d),
-        None => {
-            let mut img = crate::render::frame_buffer::<f32>(w * h * ci);
-            img.par_chunks_mut(w * ci).enumerate().for_each(|(y, row)| {
-                for (o, p) in row.chunks_exact_mut(ci).zip(src.row(y).chunks_exact(c)) {
-                    for (d, &v) in o.iter_mut().zip(p) {
-                        *d = if v.is_finite() { v } else { 0.0 };
-                    }
-                    if !has_alpha {
-                        o[c] = 1.0;
-                    }
-                }
-            });
-            std::borrow::Cow::Owned(img)
-        }
-    };
-    let (lo, hi) = signed
-        .par_iter()
-        .fold(|| (0.0f32, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)))
-        .reduce(|| (0.0, 0.0), |x, y| (x.0.min(y.0), x.1.max(y.1)));
-    let centres = slice_centres(lo, hi);
-    // The tiles where the layered result is used.
-    let band = TileMask::from_pixels(TILE, w, h, weight, |e| e > 0.0);
-    let tw = band.tw;
-    // Only pixels within the largest blur reach (and a tile) of those tiles are ever read.
-    let widest = reach_px(bundle, lo.abs().max(hi));
-    let relevant = band.dilated(widest + TILE);
-    // Where each pixel falls between the slice centres, and each slice's tiles with pixels of its
-    // own (per row of tiles, in parallel).
-    let mut located = scratch.1.located.take(w * h, (0, 0.0));
-    let per_row: Vec<Vec<Vec<bool>>> = located
+    relevant: &TileMask,
+    w: usize,
+    h: usize,
+    pools: &Pools,
+) -> (Vec<(u32, f32)>, Vec<TileMask>) {
+    let n = ladder.centres().len();
+    let tw = relevant.tw;
+    let mut located = pools.located.take(w * h, (0, 0.0));
+    let per_row: Vec<Vec<(usize, usize)>> = located
         .par_chunks_mut(w * TILE)
         .enumerate()
         .map(|(ty, rows)| {
-            let mut o = vec![vec![false; tw]; centres.len()];
+            let mut own = Vec::new();
             for (dy, row) in rows.chunks_mut(w).enumerate() {
                 let y = ty * TILE + dy;
                 for (a, b) in relevant.spans(y, w) {
                     for (x, l) in row[a..b].iter_mut().enumerate().map(|(i, l)| (a + i, l)) {
-                        let tx = x / TILE;
-                        let (j, t) = locate(&centres, signed[y * w + x]);
+                        let (j, t) = ladder.locate(signed[y * w + x]);
                         *l = (j as u32, t);
                         if t < 1.0 {
-                            o[j][tx] = true;
+                            own.push((j, x / TILE));
                         }
-                        if t > 0.0 && j + 1 < centres.len() {
-                            o[j + 1][tx] = true;
+                        if t > 0.0 && j + 1 < n {
+                            own.push((j + 1, x / TILE));
                         }
                     }
                 }
             }
-            o
+            own.sort_unstable();
+            own.dedup();
+            own
         })
         .collect();
-    let mut owns: Vec<TileMask> = vec![TileMask::new(TILE, w, h); centres.len()];
-    for (ty, o) in per_row.into_iter().enumerate() {
-        for (k, row) in o.into_iter().enumerate() {
-            owns[k].on[ty * tw..(ty + 1) * tw].copy_from_slice(&row);
+    let mut owns: Vec<TileMask> = vec![TileMask::new(TILE, w, h); n];
+    for (ty, own) in per_row.into_iter().enumerate() {
+        for (k, tx) in own {
+            owns[k].on[ty * tw + tx] = true;
         }
     }
-    let mut acc = scratch.1.floats.take(w * h * ci, 0.0);
-    let mut trans = scratch.1.floats.take(w * h, 1.0);
-    let mut slices = 0;
-    for (k, own) in owns.iter().enumerate() {
-        if !own.any() {
-            continue;
+    (located, owns)
+}
+
+/// The regions slice k must produce: the tiles of `band` within `reach` of its own tiles, per
+/// connected group, each with the input rectangle its blur reads.
+fn slice_jobs(k: usize, own: &TileMask, band: &TileMask, reach: usize, w: usize, h: usize) -> Vec<SliceJob> {
+    let near_own = own.dilated(reach);
+    let mut active = band.clone();
+    active.on.iter_mut().zip(&near_own.on).for_each(|(a, &n)| *a = *a && n);
+    components(&active)
+        .into_iter()
+        .filter_map(|comp| {
+            let out_r = tile_bounds(&comp, w, h)?;
+            let grown = out_r.grow(reach, w, h);
+            let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
+            Some(SliceJob { k, comp, out_r, in_r })
+        })
+        .collect()
+}
+
+/// Coarse cells (`fb × fb` pixels) of a region for its fill: per cell, slice k's own pixels by
+/// matte (Σ m·colour, coverage channel included) averaged over what is at slice k or farther
+/// (Σ(1 − n), n the nearer mass), and that mass per pixel of the cell; and whether the region
+/// holds any nearer mass to fill at all. Only the pixels of `need` are read.
+fn fill_cells(f: &Frame, job: &SliceJob, need: &TileMask, fb: usize) -> (Vec<f32>, Vec<f32>, bool) {
+    let (ci, r) = (f.ci, job.in_r);
+    let (rw, rh) = (r.width(), r.height());
+    let (lw, lh) = (rw.div_ceil(fb), rh.div_ceil(fb));
+    let (mut col, mut far) = (vec![0.0f32; lw * lh * ci], vec![0.0f32; lw * lh]);
+    let hidden = col
+        .par_chunks_mut(lw * ci)
+        .zip(far.par_chunks_mut(lw))
+        .enumerate()
+        .map(|(ly, (col, far))| {
+            let mut hidden = false;
+            let ys = ly * fb..((ly + 1) * fb).min(rh);
+            for y in ys.clone() {
+                let base = (y + r.y0) * f.w + r.x0;
+                for (a, b) in need.spans(y, rw) {
+                    for x in a..b {
+                        let (j, t) = f.located[base + x];
+                        let (m, n) = masses(j as usize, t, job.k);
+                        hidden |= n > 0.0;
+                        let cell = x / fb;
+                        if m != 0.0 {
+                            let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
+                            col[cell * ci..(cell + 1) * ci].iter_mut().zip(px).for_each(|(o, &v)| *o += m * v);
+                        }
+                        far[cell] += 1.0 - n;
+                    }
+                }
+            }
+            for cell in 0..lw {
+                let count = (ys.len() * ((cell + 1) * fb).min(rw).saturating_sub(cell * fb)) as f32;
+                if far[cell] > 0.0 {
+                    col[cell * ci..(cell + 1) * ci].iter_mut().for_each(|v| *v /= far[cell]);
+                }
+                far[cell] /= count;
+            }
+            hidden
+        })
+        .reduce(|| false, |a, b| a || b);
+    (col, far, hidden)
+}
+
+/// Resolution factor of the fills: they are seen only through a blur, so they are computed on
+/// a grid this many times coarser and interpolated bilinearly.
+const FILL_FACTOR: usize = 4;
+
+/// The source of one region of slice k (`ci` channels, the input rectangle's size, zero outside
+/// the tiles its blur reads): own pixels by matte m, and the nearer mass n filled with slice k's
+/// own pixels averaged over what lies behind it locally (premultiplied: their colour with
+/// coverage = slice k's share of the neighbourhood behind the hole). Summed
+/// front to back over the slices, the shares of the surfaces behind a nearer object fill its
+/// hole once, each in proportion to how much of the neighbourhood it covers — a slice with a
+/// few pixels near a post does not close the hole for everything behind it.
+fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask) -> Vec<f32> {
+    let (ci, r) = (f.ci, job.in_r);
+    let (rw, rh) = (r.width(), r.height());
+    let fb = if rw >= 2 * FILL_FACTOR && rh >= 2 * FILL_FACTOR { FILL_FACTOR } else { 1 };
+    let (lw, lh) = (rw.div_ceil(fb), rh.div_ceil(fb));
+    let (col, far, hidden) = fill_cells(f, job, need, fb);
+    let fill = if hidden { pull_push(&col, &far, lw, lh, ci) } else { Vec::new() };
+    let col_spans: Vec<(usize, usize, f32)> = (0..rw).map(|x| parent_span(x, lw, fb)).collect();
+    let mut source = crate::render::frame_buffer::<f32>(rw * rh * ci);
+    source.par_chunks_mut(rw * ci).enumerate().for_each(|(y, row)| {
+        let base = (y + r.y0) * f.w + r.x0;
+        let (y0, y1, ty) = parent_span(y, lh, fb);
+        for (a, b) in need.spans(y, rw) {
+            for x in a..b {
+                let (j, t) = f.located[base + x];
+                let (m, n) = masses(j as usize, t, job.k);
+                let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
+                let out = &mut row[x * ci..(x + 1) * ci];
+                out.iter_mut().zip(px).for_each(|(o, &v)| *o = m * v);
+                if n > 0.0 {
+                    let (x0, x1, tx) = col_spans[x];
+                    let taps = [
+                        (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
+                        (y0 * lw + x1, tx * (1.0 - ty)),
+                        (y1 * lw + x0, (1.0 - tx) * ty),
+                        (y1 * lw + x1, tx * ty),
+                    ];
+                    for (ch, o) in out.iter_mut().enumerate() {
+                        *o += n * taps.iter().map(|&(i, k)| k * fill[i * ci + ch]).sum::<f32>();
+                    }
+                }
+            }
         }
-        let radius = centres[k].abs();
-        // Reach of the largest radius this slice uses (its own pixels lie between the
-        // neighbouring centres).
-        let r_max =
-            [k.wrapping_sub(1), k, k + 1].iter().filter_map(|&i| centres.get(i)).fold(radius, |m, c| m.max(c.abs()));
-        let reach = reach_px(bundle, r_max);
-        // Tiles this slice must produce: in the band, and within its reach of its own pixels.
-        let near_own = own.dilated(reach);
-        let mut active = band.clone();
-        active.on.iter_mut().zip(&near_own.on).for_each(|(a, &n)| *a = *a && n);
-        if !active.any() {
-            continue;
-        }
-        slices += 1;
-        // Each connected group of active tiles is its own region, so far-apart edges (two posts
-        // at the frame's sides) do not make one frame-wide region.
-        // The slice's regions are independent: blurred in parallel, then composited in turn.
-        let regions: Vec<SliceRegion> = components(&active)
-            .into_par_iter()
-            .filter_map(|comp| {
-                let out_r = tile_bounds(&comp, w, h)?;
-                // The input region: grown by the reach, its origin on the tile grid.
-                let grown = out_r.grow(reach, w, h);
-                let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
-                let (rw, rh) = (in_r.width(), in_r.height());
-                let region_mask = comp.crop(in_r.x0 / TILE, in_r.y0 / TILE, rw, rh);
-                // Large radii are blurred at half resolution (see below).
-                let d = if radius >= HALF_RES_FROM { 2 } else { 1 };
-                // The region's tiles the blur reads: the output tiles grown by the reach, and by one
-                // tile more at half resolution (in region tile coordinates; the region's origin is on
-                // the tile grid).
-                let need =
-                    comp.dilated(reach + if d == 2 { TILE } else { 0 }).crop(in_r.x0 / TILE, in_r.y0 / TILE, rw, rh);
-                if std::env::var_os("SB_DEBUG").is_some() {
-                    eprintln!("slice {k} c={} out {:?} in {rw}x{rh} reach {reach}", centres[k], out_r);
-                }
-                // The slice is built on the blur's grid: blocks of d×d pixels (large radii are
-                // blurred at half resolution: the complex at half the radius on 2×2 averages,
-                // interpolated back; a blur that wide holds nothing finer).
-                let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
-                let block = |i: usize, len: usize| i * d..(i * d + d).min(len);
-                // One read of the region's pixels, per block: what its source needs (the known
-                // colour — own matte m plus the known share 1 − n of the hidden part n —, the
-                // fill's share n², the own radii by matte, the filled radius's share 1 − m) and
-                // what the fills need (the colour and weight of what is at slice k or farther, the
-                // own matte).
-                let (sa, ca) = (ci + 3, ci + 2);
-                let mut sums = crate::render::frame_buffer::<f32>(bw * bh * sa);
-                let mut far = crate::render::frame_buffer::<f32>(bw * bh * ca);
-                let hidden = sums
-                    .par_chunks_mut(bw * sa)
-                    .zip(far.par_chunks_mut(bw * ca))
-                    .enumerate()
-                    .map(|(by, (srow, frow))| {
-                        let mut hidden = false;
-                        let ys = block(by, rh);
-                        for (a, b) in need.spans(by * d, rw) {
-                            for bx in a / d..b.div_ceil(d) {
-                                let (o, fo) = (&mut srow[bx * sa..bx * sa + sa], &mut frow[bx * ca..bx * ca + ca]);
-                                for y in ys.clone() {
-                                    let base = (y + in_r.y0) * w + in_r.x0;
-                                    for x in block(bx, rw) {
-                                        let (j, t) = located[base + x];
-                                        let j = j as usize;
-                                        let (m, n) = masses(j, t, k);
-                                        let px = &img[(base + x) * ci..(base + x) * ci + ci];
-                                        let known = m + n * (1.0 - n);
-                                        if known != 0.0 {
-                                            o[..ci].iter_mut().zip(px).for_each(|(o, &v)| *o += known * v);
-                                        }
-                                        let own = m.clamp(0.0, 1.0);
-                                        let r = own * signed[base + x].abs();
-                                        o[ci] += n * n;
-                                        o[ci + 1] += r;
-                                        o[ci + 2] += 1.0 - own;
-                                        let a = 1.0 - n;
-                                        hidden |= n > 0.0;
-                                        if a != 0.0 {
-                                            fo[..ci].iter_mut().zip(px).for_each(|(o, &v)| *o += a * v);
-                                        }
-                                        fo[ci] += a;
-                                        fo[ci + 1] += own;
-                                    }
-                                }
-                            }
-                        }
-                        hidden
-                    })
-                    .reduce(|| false, |a, b| a || b);
-                // Coarse cells (FILL_FACTOR² blocks; single blocks on small regions) for the fills:
-                // the colour of what is at slice k or farther, weighted by 1 − nearer mass (the
-                // slice's hidden pixels are filled from it), and the own pixels' |CoC|, weighted by
-                // the own matte (the slice's blur continues past its silhouette with the radius it
-                // has inside). Weights are per pixel of the cell.
-                let fb = if bw >= 2 * FILL_FACTOR && bh >= 2 * FILL_FACTOR { FILL_FACTOR } else { 1 };
-                let f = fb * d;
-                let (lw, lh) = (bw.div_ceil(fb), bh.div_ceil(fb));
-                let mut lc = vec![0.0f32; lw * lh * ci];
-                let mut lwt = vec![0.0f32; lw * lh];
-                let mut lr = vec![0.0f32; lw * lh];
-                let mut lrw = vec![0.0f32; lw * lh];
-                lc.par_chunks_mut(lw * ci)
-                    .zip(lwt.par_chunks_mut(lw))
-                    .zip(lr.par_chunks_mut(lw).zip(lrw.par_chunks_mut(lw)))
-                    .enumerate()
-                    .for_each(|(ly, ((crow, wrow), (rrow, rwrow)))| {
-                        for by in ly * fb..((ly + 1) * fb).min(bh) {
-                            for bx in 0..bw {
-                                let (o, fo) = (
-                                    &sums[(by * bw + bx) * sa..(by * bw + bx + 1) * sa],
-                                    &far[(by * bw + bx) * ca..(by * bw + bx + 1) * ca],
-                                );
-                                let cell = bx / fb;
-                                crow[cell * ci..cell * ci + ci].iter_mut().zip(&fo[..ci]).for_each(|(d, &v)| *d += v);
-                                wrow[cell] += fo[ci];
-                                rrow[cell] += o[ci + 1];
-                                rwrow[cell] += fo[ci + 1];
-                            }
-                        }
-                        let rows = (((ly + 1) * f).min(rh) - ly * f) as f32;
-                        for cell in 0..lw {
-                            let n = rows * ((cell + 1) * f).min(rw).saturating_sub(cell * f) as f32;
-                            if wrow[cell] > 0.0 {
-                                crow[cell * ci..cell * ci + ci].iter_mut().for_each(|d| *d /= wrow[cell]);
-                            }
-                            wrow[cell] /= n;
-                            if rwrow[cell] > 0.0 {
-                                rrow[cell] /= rwrow[cell];
-                            }
-                            rwrow[cell] /= n;
-                        }
-                    });
-                drop(far);
-                let fill = if hidden { pull_push(&lc, &lwt, lw, lh, ci) } else { Vec::new() };
-                let fill_r = pull_push(&lr, &lrw, lw, lh, 1);
-                // The slice's source (own pixels by matte, nearer pixels as filled coverage) and its
-                // radius per block (own pixels' |CoC| by matte, the filled radius for the rest), the
-                // radii rounded to SLICE_RADIUS_STEP: the filled radii vary smoothly, and fewer
-                // distinct radii give long runs of one tap table (the fast merged-integer loop).
-                // The fills are smooth (bilinear between coarse cells), so each block reads them
-                // once, at its centre.
-                let mut source = crate::render::frame_buffer::<f32>(bw * bh * ci);
-                let mut radii = crate::render::frame_buffer::<f32>(bw * bh);
-                let centre = |i: usize, n: usize, len: usize| {
-                    let c = (i * d) as f32 + ((d.min(len - i * d)) as f32 - 1.0) / 2.0;
-                    let p = ((c + 0.5) / f as f32 - 0.5).max(0.0);
-                    let p0 = (p.floor() as usize).min(n - 1);
-                    (p0, (p0 + 1).min(n - 1), p - p.floor())
-                };
-                let col_spans: Vec<(usize, usize, f32)> = (0..bw).map(|bx| centre(bx, lw, rw)).collect();
-                source.par_chunks_mut(bw * ci).zip(radii.par_chunks_mut(bw)).enumerate().for_each(
-                    |(by, (row, rrow))| {
-                        let ys = block(by, rh);
-                        let (y0, y1, ty) = centre(by, lh, rh);
-                        for (a, b) in need.spans(by * d, rw) {
-                            for bx in a / d..b.div_ceil(d) {
-                                let o = &sums[(by * bw + bx) * sa..(by * bw + bx + 1) * sa];
-                                let (x0, x1, tx) = col_spans[bx];
-                                let taps = [
-                                    (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
-                                    (y0 * lw + x1, tx * (1.0 - ty)),
-                                    (y1 * lw + x0, (1.0 - tx) * ty),
-                                    (y1 * lw + x1, tx * ty),
-                                ];
-                                let at = |g: &[f32], n: usize, ch: usize| {
-                                    taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>()
-                                };
-                                let cnt = (ys.len() * block(bx, rw).len()) as f32;
-                                let (fill_share, mut rad, rad_share) = (o[ci], o[ci + 1], o[ci + 2]);
-                                for (ch, out) in row[bx * ci..bx * ci + ci].iter_mut().enumerate() {
-                                    let hidden = if fill_share > 0.0 { fill_share * at(&fill, ci, ch) } else { 0.0 };
-                                    *out = (o[ch] + hidden) / cnt;
-                                }
-                                if rad_share > 0.0 {
-                                    rad += rad_share * at(&fill_r, 1, 0);
-                                }
-                                rrow[bx] = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
-                            }
-                        }
-                    },
-                );
-                drop(sums);
-                // A slice whose radii all pass through (≤ 0.5 px, DESIGN §1) is its own blur.
-                if radii.par_iter().all(|&r| r <= 0.5) {
-                    return Some((comp, out_r, in_r, source, bw, bh, d));
-                }
-                let mut blurred = crate::render::frame_buffer::<f32>(bw * bh * ci);
-                {
-                    // At half resolution the interpolation back reads one blurred pixel past the output
-                    // tiles: blur one tile more on every side.
-                    let mask = TileMask {
-                        tile: TILE / d,
-                        ..if d == 1 { region_mask.clone() } else { region_mask.dilated(1) }
-                    };
-                    let sv = ImageView::packed(&source, bw, bh, ci).expect("slice buffer");
-                    let mut bv = ImageViewMut::packed(&mut blurred, bw, bh, ci).expect("slice buffer");
-                    run_radii(bundle, &radii, &sv, &mut bv, &mask, scratch);
-                }
-                Some((comp, out_r, in_r, blurred, bw, bh, d))
-            })
-            .collect();
-        for (comp, out_r, in_r, blurred, bw, bh, d) in regions {
-            // Front to back: acc += T·C; T ·= (1 − coverage).
-            let rows = out_r.y0..out_r.y1;
-            let (acc_rows, trans_rows) = (
-                acc[rows.start * w * ci..rows.end * w * ci].par_chunks_mut(w * ci),
-                trans[rows.start * w..rows.end * w].par_chunks_mut(w),
-            );
-            // Half-resolution slices: the columns' parent spans once per region.
-            let col_spans: Vec<(usize, usize, f32)> = if d == 1 {
-                Vec::new()
-            } else {
-                (out_r.x0..out_r.x1).map(|x| parent_span(x - in_r.x0, bw, d)).collect()
-            };
-            acc_rows.zip(trans_rows).enumerate().for_each(|(i, (arow, trow))| {
-                let y = out_r.y0 + i;
-                let by = y - in_r.y0;
-                // This row of the blurred slice (for d = 2: the two parent rows blended).
-                let line: std::borrow::Cow<[f32]> = if d == 1 {
-                    std::borrow::Cow::Borrowed(&blurred[by * bw * ci..(by + 1) * bw * ci])
-                } else {
-                    let (y0, y1, ty) = parent_span(by, bh, d);
-                    let (r0, r1) =
-                        (&blurred[y0 * bw * ci..(y0 + 1) * bw * ci], &blurred[y1 * bw * ci..(y1 + 1) * bw * ci]);
-                    std::borrow::Cow::Owned(r0.iter().zip(r1).map(|(&a, &b)| a + (b - a) * ty).collect())
-                };
-                let mut b = [0.0f32; 4];
-                for x in out_r.x0..out_r.x1 {
-                    if !comp.on[(y / TILE) * comp.tw + x / TILE] {
-                        continue;
-                    }
-                    let tr = trow[x];
-                    if tr <= 0.0 {
-                        continue;
-                    }
-                    let bx = x - in_r.x0;
-                    if d == 1 {
-                        b[..ci].copy_from_slice(&line[bx * ci..bx * ci + ci]);
-                    } else {
-                        let (x0, x1, tx) = col_spans[x - out_r.x0];
-                        let (p0, p1) = (&line[x0 * ci..x0 * ci + ci], &line[x1 * ci..x1 * ci + ci]);
-                        for ((v, &a), &c) in b.iter_mut().zip(p0).zip(p1) {
-                            *v = a + (c - a) * tx;
-                        }
-                    }
-                    for ch in 0..ci {
-                        arow[x * ci + ch] += tr * b[ch];
-                    }
-                    trow[x] = tr * (1.0 - b[ci - 1].clamp(0.0, 1.0));
-                }
-            });
-        }
+    });
+    source
+}
+
+/// One region of a slice, blurred at the slice's radius (the input rectangle's size; valid in
+/// the region's output tiles).
+fn blur_region(f: &Frame, job: &SliceJob, slice: &Slice, scratch: &Scratch) -> Vec<f32> {
+    let (tx0, ty0) = (job.in_r.x0 / TILE, job.in_r.y0 / TILE);
+    let (rw, rh) = (job.in_r.width(), job.in_r.height());
+    let need = job.comp.dilated(slice.reach).crop(tx0, ty0, rw, rh);
+    let source = slice_source(f, job, &need);
+    if slice.pass_through {
+        return source;
     }
-    // Out, where the layered result is used: drop the added coverage channel (normalising colour
-    // by it: the input was opaque), blended with the gather result by the weight.
+    let mut blurred = crate::render::frame_buffer::<f32>(rw * rh * f.ci);
+    let mask = job.comp.crop(tx0, ty0, rw, rh);
+    let sv = ImageView::packed(&source, rw, rh, f.ci).expect("a region buffer is consistent");
+    let mut bv = ImageViewMut::packed(&mut blurred, rw, rh, f.ci).expect("a region buffer is consistent");
+    run_masked(&slice.plan, &sv, &mut bv, slice.plan.tables[0].radius as f32, Some(&mask), scratch);
+    blurred
+}
+
+/// Composites a blurred region over what nearer slices left: `acc += T·C`, `T ·= 1 − coverage`,
+/// in the region's output tiles.
+fn composite(job: &SliceJob, blurred: &[f32], ci: usize, w: usize, acc: &mut [f32], trans: &mut [f32]) {
+    let (out_r, in_r) = (job.out_r, job.in_r);
+    let rw = in_r.width();
+    let rows = out_r.y0..out_r.y1;
+    let acc_rows = acc[rows.start * w * ci..rows.end * w * ci].par_chunks_mut(w * ci);
+    let trans_rows = trans[rows.start * w..rows.end * w].par_chunks_mut(w);
+    acc_rows.zip(trans_rows).enumerate().for_each(|(i, (arow, trow))| {
+        let y = out_r.y0 + i;
+        let line = &blurred[(y - in_r.y0) * rw * ci..(y - in_r.y0 + 1) * rw * ci];
+        for (a, b) in job.comp.spans(y, w) {
+            for x in a..b {
+                let tr = trow[x];
+                if tr <= 0.0 {
+                    continue;
+                }
+                let px = &line[(x - in_r.x0) * ci..(x - in_r.x0 + 1) * ci];
+                arow[x * ci..(x + 1) * ci].iter_mut().zip(px).for_each(|(o, &v)| *o += tr * v);
+                trow[x] = tr * (1.0 - px[ci - 1].clamp(0.0, 1.0));
+            }
+        }
+    });
+}
+
+/// The layered result where it is used, blended into `dst` (the gather result) by `weight`: the
+/// added coverage channel dropped (colour normalised by it: the input was opaque).
+fn finish(acc: &[f32], weight: &[f32], ci: usize, dst: &mut ImageViewMut) {
+    let (w, c) = (dst.width, dst.channels);
+    let has_alpha = ci == c;
     let mut rows = dst.rows_mut();
     rows.par_iter_mut().enumerate().for_each(|(y, out)| {
         let mut l = [0.0f32; 4];
@@ -644,7 +538,7 @@ pub(crate) fn blur_layered(
             if e <= 0.0 {
                 continue;
             }
-            let a = &acc[(y * w + x) * ci..(y * w + x) * ci + ci];
+            let a = &acc[(y * w + x) * ci..(y * w + x + 1) * ci];
             if has_alpha {
                 l[..c].copy_from_slice(a);
             } else {
@@ -660,21 +554,128 @@ pub(crate) fn blur_layered(
             }
         }
     });
+}
+
+/// The source as premultiplied colour plus coverage (the alpha channel when there is one),
+/// non-finite samples as 0: borrowed when the source already has that layout.
+fn working_image<'a>(src: &'a ImageView, finite: bool) -> (std::borrow::Cow<'a, [f32]>, usize) {
+    let (w, c) = (src.width, src.channels);
+    let has_alpha = c == 2 || c == 4;
+    let ci = if has_alpha { c } else { c + 1 };
+    if let Some(d) = src.packed_data().filter(|_| has_alpha && finite) {
+        return (std::borrow::Cow::Borrowed(d), ci);
+    }
+    let mut img = crate::render::frame_buffer::<f32>(w * src.height * ci);
+    img.par_chunks_mut(w * ci).enumerate().for_each(|(y, row)| {
+        for (o, p) in row.chunks_exact_mut(ci).zip(src.row(y).chunks_exact(c)) {
+            for (d, &v) in o.iter_mut().zip(p) {
+                *d = if v.is_finite() { v } else { 0.0 };
+            }
+            if !has_alpha {
+                o[c] = 1.0;
+            }
+        }
+    });
+    (std::borrow::Cow::Owned(img), ci)
+}
+
+/// Layered blur of `src` with per-pixel signed CoC `signed` (row-major), blended into `dst`
+/// (which holds the gather result) by `weight` (see [`edge_weight`]): where the weight is 1 the
+/// layered result replaces it, where it is 0 `dst` is left as it was; returns the number of
+/// slices rendered. `finite`: the source holds no NaN or infinity (the gather pass counted them).
+pub(crate) fn blur_layered(
+    bundle: &Bundle,
+    signed: &[f32],
+    weight: &[f32],
+    src: &ImageView,
+    finite: bool,
+    dst: &mut ImageViewMut,
+    scratch: &Scratch,
+) -> usize {
+    let (w, h) = (src.width, src.height);
+    let (img, ci) = working_image(src, finite);
+    let (lo, hi) = signed
+        .par_iter()
+        .fold(|| (0.0f32, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)))
+        .reduce(|| (0.0, 0.0), |x, y| (x.0.min(y.0), x.1.max(y.1)));
+    let ladder = Ladder::new(lo, hi);
+    let band = TileMask::from_pixels(TILE, w, h, weight, |e| e > 0.0);
+    // Only pixels within the largest blur reach (and a tile) of the band are ever read.
+    let relevant = band.dilated(reach_px(bundle, lo.abs().max(hi)) + TILE);
+    let (located, owns) = locate_pixels(&ladder, signed, &relevant, w, h, &scratch.1);
+    let slices: Vec<Option<Slice>> = owns
+        .par_iter()
+        .zip(ladder.centres())
+        .map(|(own, &c)| {
+            own.any().then(|| {
+                let plan = Plan::uniform(bundle, c.abs() as f64);
+                let reach = plan.reaches.iter().map(|&r| r.max(0) as usize).sum();
+                Slice { plan, reach, pass_through: c.abs() <= 0.5 }
+            })
+        })
+        .collect();
+    let jobs: Vec<SliceJob> = (0..slices.len())
+        .into_par_iter()
+        .flat_map_iter(|k| match &slices[k] {
+            Some(s) => slice_jobs(k, &owns[k], &band, s.reach, w, h),
+            None => Vec::new(),
+        })
+        .collect();
+    let frame = Frame { img: &img, ci, w, located: &located };
+    let mut acc = scratch.1.floats.take(w * h * ci, 0.0);
+    let mut trans = scratch.1.floats.take(w * h, 1.0);
+    let mut batch = Vec::new();
+    let mut floats = 0;
+    for (i, job) in jobs.iter().enumerate() {
+        batch.push(job);
+        floats += job.in_r.width() * job.in_r.height() * ci;
+        if floats >= BATCH_FLOATS || i + 1 == jobs.len() {
+            let blurred: Vec<Vec<f32>> = batch
+                .par_iter()
+                .map(|j| blur_region(&frame, j, slices[j.k].as_ref().expect("a job's slice"), scratch))
+                .collect();
+            for (j, b) in batch.drain(..).zip(&blurred) {
+                composite(j, b, ci, w, &mut acc, &mut trans);
+            }
+            floats = 0;
+        }
+    }
+    finish(&acc, weight, ci, dst);
     scratch.1.floats.give(acc);
     scratch.1.floats.give(trans);
     scratch.1.located.give(located);
-    slices
+    slices.iter().filter(|s| s.is_some()).count()
 }
 
-/// How much of the layered result to use per pixel: 1 near a depth edge (a jump in signed
-/// CoC between neighbouring pixels larger than 1 px or 15 % of the radius), within the band
-/// B = `band_for(r)` px of the larger radius r of the jump (its blur's spread: a jump between
-/// small radii needs a narrow band), fading linearly to 0 over the band's last quarter, and 0
-/// beyond it. Elsewhere the gather result stands: it is exact inside a surface, and a
-/// continuous depth ramp stays free of slice banding.
+/// How far (whole px) the complex at `radius` can move a pixel's light: the sum of its layers'
+/// reaches.
+fn reach_px(bundle: &Bundle, radius: f32) -> usize {
+    crate::render::plan::TapTable::new(bundle, radius as f64).complex.reach().max(0) as usize
+}
+
+/// A CoC difference between neighbours counts as a depth edge above this many px...
+pub const JUMP_PX: f32 = 0.5;
+/// ...and above this fraction of the larger radius (a light 2 px smaller than the sky behind it
+/// still needs its own slice; a steep but continuous ramp does not).
+pub const JUMP_RATIO: f32 = 0.05;
+
+/// Whether neighbouring signed CoCs `a` and `b` differ by a depth edge.
+pub(crate) fn is_jump(a: f32, b: f32) -> bool {
+    let d = (a - b).abs();
+    d > JUMP_PX && d > JUMP_RATIO * a.abs().max(b.abs())
+}
+
+/// How much of the layered result to use per pixel: 1 near a depth edge (a jump in signed CoC
+/// between neighbouring pixels larger than [`JUMP_PX`] and [`JUMP_RATIO`] of the radius), within
+/// the band B = `band_for(r)` px of the larger radius r of the jump (its blur's spread: a jump
+/// between small radii needs a narrow band), fading linearly to 0 over a quarter of B beyond it,
+/// and 0 farther out. Elsewhere the gather result stands: it is exact inside a surface, and a
+/// continuous depth ramp stays free of slice banding. The whole spread is layered, so a light's
+/// disc is its own out to its rim.
 ///
 /// Distances are chamfer distances (steps 1 and √2, two raster sweeps, within 8 % of
-/// euclidean): each pixel keeps the largest B − distance over the jumps, with that jump's B.
+/// euclidean): each pixel keeps the largest (B + fade) − distance over the jumps, with that
+/// jump's fade.
 pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -> usize + Sync)) -> Vec<f32> {
     edge_weight_with(signed, w, h, band_for, &Pools::default())
 }
@@ -687,11 +688,8 @@ pub(crate) fn edge_weight_with(
     band_for: &(dyn Fn(f32) -> usize + Sync),
     pools: &Pools,
 ) -> Vec<f32> {
-    let jump = |a: f32, b: f32| {
-        let d = (a - b).abs();
-        d > 1.0 && d > 0.15 * a.abs().max(b.abs())
-    };
-    // (band left, band of its jump) per pixel; the band left is −∞ far from every jump.
+    let jump = is_jump;
+    // (band left, fade of its jump) per pixel; the band left is −∞ far from every jump.
     let mut s = pools.pairs.take(w * h, (f32::NEG_INFINITY, 0.0));
     // Jump pixels, and per row of tiles the tiles holding one (with their widest band).
     let tw = w.div_ceil(TILE);
@@ -711,10 +709,11 @@ pub(crate) fn edge_weight_with(
                     if jump(v, other) {
                         let r = v.abs().max(other.abs());
                         let band = band_for(r).max(1) as f32;
-                        if band > row[x].0 {
-                            row[x] = (band, band);
+                        let fade = (band / 4.0).max(1.0);
+                        if band + fade > row[x].0 {
+                            row[x] = (band + fade, fade);
                         }
-                        tiles[x / TILE] = tiles[x / TILE].max(band);
+                        tiles[x / TILE] = tiles[x / TILE].max(band + fade);
                     }
                 };
                 for x in 0..w {
@@ -777,20 +776,20 @@ pub(crate) fn edge_weight_with(
             }
         }
     }
-    weight.par_iter_mut().zip(s.par_iter()).for_each(|(o, &(left, band))| {
+    weight.par_iter_mut().zip(s.par_iter()).for_each(|(o, &(left, fade))| {
         if left > 0.0 {
-            *o = (left / (band / 4.0).max(1.0)).clamp(0.0, 1.0);
+            *o = (left / fade).clamp(0.0, 1.0);
         }
     });
     pools.pairs.give(s);
     weight
 }
 
-/// One group of tiles after its chamfer sweeps: its box, its tiles, the box's (band left, band).
+/// One group of tiles after its chamfer sweeps: its box, its tiles, the box's (band left, fade).
 type Swept = (Rect, TileMask, Vec<(f32, f32)>);
 
 /// Chamfer sweeps (steps 1 and √2) over the columns `spans[y]` of each row of a `w × h` grid of
-/// (band left, band) pairs: every visited pixel ends with the largest band left over its
+/// (band left, fade) pairs: every visited pixel ends with the largest band left over its
 /// neighbours' minus the step, with that neighbour's band. Forward: left, up-left, up, up-right;
 /// backward: the mirror.
 fn chamfer(s: &mut [(f32, f32)], w: usize, h: usize, spans: &[Vec<(usize, usize)>]) {

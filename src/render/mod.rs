@@ -8,6 +8,7 @@ pub mod layered;
 pub mod lens;
 pub mod lowrank;
 pub mod plan;
+pub mod silhouette;
 pub mod simd;
 
 pub use engine::{Edges, Engine, RenderError, RenderStats};
