@@ -71,7 +71,7 @@ pub(crate) struct Scratch(std::sync::Mutex<Vec<Vec<f32>>>, pub Pools);
 pub(crate) struct Pools {
     pub floats: Pool<f32>,
     pub pairs: Pool<(f32, f32)>,
-    pub located: Pool<(u32, f32)>,
+    pub located: Pool<super::layered::Loc>,
 }
 
 /// Arrays of one element type kept between frames, so that a frame does not page its working
@@ -250,15 +250,29 @@ impl Engine {
             let spread_at: Vec<usize> =
                 (0..=max_radius.ceil() as usize).into_par_iter().map(|r| psf_spread(bundle, r as f64)).collect();
             let band_for = |r: f32| spread_at[(r.ceil() as usize).min(spread_at.len() - 1)];
-            let weight = super::layered::edge_weight_with(&signed, w, h, &band_for, &self.scratch.1);
+            let features = super::sprites::small_features(&signed, src);
+            let weight = super::layered::edge_weight_with(&signed, &features.small, w, h, &band_for, &self.scratch.1);
+            // Highlights on a surface whose CoC changes across their disc, away from depth
+            // edges: their light above the surface's is scattered on top (gather sees the
+            // surface without them). Near edges they are small features of the layered blur.
+            let loose: Vec<bool> = features.highlight.par_iter().zip(&weight).map(|(&f, &e)| f && e <= 0.0).collect();
+            let split = loose.contains(&true).then(|| super::highlights::split(src, &loose));
+            let src = split.as_ref().map_or(*src, |(rest, _)| rest.view());
+            let small: Vec<bool> = (0..w * h)
+                .into_par_iter()
+                .map(|i| features.small[i] || (features.highlight[i] && weight[i] > 0.0))
+                .collect();
             let gather_tiles = TileMask::from_pixels(GATHER_TILE, w, h, &weight, |e| e < 1.0);
-            let stats = run_masked(&plan, src, dst, max_radius, Some(&gather_tiles), &self.scratch);
+            let stats = run_masked(&plan, &src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let slices = if weight.iter().any(|&e| e > 0.0) {
                 let finite = stats.nonfinite_pixels == 0;
-                super::layered::blur_layered(bundle, &signed, &weight, src, finite, dst, &self.scratch)
+                super::layered::blur_layered(bundle, &signed, &small, &weight, &src, finite, dst, &self.scratch)
             } else {
                 0
             };
+            if let Some((_, excess)) = &split {
+                super::layered::scatter_add(bundle, &signed, excess, dst, &self.scratch);
+            }
             self.scratch.1.floats.give(weight);
             Ok(RenderStats { bad_depth: bad, tables: stats.tables + slices, max_radius, ..stats })
         })

@@ -1,30 +1,33 @@
-//! Layered (occlusion-aware, scatter-exact) lens blur.
+//! Layered (occlusion-aware, scatter-true) lens blur.
 //!
 //! What a lens does: every source point spreads its light with the PSF of its *own* circle of
 //! confusion, and nearer points occlude farther ones. Gather (each output pixel filtering with
-//! its own radius) gets this right inside a surface but not where the radius jumps: a small light
-//! before a far sky would be spread with the sky's radius. So near depth edges the frame is split
-//! by signed CoC (negative in front of the focal plane) into **slices of one radius each**, and
-//! every slice is blurred with the complex at exactly that radius — within a slice, gather and
-//! scatter are the same thing. The stages:
+//! its own radius) is right inside a surface but not where the radius jumps: a small light before
+//! a far sky would spread with the sky's radius. Near depth edges the frame is therefore split
+//! into layers, blurred separately and composited front to back:
 //!
-//! 1. [`Ladder`]: slice centres 1 px apart up to [`SLICE_LINEAR_PX`], then [`SLICE_STEP_RATIO`]
-//!    of the radius apart; a pixel between two centres is shared by both with tent weights
-//!    summing to 1, so energy is kept and a depth ramp blends without banding. A light's disc is
-//!    the blend of the two neighbouring radii: its half-peak radius is within half a step of its
-//!    own.
-//! 2. [`locate_pixels`]: each pixel's place on the ladder, and per slice the tiles holding its
-//!    pixels.
-//! 3. [`slice_jobs`]: per slice, the connected groups of tiles it must produce (in the band, within
-//!    its reach of its own pixels), each a region with its input rectangle.
-//! 4. [`slice_source`]: a region's premultiplied colour with a coverage channel — its own pixels
-//!    by matte, plus the pixels of nearer slices as opaque coverage whose colour (hidden from the
-//!    camera) is filled by pull-push ([`pull_push`]; Gortler et al. 1996, Kraus & Strengert 2007)
-//!    from what is at this slice or farther, so blurred rims of a nearer object show a plausible
-//!    background and one surface shared by two slices does not occlude itself.
-//! 5. [`blur_region`]: the fixed-radius engine (merged integer taps) over the region's tiles.
-//! 6. [`composite`]: front to back, `acc += T·C`, `T ·= 1 − coverage`; then [`finish`] blends
-//!    the result into the gather result by the edge weight.
+//! * **Surfaces** lie on a coarse ladder of signed CoC (1, 4, 16 … px each side of focus, the
+//!   last one the largest |CoC| there), each slice blurred with per-pixel radii (its own pixels'
+//!   CoC, carried past its silhouette by pull-push), so a depth ramp is blurred as gather would
+//!   and a far wall at one depth is one slice.
+//! * **Small features** ([`super::sprites`]: lights, glints, anything bordered by depth edges and
+//!   at most a few hundred pixels) lie on a fine ladder, slices 1 px of radius apart, each blurred
+//!   at exactly its radius: a light keeps its own disc whatever surrounds it.
+//!
+//! A pixel between two centres of its ladder is shared by both with tent weights summing to 1
+//! (energy kept, no banding). The two ladders merge into one front-to-back order. The stages:
+//!
+//! 1. [`Layers::new`]: the merged ladder; [`locate_pixels`]: each pixel's two layers and weight,
+//!    and per layer the tiles holding its pixels.
+//! 2. [`slice_jobs`]: per layer, the connected groups of tiles it must produce (in the band,
+//!    within its reach of its own pixels), each a region with its input rectangle.
+//! 3. [`slice_source`]: a region's premultiplied colour plus coverage — its own pixels by matte,
+//!    and (surface layers) the pixels of nearer layers filled ([`pull_push`]; Gortler et al.
+//!    1996, Kraus & Strengert 2007) with this layer's own colour in proportion to its share of
+//!    what lies behind them, so a nearer object's blurred rim shows the background; its radii.
+//! 4. [`blur_region`]: the engine's passes over the region's tiles.
+//! 5. [`composite`]: front to back, `acc += T·C`, `T ·= 1 − coverage`; [`finish`] blends the
+//!    result into the gather result by the edge weight.
 //!
 //! The engine uses this only near depth edges ([`edge_weight`]: within the PSF's measured spread
 //! of a jump in CoC, fading out beyond it) and gather elsewhere, which is exact inside a surface.
@@ -35,29 +38,53 @@ use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
 
-/// Slice centres are this many px apart up to this radius (a light's half-peak radius is then
-/// within half a px of its own)...
-pub const SLICE_LINEAR_PX: f32 = 32.0;
-/// ...and this fraction of the radius apart beyond it (bounding the slice count: about 150 on
-/// each side of focus at the largest radius, 1024 px).
-pub const SLICE_STEP_RATIO: f32 = 1.0 / SLICE_LINEAR_PX;
+/// Ratio between successive surface slice radii (1, 4, 16 … px on each side of focus).
+pub const SLICE_RATIO: f32 = 4.0;
 
-/// The slice centres: signed CoC in px, near to far, 0 (in focus) among them.
+/// Small-feature slices are this many px apart up to [`FINE_LINEAR_PX`]: a light's half-peak
+/// radius is then within half a px of its own...
+pub const FINE_STEP_PX: f32 = 1.0;
+/// ...and a fraction 1 / FINE_LINEAR_PX of the radius apart beyond it (about 150 slices each
+/// side of focus up to 1024 px).
+pub const FINE_LINEAR_PX: f32 = 32.0;
+
+/// Step (px) the per-pixel radii of a surface slice are rounded to (fewer tap tables, longer
+/// runs of one table).
+pub const SLICE_RADIUS_STEP: f32 = 0.25;
+
+/// Signed CoC centres (near to far, 0 among them) of one ladder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ladder {
     centres: Vec<f32>,
 }
 
 impl Ladder {
-    /// The centres needed for signed CoC values in `[lo, hi]`: steps of 1 px, then of
-    /// [`SLICE_STEP_RATIO`] of the radius, the last centre on each side exactly the largest |CoC|
-    /// there (so a far wall at one depth lies in one slice).
-    pub fn new(lo: f32, hi: f32) -> Ladder {
-        let side = |m: f32| {
+    /// The surface ladder for values in `[lo, hi]`: 0, then 1, 4, 16 … px each side, the last
+    /// centre on each side exactly the largest |CoC| there.
+    pub fn coarse(lo: f32, hi: f32) -> Ladder {
+        Ladder::from_sides(lo, hi, |m| {
+            let mut v = Vec::new();
+            let mut c = 1.0f32;
+            while c < m {
+                v.push(c);
+                c *= SLICE_RATIO;
+            }
+            match v.last_mut() {
+                Some(last) if m < *last * SLICE_RATIO.sqrt() => *last = m.max(1.0),
+                _ => v.push(m.max(1.0)),
+            }
+            v
+        })
+    }
+
+    /// The small-feature ladder for values in `[lo, hi]`: steps of [`FINE_STEP_PX`], then of
+    /// 1 / [`FINE_LINEAR_PX`] of the radius, ending exactly at the largest |CoC| each side.
+    pub fn fine(lo: f32, hi: f32) -> Ladder {
+        Ladder::from_sides(lo, hi, |m| {
             let mut v: Vec<f32> = Vec::new();
             let mut c = 0.0f32;
-            while m > 0.0 {
-                let step = (c * SLICE_STEP_RATIO).max(1.0);
+            loop {
+                let step = (c / FINE_LINEAR_PX).max(FINE_STEP_PX);
                 if c + step >= m {
                     // End exactly at m: move the last centre there when m is under half a step
                     // past it.
@@ -65,13 +92,18 @@ impl Ladder {
                         Some(last) if m - c < 0.5 * step => *last = m,
                         _ => v.push(m),
                     }
-                    break;
+                    return v;
                 }
                 c += step;
                 v.push(c);
             }
-            v
-        };
+        })
+    }
+
+    /// Centre 0 and each side's centres from `side(m)` (increasing, for the side's largest |CoC|
+    /// m > 0), the near side negated.
+    fn from_sides(lo: f32, hi: f32, side: impl Fn(f32) -> Vec<f32>) -> Ladder {
+        let side = |m: f32| if m > 0.0 { side(m) } else { Vec::new() };
         let mut centres: Vec<f32> = side(-lo.min(0.0)).into_iter().rev().map(|c| -c).collect();
         centres.push(0.0);
         centres.extend(side(hi.max(0.0)));
@@ -97,17 +129,56 @@ impl Ladder {
     }
 }
 
-/// Own matte m_k and nearer mass N_k of a pixel located at (j, t) for slice k.
-fn masses(j: usize, t: f32, k: usize) -> (f32, f32) {
-    if k < j {
-        (0.0, 0.0)
-    } else if k == j {
-        (1.0 - t, 0.0)
-    } else if k == j + 1 {
-        (t, 1.0 - t)
-    } else {
-        (0.0, 1.0)
+/// A pixel's place in the composite: its two layers (positions in front-to-back order) and the
+/// weight `t` of the second.
+pub(crate) type Loc = (u32, u32, f32);
+
+/// The layers of one render in front-to-back order: both ladders merged by centre (a small
+/// feature before a surface at the same centre).
+#[derive(Clone, Debug)]
+struct Layers {
+    surfaces: Ladder,
+    features: Ladder,
+    /// (centre, is a small feature) per layer, front to back.
+    order: Vec<(f32, bool)>,
+    /// Position in `order` of each surface centre, and of each small-feature centre.
+    surface_pos: Vec<u32>,
+    feature_pos: Vec<u32>,
+}
+
+impl Layers {
+    fn new(surfaces: Ladder, features: Ladder) -> Layers {
+        let mut all: Vec<(f32, bool, usize)> =
+            surfaces.centres().iter().enumerate().map(|(i, &c)| (c, false, i)).collect();
+        all.extend(features.centres().iter().enumerate().map(|(i, &c)| (c, true, i)));
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        let (mut surface_pos, mut feature_pos) = (vec![0; surfaces.centres().len()], vec![0; features.centres().len()]);
+        for (p, &(_, feature, i)) in all.iter().enumerate() {
+            if feature {
+                feature_pos[i] = p as u32;
+            } else {
+                surface_pos[i] = p as u32;
+            }
+        }
+        let order = all.iter().map(|&(c, f, _)| (c, f)).collect();
+        Layers { surfaces, features, order, surface_pos, feature_pos }
     }
+
+    /// Where a pixel of signed CoC `s` lies (on the small-feature ladder if `feature`).
+    fn locate(&self, s: f32, feature: bool) -> Loc {
+        let (ladder, pos) =
+            if feature { (&self.features, &self.feature_pos) } else { (&self.surfaces, &self.surface_pos) };
+        let (j, t) = ladder.locate(s);
+        (pos[j], pos[(j + 1).min(pos.len() - 1)], t)
+    }
+}
+
+/// Own matte m and nearer mass n of a pixel at `loc` for the layer at position `p`.
+fn masses(loc: Loc, p: u32) -> (f32, f32) {
+    let (a, b, t) = loc;
+    let part = |at: u32, share: f32| (if at == p { share } else { 0.0 }, if at < p { share } else { 0.0 });
+    let ((ma, na), (mb, nb)) = (part(a, 1.0 - t), part(b, t));
+    (ma + mb, na + nb)
 }
 
 /// A rectangle of the frame: columns x0..x1, rows y0..y1.
@@ -292,53 +363,57 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
     out
 }
 
-/// Tile side for skipping work: slices are computed only in tiles where the result is used.
+/// Tile side for skipping work: layers are computed only in tiles where the result is used.
 const TILE: usize = 16;
 
-/// Pixels (times channels) of blurred regions held at once before they are composited: regions
-/// are blurred in parallel in batches of about this size.
+/// Floats of regions held at once before they are composited: regions are blurred in parallel
+/// in batches of about this size.
 const BATCH_FLOATS: usize = 1 << 23;
 
 /// What every stage of one layered render reads.
 struct Frame<'a> {
+    bundle: &'a Bundle,
     /// Premultiplied colour plus coverage, `ci` channels per pixel, row-major `w × h`.
     img: &'a [f32],
     ci: usize,
     w: usize,
-    /// Per pixel: between which ladder centres it lies (j, t).
-    located: &'a [(u32, f32)],
+    signed: &'a [f32],
+    located: &'a [Loc],
 }
 
-/// One region of one slice: the output tiles (frame tile grid), their pixel rectangle, and the
+/// One layer of the composite and how it is blurred.
+struct Layer {
+    /// Its centre (signed CoC, px).
+    centre: f32,
+    /// A small-feature slice: one radius, no fill.
+    feature: bool,
+    /// The blur of a small-feature slice (one radius); surface slices plan per region.
+    plan: Option<Plan>,
+    /// How far its blur reads (px).
+    reach: usize,
+}
+
+/// One region of one layer: the output tiles (frame tile grid), their pixel rectangle, and the
 /// input rectangle its blur reads (its origin on the tile grid).
 struct SliceJob {
-    k: usize,
+    p: u32,
     comp: TileMask,
     out_r: Rect,
     in_r: Rect,
 }
 
-/// The regions of one slice and what blurs them.
-struct Slice {
-    plan: Plan,
-    reach: usize,
-    pass_through: bool,
-}
-
-/// Each pixel of `relevant`'s tiles located on the ladder (others left at (0, 0)), and per
-/// slice the tiles holding pixels of its own (found per row of tiles, in parallel).
+/// Each pixel of `relevant`'s tiles located in the layers (others left in front with no
+/// weight), and per layer the tiles holding pixels of its own (per row of tiles, in parallel).
 fn locate_pixels(
-    ladder: &Ladder,
+    layers: &Layers,
     signed: &[f32],
+    feature: &[bool],
     relevant: &TileMask,
-    w: usize,
-    h: usize,
+    (w, h): (usize, usize),
     pools: &Pools,
-) -> (Vec<(u32, f32)>, Vec<TileMask>) {
-    let n = ladder.centres().len();
-    let tw = relevant.tw;
-    let mut located = pools.located.take(w * h, (0, 0.0));
-    let per_row: Vec<Vec<(usize, usize)>> = located
+) -> (Vec<Loc>, Vec<TileMask>) {
+    let mut located = pools.located.take(w * h, (0, 0, 0.0));
+    let per_row: Vec<Vec<(u32, usize)>> = located
         .par_chunks_mut(w * TILE)
         .enumerate()
         .map(|(ty, rows)| {
@@ -346,14 +421,15 @@ fn locate_pixels(
             for (dy, row) in rows.chunks_mut(w).enumerate() {
                 let y = ty * TILE + dy;
                 for (a, b) in relevant.spans(y, w) {
-                    for (x, l) in row[a..b].iter_mut().enumerate().map(|(i, l)| (a + i, l)) {
-                        let (j, t) = ladder.locate(signed[y * w + x]);
-                        *l = (j as u32, t);
-                        if t < 1.0 {
-                            own.push((j, x / TILE));
+                    for x in a..b {
+                        let i = y * w + x;
+                        let loc = layers.locate(signed[i], feature[i]);
+                        row[x] = loc;
+                        if loc.2 < 1.0 {
+                            own.push((loc.0, x / TILE));
                         }
-                        if t > 0.0 && j + 1 < n {
-                            own.push((j + 1, x / TILE));
+                        if loc.2 > 0.0 {
+                            own.push((loc.1, x / TILE));
                         }
                     }
                 }
@@ -363,18 +439,19 @@ fn locate_pixels(
             own
         })
         .collect();
-    let mut owns: Vec<TileMask> = vec![TileMask::new(TILE, w, h); n];
+    let mut owns: Vec<TileMask> = vec![TileMask::new(TILE, w, h); layers.order.len()];
     for (ty, own) in per_row.into_iter().enumerate() {
-        for (k, tx) in own {
-            owns[k].on[ty * tw + tx] = true;
+        for (p, tx) in own {
+            let m = &mut owns[p as usize];
+            m.on[ty * m.tw + tx] = true;
         }
     }
     (located, owns)
 }
 
-/// The regions slice k must produce: the tiles of `band` within `reach` of its own tiles, per
+/// The regions layer `p` must produce: the tiles of `band` within `reach` of its own tiles, per
 /// connected group, each with the input rectangle its blur reads.
-fn slice_jobs(k: usize, own: &TileMask, band: &TileMask, reach: usize, w: usize, h: usize) -> Vec<SliceJob> {
+fn slice_jobs(p: u32, own: &TileMask, band: &TileMask, reach: usize, w: usize, h: usize) -> Vec<SliceJob> {
     let near_own = own.dilated(reach);
     let mut active = band.clone();
     active.on.iter_mut().zip(&near_own.on).for_each(|(a, &n)| *a = *a && n);
@@ -384,38 +461,45 @@ fn slice_jobs(k: usize, own: &TileMask, band: &TileMask, reach: usize, w: usize,
             let out_r = tile_bounds(&comp, w, h)?;
             let grown = out_r.grow(reach, w, h);
             let in_r = Rect { x0: grown.x0 / TILE * TILE, y0: grown.y0 / TILE * TILE, ..grown };
-            Some(SliceJob { k, comp, out_r, in_r })
+            Some(SliceJob { p, comp, out_r, in_r })
         })
         .collect()
 }
 
-/// Coarse cells (`fb × fb` pixels) of a region for its fill: per cell, slice k's own pixels by
-/// matte (Σ m·colour, coverage channel included) averaged over what is at slice k or farther
-/// (Σ(1 − n), n the nearer mass), and that mass per pixel of the cell; and whether the region
-/// holds any nearer mass to fill at all. Only the pixels of `need` are read.
-fn fill_cells(f: &Frame, job: &SliceJob, need: &TileMask, fb: usize) -> (Vec<f32>, Vec<f32>, bool) {
+/// Coarse cells (`fb × fb` pixels) of a region, for its fills: per cell, the layer's own pixels
+/// by matte m (Σ m·colour, coverage included) over what is at this layer or farther (Σ(1 − n),
+/// n the nearer mass) and that mass per pixel of the cell; the own pixels' mean |CoC| and their
+/// matte per pixel; and whether the region holds nearer mass at all. Only `need`'s pixels count.
+fn fill_cells(f: &Frame, job: &SliceJob, need: &TileMask, fb: usize) -> FillCells {
     let (ci, r) = (f.ci, job.in_r);
     let (rw, rh) = (r.width(), r.height());
     let (lw, lh) = (rw.div_ceil(fb), rh.div_ceil(fb));
-    let (mut col, mut far) = (vec![0.0f32; lw * lh * ci], vec![0.0f32; lw * lh]);
-    let hidden = col
-        .par_chunks_mut(lw * ci)
-        .zip(far.par_chunks_mut(lw))
+    let mut cells = FillCells {
+        col: vec![0.0; lw * lh * ci],
+        far: vec![0.0; lw * lh],
+        rad: vec![0.0; lw * lh],
+        own: vec![0.0; lw * lh],
+        hidden: false,
+    };
+    let rows = cells.col.par_chunks_mut(lw * ci).zip(cells.far.par_chunks_mut(lw));
+    let rows = rows.zip(cells.rad.par_chunks_mut(lw).zip(cells.own.par_chunks_mut(lw)));
+    cells.hidden = rows
         .enumerate()
-        .map(|(ly, (col, far))| {
+        .map(|(ly, ((col, far), (rad, own)))| {
             let mut hidden = false;
             let ys = ly * fb..((ly + 1) * fb).min(rh);
             for y in ys.clone() {
                 let base = (y + r.y0) * f.w + r.x0;
                 for (a, b) in need.spans(y, rw) {
                     for x in a..b {
-                        let (j, t) = f.located[base + x];
-                        let (m, n) = masses(j as usize, t, job.k);
+                        let (m, n) = masses(f.located[base + x], job.p);
                         hidden |= n > 0.0;
                         let cell = x / fb;
                         if m != 0.0 {
                             let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
                             col[cell * ci..(cell + 1) * ci].iter_mut().zip(px).for_each(|(o, &v)| *o += m * v);
+                            rad[cell] += m * f.signed[base + x].abs();
+                            own[cell] += m;
                         }
                         far[cell] += 1.0 - n;
                     }
@@ -426,81 +510,175 @@ fn fill_cells(f: &Frame, job: &SliceJob, need: &TileMask, fb: usize) -> (Vec<f32
                 if far[cell] > 0.0 {
                     col[cell * ci..(cell + 1) * ci].iter_mut().for_each(|v| *v /= far[cell]);
                 }
+                if own[cell] > 0.0 {
+                    rad[cell] /= own[cell];
+                }
                 far[cell] /= count;
+                own[cell] /= count;
             }
             hidden
         })
         .reduce(|| false, |a, b| a || b);
-    (col, far, hidden)
+    cells
+}
+
+/// See [`fill_cells`].
+struct FillCells {
+    col: Vec<f32>,
+    far: Vec<f32>,
+    rad: Vec<f32>,
+    own: Vec<f32>,
+    hidden: bool,
 }
 
 /// Resolution factor of the fills: they are seen only through a blur, so they are computed on
 /// a grid this many times coarser and interpolated bilinearly.
 const FILL_FACTOR: usize = 4;
 
-/// The source of one region of slice k (`ci` channels, the input rectangle's size, zero outside
-/// the tiles its blur reads): own pixels by matte m, and the nearer mass n filled with slice k's
-/// own pixels averaged over what lies behind it locally (premultiplied: their colour with
-/// coverage = slice k's share of the neighbourhood behind the hole). Summed
-/// front to back over the slices, the shares of the surfaces behind a nearer object fill its
-/// hole once, each in proportion to how much of the neighbourhood it covers — a slice with a
-/// few pixels near a post does not close the hole for everything behind it.
-fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask) -> Vec<f32> {
+/// A region's source on blocks of `d × d` pixels (`ci` channels, the input rectangle's size
+/// over `d`, zero outside the tiles its blur reads) and, for a surface layer, the radius of the
+/// blur at that resolution per block. Own pixels enter by matte m. A surface layer also fills
+/// the nearer mass n with its own pixels averaged over what lies behind it there
+/// (premultiplied: its colour, with coverage its share of that neighbourhood): summed front to
+/// back, the surfaces behind a nearer object fill its hole once, each in proportion to how much
+/// of the neighbourhood it covers. Its radius is the own pixels' |CoC| by matte and the nearby
+/// own pixels' |CoC| for the rest, over `d`, rounded to [`SLICE_RADIUS_STEP`]. The fills are
+/// smooth, so each block reads them once, at its centre.
+fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask, feature: bool, d: usize) -> (Vec<f32>, Vec<f32>) {
     let (ci, r) = (f.ci, job.in_r);
     let (rw, rh) = (r.width(), r.height());
-    let fb = if rw >= 2 * FILL_FACTOR && rh >= 2 * FILL_FACTOR { FILL_FACTOR } else { 1 };
+    let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+    let fb = if rw >= 2 * FILL_FACTOR * d && rh >= 2 * FILL_FACTOR * d { FILL_FACTOR * d } else { 1 };
     let (lw, lh) = (rw.div_ceil(fb), rh.div_ceil(fb));
-    let (col, far, hidden) = fill_cells(f, job, need, fb);
-    let fill = if hidden { pull_push(&col, &far, lw, lh, ci) } else { Vec::new() };
-    let col_spans: Vec<(usize, usize, f32)> = (0..rw).map(|x| parent_span(x, lw, fb)).collect();
-    let mut source = crate::render::frame_buffer::<f32>(rw * rh * ci);
-    source.par_chunks_mut(rw * ci).enumerate().for_each(|(y, row)| {
-        let base = (y + r.y0) * f.w + r.x0;
-        let (y0, y1, ty) = parent_span(y, lh, fb);
-        for (a, b) in need.spans(y, rw) {
-            for x in a..b {
-                let (j, t) = f.located[base + x];
-                let (m, n) = masses(j as usize, t, job.k);
-                let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
-                let out = &mut row[x * ci..(x + 1) * ci];
-                out.iter_mut().zip(px).for_each(|(o, &v)| *o = m * v);
-                if n > 0.0 {
-                    let (x0, x1, tx) = col_spans[x];
-                    let taps = [
-                        (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
-                        (y0 * lw + x1, tx * (1.0 - ty)),
-                        (y1 * lw + x0, (1.0 - tx) * ty),
-                        (y1 * lw + x1, tx * ty),
-                    ];
-                    for (ch, o) in out.iter_mut().enumerate() {
-                        *o += n * taps.iter().map(|&(i, k)| k * fill[i * ci + ch]).sum::<f32>();
+    let (fill, fill_r) = if feature {
+        (Vec::new(), Vec::new())
+    } else {
+        let c = fill_cells(f, job, need, fb);
+        let fill = if c.hidden { pull_push(&c.col, &c.far, lw, lh, ci) } else { Vec::new() };
+        (fill, pull_push(&c.rad, &c.own, lw, lh, 1))
+    };
+    // The fill cells a block centre interpolates between, per block column.
+    let centre = |i: usize, len: usize, n: usize| {
+        let c = (i * d) as f32 + ((d.min(len - i * d)) as f32 - 1.0) / 2.0;
+        let p = ((c + 0.5) / fb as f32 - 0.5).max(0.0);
+        let p0 = (p.floor() as usize).min(n - 1);
+        (p0, (p0 + 1).min(n - 1), p - p.floor())
+    };
+    let col_spans: Vec<(usize, usize, f32)> = (0..bw).map(|bx| centre(bx, rw, lw)).collect();
+    let mut source = crate::render::frame_buffer::<f32>(bw * bh * ci);
+    let mut radii = crate::render::frame_buffer::<f32>(bw * bh);
+    source.par_chunks_mut(bw * ci).zip(radii.par_chunks_mut(bw)).enumerate().for_each(|(by, (row, rrow))| {
+        let ys = by * d..(by * d + d).min(rh);
+        let (y0, y1, ty) = centre(by, rh, lh);
+        for (a, b) in need.spans(by * d, rw) {
+            for bx in a / d..b.div_ceil(d) {
+                let xs = bx * d..(bx * d + d).min(rw);
+                let cnt = (ys.len() * xs.len()) as f32;
+                let (x0, x1, tx) = col_spans[bx];
+                let taps = [
+                    (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
+                    (y0 * lw + x1, tx * (1.0 - ty)),
+                    (y1 * lw + x0, (1.0 - tx) * ty),
+                    (y1 * lw + x1, tx * ty),
+                ];
+                let at = |g: &[f32], n: usize, ch: usize| taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>();
+                let out = &mut row[bx * ci..(bx + 1) * ci];
+                let (mut hidden, mut rad) = (0.0f32, 0.0f32);
+                for y in ys.clone() {
+                    let base = (y + r.y0) * f.w + r.x0;
+                    for x in xs.clone() {
+                        let (m, n) = masses(f.located[base + x], job.p);
+                        if m != 0.0 {
+                            let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
+                            out.iter_mut().zip(px).for_each(|(o, &v)| *o += m * v);
+                        }
+                        hidden += n;
+                        let own = m.clamp(0.0, 1.0);
+                        rad += own * f.signed[base + x].abs()
+                            + (1.0 - own) * if feature { 0.0 } else { at(&fill_r, 1, 0) };
                     }
                 }
+                if hidden > 0.0 && !fill.is_empty() {
+                    out.iter_mut().enumerate().for_each(|(ch, o)| *o += hidden * at(&fill, ci, ch));
+                }
+                out.iter_mut().for_each(|o| *o /= cnt);
+                rrow[bx] = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
             }
         }
     });
-    source
+    (source, radii)
 }
 
-/// One region of a slice, blurred at the slice's radius (the input rectangle's size; valid in
-/// the region's output tiles).
-fn blur_region(f: &Frame, job: &SliceJob, slice: &Slice, scratch: &Scratch) -> Vec<f32> {
+/// Surface layers centred this many px or more from focus are blurred at half resolution (the
+/// complex at half the radius on 2×2 averages, interpolated back): a blur that wide holds
+/// nothing finer than two pixels, and it costs a quarter. Small features are always blurred at full
+/// resolution, so a light's disc keeps its rim and its centroid follows the light exactly.
+pub const HALF_RES_FROM: f32 = 4.0;
+
+/// One region of a layer, blurred (the input rectangle's size; valid in its output tiles).
+fn blur_region(f: &Frame, job: &SliceJob, layer: &Layer, scratch: &Scratch) -> Vec<f32> {
     let (tx0, ty0) = (job.in_r.x0 / TILE, job.in_r.y0 / TILE);
     let (rw, rh) = (job.in_r.width(), job.in_r.height());
-    let need = job.comp.dilated(slice.reach).crop(tx0, ty0, rw, rh);
-    let source = slice_source(f, job, &need);
-    if slice.pass_through {
-        return source;
-    }
-    let mut blurred = crate::render::frame_buffer::<f32>(rw * rh * f.ci);
+    let need = job.comp.dilated(layer.reach).crop(tx0, ty0, rw, rh);
     let mask = job.comp.crop(tx0, ty0, rw, rh);
-    let sv = ImageView::packed(&source, rw, rh, f.ci).expect("a region buffer is consistent");
-    let mut bv = ImageViewMut::packed(&mut blurred, rw, rh, f.ci).expect("a region buffer is consistent");
-    run_masked(&slice.plan, &sv, &mut bv, slice.plan.tables[0].radius as f32, Some(&mask), scratch);
+    let d = if !layer.feature && layer.centre.abs() >= HALF_RES_FROM { 2 } else { 1 };
+    let (source, radii) = slice_source(f, job, &need, layer.feature, d);
+    let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+    let blurred = match &layer.plan {
+        Some(plan) => return blur_with(plan, source, (rw, rh, f.ci), &mask, scratch),
+        // Radii of half a px or less pass through: nothing to blur.
+        None if radii.par_iter().all(|&r| r <= 0.5) => source,
+        // At half resolution the interpolation back reads one blurred pixel past the output
+        // tiles: blur one tile more on every side.
+        None if d == 2 => {
+            let half_mask = TileMask { tile: TILE / 2, ..mask.dilated(1) };
+            blur_with(&Plan::per_pixel(f.bundle, &radii), source, (bw, bh, f.ci), &half_mask, scratch)
+        }
+        None => return blur_with(&Plan::per_pixel(f.bundle, &radii), source, (rw, rh, f.ci), &mask, scratch),
+    };
+    if d == 1 {
+        blurred
+    } else {
+        upsample(&blurred, bw, bh, rw, rh, f.ci)
+    }
+}
+
+/// `source` (`w × h × c`) blurred by `plan` in the tiles of `mask`.
+fn blur_with(
+    plan: &Plan,
+    source: Vec<f32>,
+    (w, h, c): (usize, usize, usize),
+    mask: &TileMask,
+    scratch: &Scratch,
+) -> Vec<f32> {
+    let mut blurred = crate::render::frame_buffer::<f32>(w * h * c);
+    let sv = ImageView::packed(&source, w, h, c).expect("a region buffer is consistent");
+    let mut bv = ImageViewMut::packed(&mut blurred, w, h, c).expect("a region buffer is consistent");
+    let max_r = plan.tables.iter().map(|t| t.radius as f32).fold(0.0, f32::max);
+    run_masked(plan, &sv, &mut bv, max_r, Some(mask), scratch);
     blurred
 }
 
-/// Composites a blurred region over what nearer slices left: `acc += T·C`, `T ·= 1 − coverage`,
+/// A `hw × hh × c` buffer interpolated bilinearly to `w × h` (pixel centres aligned).
+fn upsample(v: &[f32], hw: usize, hh: usize, w: usize, h: usize, c: usize) -> Vec<f32> {
+    let cols: Vec<(usize, usize, f32)> = (0..w).map(|x| parent_span(x, hw, 2)).collect();
+    let mut out = crate::render::frame_buffer::<f32>(w * h * c);
+    out.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| {
+        let (y0, y1, ty) = parent_span(y, hh, 2);
+        for (x, o) in row.chunks_exact_mut(c).enumerate() {
+            let (x0, x1, tx) = cols[x];
+            for (ch, o) in o.iter_mut().enumerate() {
+                let at = |yy: usize, xx: usize| v[(yy * hw + xx) * c + ch];
+                let top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * tx;
+                let bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * tx;
+                *o = top + (bottom - top) * ty;
+            }
+        }
+    });
+    out
+}
+
+/// Composites a blurred region over what nearer layers left: `acc += T·C`, `T ·= 1 − coverage`,
 /// in the region's output tiles.
 fn composite(job: &SliceJob, blurred: &[f32], ci: usize, w: usize, acc: &mut [f32], trans: &mut [f32]) {
     let (out_r, in_r) = (job.out_r, job.in_r);
@@ -579,13 +757,49 @@ fn working_image<'a>(src: &'a ImageView, finite: bool) -> (std::borrow::Cow<'a, 
     (std::borrow::Cow::Owned(img), ci)
 }
 
+/// The layers of a render, front to back, from its signed CoC range per kind of pixel.
+fn build_layers(bundle: &Bundle, signed: &[f32], feature: &[bool]) -> (Layers, Vec<Layer>) {
+    let range = |want: bool| {
+        signed
+            .par_iter()
+            .zip(feature)
+            .filter(|&(_, &f)| f == want)
+            .fold(|| (0.0f32, 0.0f32), |(a, b), (&s, _)| (a.min(s), b.max(s)))
+            .reduce(|| (0.0, 0.0), |x, y| (x.0.min(y.0), x.1.max(y.1)))
+    };
+    let ((slo, shi), (flo, fhi)) = (range(false), range(true));
+    let layers = Layers::new(Ladder::coarse(slo, shi), Ladder::fine(flo, fhi));
+    let surfaces = layers.surfaces.centres();
+    let info = layers
+        .order
+        .par_iter()
+        .map(|&(c, feature)| {
+            if feature {
+                let plan = Plan::uniform(bundle, c.abs() as f64);
+                let reach = plan.reaches.iter().map(|&r| r.max(0) as usize).sum();
+                Layer { centre: c, feature, plan: Some(plan), reach }
+            } else {
+                // Its own pixels lie between the neighbouring centres.
+                let k = surfaces.iter().position(|&s| s == c).unwrap_or(0);
+                let r_max = [k.wrapping_sub(1), k, k + 1]
+                    .iter()
+                    .filter_map(|&i| surfaces.get(i))
+                    .fold(c.abs(), |m, s| m.max(s.abs()));
+                Layer { centre: c, feature, plan: None, reach: reach_px(bundle, r_max) }
+            }
+        })
+        .collect();
+    (layers, info)
+}
+
 /// Layered blur of `src` with per-pixel signed CoC `signed` (row-major), blended into `dst`
 /// (which holds the gather result) by `weight` (see [`edge_weight`]): where the weight is 1 the
 /// layered result replaces it, where it is 0 `dst` is left as it was; returns the number of
-/// slices rendered. `finite`: the source holds no NaN or infinity (the gather pass counted them).
+/// layers rendered. `finite`: the source holds no NaN or infinity (the gather pass counted them).
 pub(crate) fn blur_layered(
     bundle: &Bundle,
     signed: &[f32],
+    feature: &[bool],
     weight: &[f32],
     src: &ImageView,
     finite: bool,
@@ -594,57 +808,109 @@ pub(crate) fn blur_layered(
 ) -> usize {
     let (w, h) = (src.width, src.height);
     let (img, ci) = working_image(src, finite);
-    let (lo, hi) = signed
-        .par_iter()
-        .fold(|| (0.0f32, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)))
-        .reduce(|| (0.0, 0.0), |x, y| (x.0.min(y.0), x.1.max(y.1)));
-    let ladder = Ladder::new(lo, hi);
+    let (layers, info) = build_layers(bundle, signed, feature);
     let band = TileMask::from_pixels(TILE, w, h, weight, |e| e > 0.0);
     // Only pixels within the largest blur reach (and a tile) of the band are ever read.
-    let relevant = band.dilated(reach_px(bundle, lo.abs().max(hi)) + TILE);
-    let (located, owns) = locate_pixels(&ladder, signed, &relevant, w, h, &scratch.1);
-    let slices: Vec<Option<Slice>> = owns
-        .par_iter()
-        .zip(ladder.centres())
-        .map(|(own, &c)| {
-            own.any().then(|| {
-                let plan = Plan::uniform(bundle, c.abs() as f64);
-                let reach = plan.reaches.iter().map(|&r| r.max(0) as usize).sum();
-                Slice { plan, reach, pass_through: c.abs() <= 0.5 }
-            })
-        })
-        .collect();
-    let jobs: Vec<SliceJob> = (0..slices.len())
+    let widest = info.iter().map(|l| l.reach).max().unwrap_or(0);
+    let relevant = band.dilated(widest + TILE);
+    let (located, owns) = locate_pixels(&layers, signed, feature, &relevant, (w, h), &scratch.1);
+    let jobs: Vec<SliceJob> = (0..info.len())
         .into_par_iter()
-        .flat_map_iter(|k| match &slices[k] {
-            Some(s) => slice_jobs(k, &owns[k], &band, s.reach, w, h),
-            None => Vec::new(),
+        .flat_map_iter(|p| {
+            if owns[p].any() {
+                slice_jobs(p as u32, &owns[p], &band, info[p].reach, w, h)
+            } else {
+                Vec::new()
+            }
         })
         .collect();
-    let frame = Frame { img: &img, ci, w, located: &located };
+    let frame = Frame { bundle, img: &img, ci, w, signed, located: &located };
     let mut acc = scratch.1.floats.take(w * h * ci, 0.0);
     let mut trans = scratch.1.floats.take(w * h, 1.0);
-    let mut batch = Vec::new();
-    let mut floats = 0;
-    for (i, job) in jobs.iter().enumerate() {
-        batch.push(job);
-        floats += job.in_r.width() * job.in_r.height() * ci;
-        if floats >= BATCH_FLOATS || i + 1 == jobs.len() {
-            let blurred: Vec<Vec<f32>> = batch
-                .par_iter()
-                .map(|j| blur_region(&frame, j, slices[j.k].as_ref().expect("a job's slice"), scratch))
-                .collect();
-            for (j, b) in batch.drain(..).zip(&blurred) {
-                composite(j, b, ci, w, &mut acc, &mut trans);
-            }
-            floats = 0;
+    let mut start = 0;
+    while start < jobs.len() {
+        // A batch of regions, blurred in parallel, composited in order.
+        let mut end = start;
+        let mut floats = 0;
+        while end < jobs.len() && (end == start || floats < BATCH_FLOATS) {
+            floats += jobs[end].in_r.width() * jobs[end].in_r.height() * ci;
+            end += 1;
         }
+        let blurred: Vec<Vec<f32>> =
+            jobs[start..end].par_iter().map(|j| blur_region(&frame, j, &info[j.p as usize], scratch)).collect();
+        for (j, b) in jobs[start..end].iter().zip(&blurred) {
+            composite(j, b, ci, w, &mut acc, &mut trans);
+        }
+        start = end;
     }
     finish(&acc, weight, ci, dst);
     scratch.1.floats.give(acc);
     scratch.1.floats.give(trans);
     scratch.1.located.give(located);
-    slices.iter().filter(|s| s.is_some()).count()
+    owns.iter().filter(|o| o.any()).count()
+}
+
+/// Adds to `dst` the light `excess` (pixel index, colour per channel) scattered with each
+/// pixel's own CoC: the small-feature ladder (one radius per slice, tent weights), each slice
+/// blurred in the tiles within its reach of its pixels. Nothing occludes it (see
+/// [`super::highlights`]).
+pub(crate) fn scatter_add(
+    bundle: &Bundle,
+    signed: &[f32],
+    excess: &[(usize, [f32; 4])],
+    dst: &mut ImageViewMut,
+    scratch: &Scratch,
+) {
+    let (w, h, c) = (dst.width, dst.height, dst.channels);
+    let (lo, hi) = excess.iter().fold((0.0f32, 0.0f32), |(a, b), &(i, _)| (a.min(signed[i]), b.max(signed[i])));
+    let ladder = Ladder::fine(lo, hi);
+    let mut per_centre: Vec<Vec<(usize, f32)>> = vec![Vec::new(); ladder.centres().len()];
+    for (e, &(i, _)) in excess.iter().enumerate() {
+        let (j, t) = ladder.locate(signed[i]);
+        per_centre[j].push((e, 1.0 - t));
+        if t > 0.0 {
+            per_centre[j + 1].push((e, t));
+        }
+    }
+    for (k, pixels) in per_centre.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
+        let plan = Plan::uniform(bundle, ladder.centres()[k].abs() as f64);
+        let reach: usize = plan.reaches.iter().map(|&r| r.max(0) as usize).sum();
+        let mut own = TileMask::new(TILE, w, h);
+        for &(e, _) in pixels {
+            let i = excess[e].0;
+            own.on[(i / w / TILE) * own.tw + (i % w) / TILE] = true;
+        }
+        let all = TileMask { on: vec![true; own.on.len()], ..own.clone() };
+        let jobs = slice_jobs(k as u32, &own, &all, reach, w, h);
+        let blurred: Vec<Vec<f32>> = jobs
+            .par_iter()
+            .map(|job| {
+                let (rw, rh) = (job.in_r.width(), job.in_r.height());
+                let mut source = vec![0.0f32; rw * rh * c];
+                for &(e, m) in pixels {
+                    let (i, col) = excess[e];
+                    let (x, y) = (i % w, i / w);
+                    if (job.in_r.x0..job.in_r.x1).contains(&x) && (job.in_r.y0..job.in_r.y1).contains(&y) {
+                        let o = ((y - job.in_r.y0) * rw + x - job.in_r.x0) * c;
+                        source[o..o + c].iter_mut().zip(&col).for_each(|(s, &v)| *s += m * v);
+                    }
+                }
+                let mask = job.comp.crop(job.in_r.x0 / TILE, job.in_r.y0 / TILE, rw, rh);
+                blur_with(&plan, source, (rw, rh, c), &mask, scratch)
+            })
+            .collect();
+        for (job, b) in jobs.iter().zip(&blurred) {
+            let rw = job.in_r.width();
+            for y in job.out_r.y0..job.out_r.y1 {
+                let line = &b[(y - job.in_r.y0) * rw * c..(y - job.in_r.y0 + 1) * rw * c];
+                let row = dst.row_mut(y);
+                for (a, bnd) in job.comp.spans(y, w) {
+                    let (from, to) = ((a - job.in_r.x0) * c, (bnd - job.in_r.x0) * c);
+                    row[a * c..bnd * c].iter_mut().zip(&line[from..to]).for_each(|(o, &v)| *o += v);
+                }
+            }
+        }
+    }
 }
 
 /// How far (whole px) the complex at `radius` can move a pixel's light: the sum of its layers'
@@ -677,12 +943,14 @@ pub(crate) fn is_jump(a: f32, b: f32) -> bool {
 /// euclidean): each pixel keeps the largest (B + fade) − distance over the jumps, with that
 /// jump's fade.
 pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -> usize + Sync)) -> Vec<f32> {
-    edge_weight_with(signed, w, h, band_for, &Pools::default())
+    edge_weight_with(signed, &vec![false; w * h], w, h, band_for, &Pools::default())
 }
 
-/// [`edge_weight`] with its working arrays (and the result) from `pools`.
+/// [`edge_weight`] with its working arrays (and the result) from `pools`, the pixels of small
+/// features ([`super::sprites`]) counted as edges too (their own CoC's band around them).
 pub(crate) fn edge_weight_with(
     signed: &[f32],
+    features: &[bool],
     w: usize,
     h: usize,
     band_for: &(dyn Fn(f32) -> usize + Sync),
@@ -704,30 +972,27 @@ pub(crate) fn edge_weight_with(
                 let above = (y > 0).then(|| &signed[(y - 1) * w..y * w]);
                 let below = (y + 1 < h).then(|| &signed[(y + 1) * w..(y + 2) * w]);
                 // The largest |CoC| of a jump at each pixel of the row (−1: none).
-                let mut edge = |x: usize, other: f32| {
-                    let v = line[x];
-                    if jump(v, other) {
-                        let r = v.abs().max(other.abs());
-                        let band = band_for(r).max(1) as f32;
-                        let fade = (band / 4.0).max(1.0);
-                        if band + fade > row[x].0 {
-                            row[x] = (band + fade, fade);
-                        }
-                        tiles[x / TILE] = tiles[x / TILE].max(band + fade);
+                let mut seed = |x: usize, r: f32| {
+                    let band = band_for(r).max(1) as f32;
+                    let fade = (band / 4.0).max(1.0);
+                    if band + fade > row[x].0 {
+                        row[x] = (band + fade, fade);
                     }
+                    tiles[x / TILE] = tiles[x / TILE].max(band + fade);
                 };
                 for x in 0..w {
-                    if x + 1 < w {
-                        edge(x, line[x + 1]);
+                    let v = line[x];
+                    let others = [
+                        (x + 1 < w).then(|| line[x + 1]),
+                        (x > 0).then(|| line[x - 1]),
+                        above.map(|a| a[x]),
+                        below.map(|b| b[x]),
+                    ];
+                    for o in others.into_iter().flatten().filter(|&o| jump(v, o)) {
+                        seed(x, v.abs().max(o.abs()));
                     }
-                    if x > 0 {
-                        edge(x, line[x - 1]);
-                    }
-                    if let Some(a) = above {
-                        edge(x, a[x]);
-                    }
-                    if let Some(b) = below {
-                        edge(x, b[x]);
+                    if features[y * w + x] {
+                        seed(x, v.abs());
                     }
                 }
             }

@@ -4,12 +4,14 @@
 pub mod dense;
 pub mod engine;
 pub mod fft;
+pub mod highlights;
 pub mod layered;
 pub mod lens;
 pub mod lowrank;
 pub mod plan;
 pub mod silhouette;
 pub mod simd;
+pub mod sprites;
 
 pub use engine::{Edges, Engine, RenderError, RenderStats};
 pub use lens::{Lens, LensError, LensMode};

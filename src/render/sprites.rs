@@ -1,0 +1,189 @@
+//! Small features: what must keep its own circle of confusion whatever lies around it. Two
+//! kinds: the pixels of connected groups bordered by depth edges and no larger than
+//! [`SPRITE_MAX_PX`] (a light before the sky, a glint, a distant window seen past a post), and
+//! highlights — pixels [`HIGHLIGHT_CONTRAST`] times brighter than their surroundings — where the
+//! CoC changes across their disc (a street light on a receding road). The layered engine blurs
+//! them on a ladder of its own, 1 px of radius apart, each slice at one radius (scatter);
+//! surfaces are blurred with per-pixel radii on a coarser ladder (gather, exact inside them).
+
+use super::layered::is_jump;
+use crate::image::ImageView;
+use rayon::prelude::*;
+
+/// A pixel this many times brighter than its surroundings is a highlight.
+pub const HIGHLIGHT_CONTRAST: f32 = 4.0;
+
+/// Distance (px) of the ring of samples that tells a highlight's surroundings (past the rim of
+/// a light a few pixels wide).
+const RING_PX: usize = 6;
+
+/// CoC change (px) across a highlight's disc beyond which gather would misplace its rim.
+const COC_TOLERANCE: f32 = 0.5;
+
+/// The small features of a frame, per pixel (row-major).
+pub(crate) struct Features {
+    /// In a small group bordered by depth edges.
+    pub small: Vec<bool>,
+    /// A highlight over which the CoC changes.
+    pub highlight: Vec<bool>,
+}
+
+/// The small features of `src` with signed CoC `signed`.
+pub(crate) fn small_features(signed: &[f32], src: &ImageView) -> Features {
+    let (w, h) = (src.width, src.height);
+    let small = small_groups(signed, w, h);
+    let lum = luminance_map(src);
+    let mut highlight = vec![false; w * h];
+    highlight.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, f) in row.iter_mut().enumerate() {
+            *f = is_highlight(&lum, w, h, x, y) && coc_varies(signed, w, h, x, y);
+        }
+    });
+    Features { small, highlight }
+}
+
+/// The luminance of every pixel (see [`super::silhouette::luminance`]).
+pub(crate) fn luminance_map(src: &ImageView) -> Vec<f32> {
+    (0..src.height)
+        .into_par_iter()
+        .flat_map_iter(|y| src.row(y).chunks_exact(src.channels).map(super::silhouette::luminance).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The surroundings of pixel (x, y): the pixels of the darker half of eight samples on a ring
+/// of [`RING_PX`] (frame edges clamped).
+pub(crate) fn surroundings(lum: &[f32], w: usize, h: usize, x: usize, y: usize) -> [usize; 4] {
+    let d = RING_PX as i64;
+    let at = |dx: i64, dy: i64| {
+        let u = (x as i64 + dx).clamp(0, w as i64 - 1) as usize;
+        let v = (y as i64 + dy).clamp(0, h as i64 - 1) as usize;
+        v * w + u
+    };
+    let mut ring = [at(d, 0), at(-d, 0), at(0, d), at(0, -d), at(d, d), at(-d, d), at(d, -d), at(-d, -d)];
+    ring.sort_by(|&a, &b| lum[a].total_cmp(&lum[b]));
+    [ring[0], ring[1], ring[2], ring[3]]
+}
+
+/// Whether pixel (x, y) is [`HIGHLIGHT_CONTRAST`] times brighter than its [`surroundings`].
+fn is_highlight(lum: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
+    let l = lum[y * w + x];
+    l > 0.0 && l > HIGHLIGHT_CONTRAST * surroundings(lum, w, h, x, y).iter().map(|&i| lum[i]).sum::<f32>() / 4.0
+}
+
+/// Whether the CoC a radius away from pixel (x, y), in the four axis directions, differs from
+/// its own by more than [`COC_TOLERANCE`].
+fn coc_varies(signed: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
+    let s = signed[y * w + x];
+    let d = s.abs().round().max(1.0) as i64;
+    [(d, 0), (-d, 0), (0, d), (0, -d)].iter().any(|&(dx, dy)| {
+        let u = (x as i64 + dx).clamp(0, w as i64 - 1) as usize;
+        let v = (y as i64 + dy).clamp(0, h as i64 - 1) as usize;
+        (signed[v * w + u] - s).abs() > COC_TOLERANCE
+    })
+}
+
+/// Largest group of pixels (8-connected, no depth edge inside) treated as a small feature.
+pub const SPRITE_MAX_PX: usize = 1024;
+
+/// Per pixel of a `w × h` signed CoC map (row-major): whether it belongs to a small group
+/// bordered by depth edges. Searches start only at pixels on a depth edge and stop as soon as a
+/// group is known to be large, so the cost follows the edges, not the frame.
+fn small_groups(signed: &[f32], w: usize, h: usize) -> Vec<bool> {
+    const UNSEEN: u8 = 0;
+    const SMALL: u8 = 1;
+    const LARGE: u8 = 2;
+    let mut state = vec![UNSEEN; w * h];
+    let neighbours = |i: usize| {
+        let (x, y) = (i % w, i / w);
+        let (l, r, u, d) = (x > 0, x + 1 < w, y > 0, y + 1 < h);
+        [
+            l.then(|| i - 1),
+            r.then(|| i + 1),
+            u.then(|| i - w),
+            d.then(|| i + w),
+            (l && u).then(|| i - w - 1),
+            (r && u).then(|| i - w + 1),
+            (l && d).then(|| i + w - 1),
+            (r && d).then(|| i + w + 1),
+        ]
+        .into_iter()
+        .flatten()
+    };
+    let on_edge = |i: usize| neighbours(i).any(|j| is_jump(signed[i], signed[j]));
+    let (mut group, mut stack) = (Vec::new(), Vec::new());
+    // The search that last reached each pixel (seed + 1; 0: none).
+    let mut reached = vec![0u32; w * h];
+    for seed in 0..w * h {
+        if state[seed] != UNSEEN || !on_edge(seed) {
+            continue;
+        }
+        group.clear();
+        stack.clear();
+        stack.push(seed);
+        let id = seed as u32 + 1;
+        reached[seed] = id;
+        let mut large = false;
+        while let Some(i) = stack.pop() {
+            group.push(i);
+            if group.len() > SPRITE_MAX_PX {
+                large = true;
+                break;
+            }
+            for j in neighbours(i) {
+                if is_jump(signed[i], signed[j]) || reached[j] == id {
+                    continue;
+                }
+                if state[j] == LARGE {
+                    large = true;
+                    break;
+                }
+                reached[j] = id;
+                stack.push(j);
+            }
+            if large {
+                break;
+            }
+        }
+        let mark = if large { LARGE } else { SMALL };
+        for &i in group.iter().chain(&stack) {
+            state[i] = mark;
+        }
+    }
+    state.into_iter().map(|s| s == SMALL).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3×3 light and a 40×40 square before a far background: the light is small, the square
+    /// and the background are not.
+    #[test]
+    fn lights_are_small_and_surfaces_are_not() {
+        let (w, h) = (80, 60);
+        let mut signed = vec![28.0f32; w * h];
+        for y in 10..13 {
+            for x in 10..13 {
+                signed[y * w + x] = 14.0;
+            }
+        }
+        for y in 15..55 {
+            for x in 30..70 {
+                signed[y * w + x] = -10.0;
+            }
+        }
+        let small = small_groups(&signed, w, h);
+        assert!(small[11 * w + 11] && small[10 * w + 12]);
+        assert!(!small[20 * w + 40] && !small[15 * w + 30]);
+        assert!(!small[0] && !small[9 * w + 11]);
+        assert_eq!(small.iter().filter(|&&s| s).count(), 9);
+    }
+
+    /// A continuous ramp with a light on it (same CoC as the ramp there): one surface.
+    #[test]
+    fn a_light_on_a_ramp_is_part_of_the_ramp() {
+        let (w, h) = (64, 64);
+        let signed: Vec<f32> = (0..w * h).map(|i| 5.0 + 0.2 * (i / w) as f32).collect();
+        assert!(small_groups(&signed, w, h).iter().all(|&s| !s));
+    }
+}
