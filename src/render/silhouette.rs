@@ -24,45 +24,56 @@ const PASSES: usize = 2;
 const CONTRAST: f32 = 4.0;
 
 /// Reassigns the signed CoC of mixed silhouette pixels of `src` (see the module doc); returns
-/// how many pixels changed. A pixel changes at most once; after the first pass, only pixels
-/// next to one changed in the pass before are looked at, and they take their CoC from one of
-/// those, so a rim grows outwards from its surface and never oscillates.
+/// how many pixels changed. The first pass looks at the pixels beside a depth edge; later passes
+/// only at the neighbours of those changed in the pass before, which take their CoC from one of
+/// them, so a rim grows outwards from its surface and never oscillates.
 pub(crate) fn assign_mixed_pixels(signed: &mut [f32], src: &ImageView) -> usize {
     let (w, h) = (src.width, src.height);
-    let lum: Vec<f32> = (0..h)
+    // Candidates: pixels with a depth edge among their eight neighbours.
+    let mut candidates: Vec<usize> = (0..w * h)
         .into_par_iter()
-        .flat_map_iter(|y| src.row(y).chunks_exact(src.channels).map(luminance).collect::<Vec<_>>())
+        .filter(|&i| {
+            let (x, y) = (i % w, i / w);
+            let (x0, x1, y0, y1) = (x.saturating_sub(1), (x + 1).min(w - 1), y.saturating_sub(1), (y + 1).min(h - 1));
+            (y0..=y1).any(|v| (x0..=x1).any(|u| is_jump(signed[i], signed[v * w + u])))
+        })
         .collect();
-    // 0: unchanged; k: changed in pass k.
-    let mut pass_of = vec![0u8; w * h];
+    if candidates.is_empty() {
+        return 0;
+    }
+    let lum = super::sprites::luminance_map(src);
+    let mut changed_before: Vec<usize> = Vec::new();
     let mut changed = 0;
-    for pass in 1..=PASSES as u8 {
-        let before = signed.to_vec();
-        let prev = pass_of.clone();
-        let n: usize = signed
-            .par_chunks_mut(w)
-            .zip(pass_of.par_chunks_mut(w))
-            .enumerate()
-            .map(|(y, (row, marks))| {
-                let mut n = 0;
-                for x in 0..w {
-                    if marks[x] != 0 {
-                        continue;
-                    }
-                    let from = |q: usize| pass == 1 || prev[q] == pass - 1;
-                    if let Some(v) = mixed_pixel(&before, &lum, (w, h), (x, y), &from) {
-                        row[x] = v;
-                        marks[x] = pass;
-                        n += 1;
-                    }
-                }
-                n
-            })
-            .sum();
-        changed += n;
-        if n == 0 {
+    for pass in 0..PASSES {
+        // After the first pass, a pixel takes its CoC only from one changed in the pass before.
+        let from: std::collections::HashSet<usize> = changed_before.iter().copied().collect();
+        let allow = |q: usize| pass == 0 || from.contains(&q);
+        let moves: Vec<(usize, f32)> = candidates
+            .par_iter()
+            .filter_map(|&i| mixed_pixel(signed, &lum, (w, h), (i % w, i / w), &allow).map(|v| (i, v)))
+            .collect();
+        if moves.is_empty() {
             break;
         }
+        for &(i, v) in &moves {
+            signed[i] = v;
+        }
+        changed += moves.len();
+        changed_before = moves.iter().map(|&(i, _)| i).collect();
+        // Next: the unchanged neighbours of what changed.
+        let done: std::collections::HashSet<usize> = changed_before.iter().copied().collect();
+        candidates = changed_before
+            .iter()
+            .flat_map(|&i| {
+                let (x, y) = ((i % w) as i64, (i / w) as i64);
+                (-1..=1).flat_map(move |dy| (-1..=1).map(move |dx| (x + dx, y + dy)))
+            })
+            .filter(|&(u, v)| u >= 0 && v >= 0 && u < w as i64 && v < h as i64)
+            .map(|(u, v)| v as usize * w + u as usize)
+            .filter(|i| !done.contains(i))
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
     }
     changed
 }

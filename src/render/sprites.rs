@@ -20,6 +20,9 @@ const RING_PX: usize = 6;
 /// CoC change (px) across a highlight's disc beyond which gather would misplace its rim.
 const COC_TOLERANCE: f32 = 0.5;
 
+/// Largest group of pixels (8-connected, no depth edge inside) treated as a small feature.
+pub const SPRITE_MAX_PX: usize = 1024;
+
 /// The small features of a frame, per pixel (row-major).
 pub(crate) struct Features {
     /// In a small group bordered by depth edges.
@@ -67,23 +70,34 @@ pub(crate) fn surroundings(lum: &[f32], w: usize, h: usize, x: usize, y: usize) 
 /// Whether pixel (x, y) is [`HIGHLIGHT_CONTRAST`] times brighter than its [`surroundings`].
 fn is_highlight(lum: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
     let l = lum[y * w + x];
-    l > 0.0 && l > HIGHLIGHT_CONTRAST * surroundings(lum, w, h, x, y).iter().map(|&i| lum[i]).sum::<f32>() / 4.0
+    if l <= 0.0 {
+        return false;
+    }
+    // The darker half's mean is at least the darkest sample: most pixels stop here.
+    let d = RING_PX;
+    let (x0, x1, y0, y1) = (x.saturating_sub(d), (x + d).min(w - 1), y.saturating_sub(d), (y + d).min(h - 1));
+    let darkest = [(x0, y0), (x, y0), (x1, y0), (x0, y), (x1, y), (x0, y1), (x, y1), (x1, y1)]
+        .iter()
+        .map(|&(u, v)| lum[v * w + u])
+        .fold(f32::INFINITY, f32::min);
+    l > HIGHLIGHT_CONTRAST * darkest
+        && l > HIGHLIGHT_CONTRAST * surroundings(lum, w, h, x, y).iter().map(|&i| lum[i]).sum::<f32>() / 4.0
 }
 
-/// Whether the CoC a radius away from pixel (x, y), in the four axis directions, differs from
-/// its own by more than [`COC_TOLERANCE`].
+/// Whether the CoC of the same surface a radius away from pixel (x, y), in the four axis
+/// directions, differs from its own by more than [`COC_TOLERANCE`]. Samples on another surface
+/// (a CoC differing by more than a quarter) do not count: the layered blur separates surfaces,
+/// and a light on a wall at one depth keeps its radius there.
 fn coc_varies(signed: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
     let s = signed[y * w + x];
     let d = s.abs().round().max(1.0) as i64;
     [(d, 0), (-d, 0), (0, d), (0, -d)].iter().any(|&(dx, dy)| {
         let u = (x as i64 + dx).clamp(0, w as i64 - 1) as usize;
         let v = (y as i64 + dy).clamp(0, h as i64 - 1) as usize;
-        (signed[v * w + u] - s).abs() > COC_TOLERANCE
+        let diff = (signed[v * w + u] - s).abs();
+        diff > COC_TOLERANCE && diff <= 0.25 * s.abs() + 1.0
     })
 }
-
-/// Largest group of pixels (8-connected, no depth edge inside) treated as a small feature.
-pub const SPRITE_MAX_PX: usize = 1024;
 
 /// Per pixel of a `w × h` signed CoC map (row-major): whether it belongs to a small group
 /// bordered by depth edges. Searches start only at pixels on a depth edge and stop as soon as a
@@ -109,12 +123,13 @@ fn small_groups(signed: &[f32], w: usize, h: usize) -> Vec<bool> {
         .into_iter()
         .flatten()
     };
-    let on_edge = |i: usize| neighbours(i).any(|j| is_jump(signed[i], signed[j]));
+    let on_edge: Vec<bool> =
+        (0..w * h).into_par_iter().map(|i| neighbours(i).any(|j| is_jump(signed[i], signed[j]))).collect();
     let (mut group, mut stack) = (Vec::new(), Vec::new());
     // The search that last reached each pixel (seed + 1; 0: none).
     let mut reached = vec![0u32; w * h];
     for seed in 0..w * h {
-        if state[seed] != UNSEEN || !on_edge(seed) {
+        if state[seed] != UNSEEN || !on_edge[seed] {
             continue;
         }
         group.clear();
