@@ -100,6 +100,7 @@ fn load_and_use(bytes: &[u8]) -> Result<(), TestCaseError> {
         let zi =
             SbImage { data: radii.as_mut_ptr(), row_stride_bytes: (w * 4) as isize, width: 6, height: 5, channels: 1 };
         let lens = SbLens {
+            struct_size: std::mem::size_of::<SbLens>() as u32,
             mode: SB_LENS_COC,
             edges: SB_EDGES_GATHER,
             focus: 1.0,
@@ -447,6 +448,7 @@ fn lens() -> impl Strategy<Value = SbLens> {
         (lens_param(), lens_param(), lens_param(), lens_param(), prop_oneof![8 => Just(1.0), 1 => lens_param()]),
     )
         .prop_map(|(mode, edges, (focus, dof, size, maximum, render_scale))| SbLens {
+            struct_size: std::mem::size_of::<SbLens>() as u32,
             mode,
             edges,
             focus,

@@ -12,8 +12,9 @@
 mod common;
 
 use common::{max_abs_diff, random_bundle, test_image};
-use sparsebokeh::ofx::plugin::{blur_reach, PLUGIN_ID};
+use sparsebokeh::ofx::plugin::PLUGIN_ID;
 use sparsebokeh::ofx::sys::*;
+use sparsebokeh::render::blur_reach;
 use sparsebokeh::render::Edges;
 use sparsebokeh::{AtRadius, Bundle, Engine, Image, Lens, LensMode};
 use std::collections::HashMap;

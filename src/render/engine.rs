@@ -19,8 +19,12 @@ use rayon::prelude::*;
 pub enum RenderError {
     #[error("{0}")]
     Lens(#[from] LensError),
-    #[error("blur radius {0} is invalid: it must be finite, ≥ 0 and ≤ 1024 px")]
+    #[error("blur radius {0} is invalid: it must be finite, ≥ 0 and ≤ {max} px", max = MAX_RADIUS)]
     Radius(f64),
+    #[error("render option `{field}` = {value} is invalid: {reason}")]
+    Option { field: &'static str, value: f64, reason: &'static str },
+    #[error("this render blurs, but no bundle was given")]
+    NoBundle,
     #[error("{0}")]
     Mismatch(String),
     #[error("cannot start {0} render threads: {1}")]
@@ -29,14 +33,15 @@ pub enum RenderError {
     TooLarge(u128),
 }
 
-/// How depth edges are treated (DESIGN §1).
+/// How depth edges are treated (ARCHITECTURE.md, "Gather and layered").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Edges {
     /// Every output pixel filters with its own radius (the paper's formulation): exact inside
     /// a surface; halos and cut-off foreground blur at depth jumps.
-    #[default]
     Gather,
-    /// Depth slices blurred separately and composited front to back, hidden background filled.
+    /// Depth slices blurred separately and composited front to back, hidden background filled
+    /// (the default of every front end: it meets its targets).
+    #[default]
     Layered,
 }
 
@@ -338,7 +343,7 @@ pub const MAX_WORK_FLOATS: u128 = 1 << 30;
 /// Refuses a render whose padded working frame would be absurd (a far-reaching bundle at a
 /// large radius on a large frame) before anything is allocated.
 fn check_work(plan: &Plan, src: &ImageView) -> Result<(), RenderError> {
-    let pad: u128 = plan.reaches.iter().map(|&r| r.max(0) as u128).sum();
+    let pad = super::request::padding(&plan.reaches) as u128;
     let floats = (src.width as u128 + 2 * pad) * (src.height as u128 + 2 * pad) * src.channels as u128;
     if floats > MAX_WORK_FLOATS {
         return Err(RenderError::TooLarge(floats));
@@ -359,6 +364,11 @@ fn check_radius(radius: f64) -> Result<(), RenderError> {
 fn check_depth(lens: &Lens, depth: &ImageView, src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
     lens.validate()?;
     check_pair(src, dst)?;
+    check_size(depth, src)
+}
+
+/// A depth image must have the source's width and height.
+pub(super) fn check_size(depth: &ImageView, src: &ImageView) -> Result<(), RenderError> {
     if depth.width != src.width || depth.height != src.height {
         return Err(RenderError::Mismatch(format!(
             "depth image is {}×{} but the source is {}×{}",
@@ -368,7 +378,7 @@ fn check_depth(lens: &Lens, depth: &ImageView, src: &ImageView, dst: &ImageViewM
     Ok(())
 }
 
-fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
+pub(super) fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
     if src.width != dst.width || src.height != dst.height || src.channels != dst.channels {
         return Err(RenderError::Mismatch(format!(
             "source is {}×{}×{} but the output is {}×{}×{}",
@@ -532,7 +542,7 @@ fn row_ranges(
         .collect()
 }
 
-fn run_masked(
+pub(crate) fn run_masked(
     plan: &Plan,
     src: &ImageView,
     dst: &mut ImageViewMut,
@@ -549,7 +559,7 @@ fn run_masked(
 /// samples replaced by 0), and the stats of the source.
 fn pad_source(plan: &Plan, src: &ImageView, max_r: f32, scratch: &Scratch) -> (Vec<f32>, Padded, RenderStats) {
     let (w, h, c) = (src.width, src.height, src.channels);
-    let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
+    let pad = super::request::padding(&plan.reaches);
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
     let nonfinite_pixels = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
     let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_pixels, ..Default::default() };

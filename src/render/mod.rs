@@ -8,10 +8,12 @@ pub mod layered;
 pub mod lens;
 pub mod lowrank;
 pub mod plan;
+pub mod request;
 pub mod simd;
 
 pub use engine::{Edges, Engine, RenderError, RenderStats};
 pub use lens::{Lens, LensError, LensMode};
+pub use request::{blur_reach, Output, RenderOptions};
 
 /// A zeroed buffer of `n` values for a frame-sized working array. On Linux, buffers of 4 MiB
 /// or more ask for transparent huge pages before they are first touched: a 1080p RGBA frame
