@@ -1,4 +1,4 @@
-//! Render benches (issue 2): 1920×1080 RGBA f32, L=3, N=32 (the shipped disc bundle), fixed
+//! Render benches: 1920×1080 RGBA f32, L=3, N=32 (the shipped disc bundle), fixed
 //! radius 32 and depth-driven 0–32 px, beside the dense reference on a crop scaled to the frame.
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -1,4 +1,4 @@
-//! Kernel bundles (DESIGN §3): a basis of fitted complexes, one per radius, for one aperture.
+//! Kernel bundles (ARCHITECTURE.md "Bundle format"): a basis of fitted complexes, one per radius, for one aperture.
 //! Load, validate, save, and interpolate by radius.
 
 use crate::kernel::{Complex, Tap};
@@ -39,7 +39,7 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BundleError {
 pub struct BasisEntry {
     /// Circle-of-confusion radius in pixels.
     pub radius: f64,
-    /// Kernel PSNR of the complex against its target at this radius (DESIGN §3).
+    /// Kernel PSNR of the complex against its target at this radius (ARCHITECTURE.md "Bundle format").
     pub psnr_db: Option<f64>,
     pub complex: Complex,
 }
@@ -124,7 +124,7 @@ impl Bundle {
         Bundle::from_value(&v)
     }
 
-    /// Validates a parsed JSON document against every rule of DESIGN §3.
+    /// Validates a parsed JSON document against every rule of ARCHITECTURE.md "Bundle format".
     pub fn from_value(v: &Value) -> Result<Bundle, BundleError> {
         let obj =
             v.as_object().ok_or_else(|| invalid("(top level)", format!("must be an object, found {}", kind(v))))?;
@@ -242,7 +242,7 @@ impl Bundle {
         Ok(Bundle { name, description, layers, taps, target, basis, fit })
     }
 
-    /// The bundle as a JSON document of DESIGN §3.
+    /// The bundle as a JSON document of ARCHITECTURE.md "Bundle format".
     pub fn to_value(&self) -> Value {
         let basis: Vec<Value> = self
             .basis
@@ -328,7 +328,7 @@ impl Bundle {
         self.basis.last().map_or(0.0, |e| e.radius)
     }
 
-    /// The complex to use at radius `r` (DESIGN §1): pass-through at r ≤ 0.5; below the smallest
+    /// The complex to use at radius `r` (ARCHITECTURE.md "Kernels and bundles"): pass-through at r ≤ 0.5; below the smallest
     /// entry its offsets scaled by r / r_min; between two entries the lerp of their taps; above the
     /// largest its offsets scaled by r / r_max.
     pub fn at_radius(&self, r: f64) -> AtRadius {

@@ -528,7 +528,7 @@ fn check_render_size(bundle: &Bundle, max_radius: f64, src: &Checked) -> Outcome
 /// `out` must be NULL or writable.
 unsafe fn write_stats(out: *mut SbStats, stats: &RenderStats) {
     let s = SbStats {
-        nonfinite_samples: stats.nonfinite_pixels as u64,
+        nonfinite_samples: stats.nonfinite_samples as u64,
         bad_depth: stats.bad_depth as u64,
         max_radius: stats.max_radius,
         tables: stats.tables as u32,

@@ -1,4 +1,4 @@
-//! Borrowed image views (DESIGN §5): interleaved f32, 1 to 4 channels, a row stride in bytes
+//! Borrowed image views (ARCHITECTURE.md "Borders and quantisation"): interleaved f32, 1 to 4 channels, a row stride in bytes
 //! that may be negative (bottom-up images) or larger than the row.
 
 /// Why an image description was refused.

@@ -1,4 +1,4 @@
-//! Image files (DESIGN §5): EXR (single- or multi-part, depth from a `Z`/`depth` channel or a
+//! Image files (ARCHITECTURE.md "Borders and quantisation"): EXR (single- or multi-part, depth from a `Z`/`depth` channel or a
 //! `Depth` part) and PNG 8/16-bit, chosen by extension; atomic writes.
 //!
 //! PNG colour is sRGB with straight alpha: it is read into linear, premultiplied RGBA and written

@@ -2,16 +2,20 @@
 //!
 //! A dense kernel is approximated by a cascade of sparse layers (a *complex*); a *bundle* holds
 //! one complex per blur radius, and the engine interpolates between them per pixel from a depth
-//! channel. See DESIGN.md for the architecture and file formats.
+//! channel. See ARCHITECTURE.md at the repository root for the modules, the render request and the bundle format.
 
+#[deny(unsafe_code)]
 pub mod bundle;
 pub mod capi;
 pub mod cpu;
+#[deny(unsafe_code)]
 pub mod fit;
 pub mod image;
 pub mod io;
+#[deny(unsafe_code)]
 pub mod kernel;
 pub mod ofx;
+#[deny(unsafe_code)]
 pub mod render;
 pub mod scene;
 

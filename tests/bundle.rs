@@ -1,4 +1,4 @@
-//! Bundle format (DESIGN §3): round trip, and one test per validation rule, each checking that
+//! Bundle format (ARCHITECTURE.md "Bundle format"): round trip, and one test per validation rule, each checking that
 //! the message names the field (and the basis entry where there is one).
 
 mod common;

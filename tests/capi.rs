@@ -1,4 +1,4 @@
-//! The C API (issue 4): C and C++ programs in tests/c/ built with the `cc` crate and linked
+//! The C API: C and C++ programs in tests/c/ built with the `cc` crate and linked
 //! against the cdylib, byte-exact comparison with the Rust API, the bad-input matrix (through C
 //! and, row by row, from Rust), exported symbols, the header's version and the pkg-config file.
 

@@ -1,4 +1,4 @@
-//! Property tests of the C API (issue 4): random and mutated bundle JSON and random image
+//! Property tests of the C API: random and mutated bundle JSON and random image
 //! descriptors and lenses go through the `sb_*` entry points. No crash, no hang, no panic caught
 //! by the barrier (SB_ERR_INTERNAL), every failure a status with a message, the destination
 //! untouched on failure, and the status the one a model of the checks predicts.

@@ -1468,7 +1468,7 @@ fn layered_edges_match_the_engine_in_windows_and_tiles() {
     let (_desc, ctx) = describe();
     let inst = create_instance(&ctx, true);
     set_scene_params(&inst, &s);
-    // The default is layered (DESIGN §1: it meets its targets).
+    // The default is layered (ARCHITECTURE.md "Kernels and bundles": it meets its targets).
     let default = ctx.params.params.lock().unwrap()["edges"].props.int(k(kOfxParamPropDefault), 0);
     assert_eq!(default, Some(1));
     inst.set_param("edges", V::I(1));

@@ -1,4 +1,4 @@
-//! The kernel model: taps, layers and complexes (DESIGN §1), their dense PSF, and targets.
+//! The kernel model: taps, layers and complexes (ARCHITECTURE.md "Kernels and bundles"), their dense PSF, and targets.
 
 pub mod psf;
 pub mod shapes;

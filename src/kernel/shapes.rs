@@ -1,5 +1,5 @@
 //! Target kernels: analytic aperture shapes and aperture images, rasterised by area averaging
-//! onto the (2⌈r⌉+1)² grid of DESIGN §3 and normalised to unit sum.
+//! onto the (2⌈r⌉+1)² grid of ARCHITECTURE.md "Bundle format" and normalised to unit sum.
 //!
 //! Analytic shapes are defined in units of the radius (the shape spans the unit circle, or for the
 //! heart and images, its larger side spans 2 units) with y down the rows; each grid cell's value is

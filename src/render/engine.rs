@@ -2,7 +2,7 @@
 //! rows. Fixed-radius blur is the special case of a constant CoC (one tap table: the merged
 //! integer fast path); depth-driven blur looks up each pixel's table.
 //!
-//! Boundaries: the frame is extended by edge replication (DESIGN §5). The padded domain is
+//! Boundaries: the frame is extended by edge replication (ARCHITECTURE.md "Borders and quantisation"). The padded domain is
 //! wide enough (the sum of the layers' reaches) that each layer is computed only where all its
 //! reads are real data, so the result is exactly the cascade applied to the infinitely extended
 //! frame — and, at a fixed radius, exactly the convolution of that frame with the complex's PSF.
@@ -49,8 +49,8 @@ pub enum Edges {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RenderStats {
     /// Source samples that were NaN or ±Inf (treated as 0).
-    pub nonfinite_pixels: usize,
-    /// Depth values that were non-finite or negative (DESIGN §4).
+    pub nonfinite_samples: usize,
+    /// Depth values that were non-finite or negative (ARCHITECTURE.md "Depth to radius").
     pub bad_depth: usize,
     /// Radius tables built for the frame.
     pub tables: usize,
@@ -258,7 +258,7 @@ impl Engine {
             let gather_tiles = TileMask::from_pixels(GATHER_TILE, w, h, &weight, |e| e < 1.0);
             let stats = run_masked(&plan, src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let slices = if weight.iter().any(|&e| e > 0.0) {
-                let finite = stats.nonfinite_pixels == 0;
+                let finite = stats.nonfinite_samples == 0;
                 super::layered::blur_layered(bundle, &signed, &weight, src, finite, dst, &self.scratch)
             } else {
                 0
@@ -561,8 +561,8 @@ fn pad_source(plan: &Plan, src: &ImageView, max_r: f32, scratch: &Scratch) -> (V
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad = super::request::padding(&plan.reaches);
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
-    let nonfinite_pixels = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
-    let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_pixels, ..Default::default() };
+    let nonfinite_samples = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
+    let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_samples, ..Default::default() };
     let mut a = scratch.take(geo.wp * geo.hp * c);
     a.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
         let srow = src.row((yp as isize - pad as isize).clamp(0, h as isize - 1) as usize);

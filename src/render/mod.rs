@@ -29,9 +29,12 @@ pub(crate) fn frame_buffer<T: Copy + Default>(n: usize) -> Vec<T> {
             let first = start.next_multiple_of(HUGE);
             let end = (start + bytes) / HUGE * HUGE;
             if end > first {
+                // The render module denies unsafe code; this hint is one of its two exceptions
+                // (the other: the SIMD load in `simd::taps_block`).
                 // SAFETY: [first, end) lies inside the allocation of `v` (rounded inwards to
                 // whole huge pages); MADV_HUGEPAGE is only a hint about how to back those pages
                 // and changes neither their contents nor the allocation.
+                #[allow(unsafe_code)]
                 unsafe {
                     libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
                 }

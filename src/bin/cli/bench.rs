@@ -1,5 +1,5 @@
-//! `sparsebokeh bench`: the sparse engine beside what users would use instead, in one process
-//! (issue 7): fixed and depth-driven sparse blur, FFT convolution with the dense kernel, dense
+//! `sparsebokeh bench`: the sparse engine beside what users would use instead, in one process:
+//! fixed and depth-driven sparse blur, FFT convolution with the dense kernel, dense
 //! direct convolution, and the low-rank separable baseline at the sparse complex's PSNR.
 
 use super::common::{failed, load_bundle, Fail};

@@ -315,8 +315,8 @@ fn render_frame(
     let result = if *fixed { &src } else { &out };
     io::write(&out_path, result).map_err(|e| failed(e.to_string()))?;
     let mut line = format!("{w}×{h} in {ms:.1} ms, {} radius tables", stats.tables);
-    if stats.nonfinite_pixels > 0 {
-        line += &format!(", warning: {} NaN/Inf samples treated as 0", stats.nonfinite_pixels);
+    if stats.nonfinite_samples > 0 {
+        line += &format!(", warning: {} NaN/Inf samples treated as 0", stats.nonfinite_samples);
     }
     if stats.bad_depth > 0 {
         line += &format!(", warning: {} non-finite or negative depth values treated as far", stats.bad_depth);
