@@ -100,12 +100,6 @@ impl<'a> ImageView<'a> {
         &self.data[start..start + self.width * self.channels]
     }
 
-    /// The floats the view's rows occupy, for overlap checks.
-    pub fn memory_range(&self) -> std::ops::Range<usize> {
-        let p = self.data.as_ptr() as usize;
-        p..p + self.data.len() * 4
-    }
-
     /// All pixels as one slice, when the rows are packed top-down without gaps.
     pub fn packed_data(&self) -> Option<&'a [f32]> {
         let n = self.width * self.channels;

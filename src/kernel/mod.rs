@@ -57,11 +57,6 @@ impl Complex {
         self.layers.len()
     }
 
-    /// Taps in the largest layer.
-    pub fn taps_per_layer(&self) -> usize {
-        self.layers.iter().map(Vec::len).max().unwrap_or(0)
-    }
-
     /// Product over layers of each layer's weight sum: the PSF's total mass.
     pub fn weight_sum(&self) -> f64 {
         self.layers.iter().map(|l| l.iter().map(|t| t.w as f64).sum::<f64>()).product()

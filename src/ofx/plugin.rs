@@ -185,8 +185,9 @@ fn binary_dir() -> Option<PathBuf> {
 }
 
 /// Where a shipped bundle may live, in order of preference: the bundle folder the host reported,
-/// the folder next to the binary (`Contents/<arch>/../Resources/kernels`), `$SPARSEBOKEH_KERNELS`
-/// (as for the CLI), then this source tree's `bundle/kernels` (development builds).
+/// the folder next to the binary (`Contents/<arch>/../Resources/kernels`), then the folders the
+/// CLI searches ([`crate::bundle::kernel_dirs`]: `$SPARSEBOKEH_KERNELS`, an install prefix, this
+/// source tree's `bundle/kernels`).
 pub fn shipped_bundle_candidates(name: &str) -> Vec<PathBuf> {
     let file = format!("{name}.json");
     let mut v = Vec::new();
@@ -196,10 +197,7 @@ pub fn shipped_bundle_candidates(name: &str) -> Vec<PathBuf> {
     if let Some(d) = binary_dir() {
         v.push(d.join("../Resources/kernels").join(&file));
     }
-    if let Some(d) = std::env::var_os("SPARSEBOKEH_KERNELS") {
-        v.push(PathBuf::from(d).join(&file));
-    }
-    v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels").join(&file));
+    v.extend(crate::bundle::kernel_dirs().into_iter().map(|d| d.join(&file)));
     v
 }
 

@@ -268,29 +268,6 @@ impl Engine {
         })
     }
 
-    /// Blurs `src` into `dst` with one radius per pixel (row-major, `width × height`).
-    pub fn blur_radii(
-        &self,
-        bundle: &Bundle,
-        radii: &[f32],
-        src: &ImageView,
-        dst: &mut ImageViewMut,
-    ) -> Result<RenderStats, RenderError> {
-        check_pair(src, dst)?;
-        if radii.len() != src.width * src.height {
-            return Err(RenderError::Mismatch(format!(
-                "{} radii for a {}×{} frame",
-                radii.len(),
-                src.width,
-                src.height
-            )));
-        }
-        if let Some(r) = radii.iter().find(|r| !(r.is_finite() && (0.0..=MAX_RADIUS as f32).contains(*r))) {
-            return Err(RenderError::Radius(*r as f64));
-        }
-        self.install(|| self.blur_radii_inner(bundle, radii, src, dst))
-    }
-
     fn blur_radii_inner(
         &self,
         bundle: &Bundle,

@@ -59,6 +59,17 @@ impl Progress {
         }
     }
 
+    /// One item done, its line shown as the bar's message (or printed, without a terminal).
+    pub fn step(&self, line: String) {
+        match &self.bar {
+            Some(b) => {
+                b.set_message(line);
+                b.inc(1);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

@@ -85,7 +85,7 @@ pub struct RenderArgs {
     /// Blur radius at infinite depth, in pixels.
     #[arg(long, default_value_t = defaults().lens.size, allow_negative_numbers = true)]
     pub size: f64,
-    /// Largest blur radius in pixels (≤ 1024).
+    /// Largest blur radius in pixels (at most the engine's MAX_RADIUS, 1024).
     #[arg(long, default_value_t = defaults().lens.maximum, allow_negative_numbers = true)]
     pub maximum: f64,
     /// Fixed blur radius in pixels (no depth needed).
