@@ -129,13 +129,13 @@ fn command_line() -> String {
     out.join(" ")
 }
 
-/// Runs `sparsebokeh fit`; returns the process exit code (2 for bad flags or files).
-pub fn run(args: &FitArgs) -> i32 {
+/// The fit's spec, radii and aperture channel from the flags, checked.
+fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), String> {
     let Some(init) = Init::parse(&args.init) else {
-        return fail(format!("--init: unknown init `{}` (radial, support, symmetric or auto)", args.init));
+        return Err(format!("--init: unknown init `{}` (radial, support, symmetric or auto)", args.init));
     };
     let Some(channel) = ImageChannel::parse(&args.channel) else {
-        return fail(format!("--channel: unknown channel `{}` (auto, luminance or alpha)", args.channel));
+        return Err(format!("--channel: unknown channel `{}` (auto, luminance or alpha)", args.channel));
     };
     let spec = FitSpec {
         layers: args.layers,
@@ -147,13 +147,13 @@ pub fn run(args: &FitArgs) -> i32 {
     };
     let (max_layers, max_taps) = (sparsebokeh::bundle::MAX_LAYERS as usize, sparsebokeh::bundle::MAX_TAPS as usize);
     if !(1..=max_layers).contains(&spec.layers) {
-        return fail(format!("--layers: {} is outside 1..={max_layers}", spec.layers));
+        return Err(format!("--layers: {} is outside 1..={max_layers}", spec.layers));
     }
     if !(1..=max_taps).contains(&spec.taps) {
-        return fail(format!("--taps: {} is outside 1..={max_taps}", spec.taps));
+        return Err(format!("--taps: {} is outside 1..={max_taps}", spec.taps));
     }
     if spec.iterations == 0 {
-        return fail("--iterations: must be at least 1");
+        return Err("--iterations: must be at least 1".into());
     }
     let radii = match (&args.radius, &args.radii) {
         (Some(r), _) => vec![*r],
@@ -161,8 +161,17 @@ pub fn run(args: &FitArgs) -> i32 {
         (None, None) => DEFAULT_RADII.to_vec(),
     };
     if let Some(r) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= MAX_RADIUS)) {
-        return fail(format!("--radii/--radius: {r} is outside (0, {MAX_RADIUS}]"));
+        return Err(format!("--radii/--radius: {r} is outside (0, {MAX_RADIUS}]"));
     }
+    Ok((spec, radii, channel))
+}
+
+/// Runs `sparsebokeh fit`; returns the process exit code (2 for bad flags or files).
+pub fn run(args: &FitArgs) -> i32 {
+    let (spec, radii, channel) = match checked_flags(args) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
     if let Some(dir) = &args.batch {
         let Some(out_dir) = &args.out_dir else { return fail("--batch needs --out-dir DIR") };
         return run_batch(args, dir, out_dir, &spec, &radii, channel);
