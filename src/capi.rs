@@ -739,18 +739,26 @@ pub unsafe extern "C" fn sb_context_create(threads: u32, out: *mut *mut SbContex
     })
 }
 
+/// Frees a handle made by `Box::into_raw`; NULL is a no-op.
+///
+/// # Safety
+/// `handle` must be NULL or a live handle of this type, not used afterwards.
+unsafe fn free_handle<T>(handle: *mut T) {
+    if !handle.is_null() {
+        // SAFETY: per the caller, a live `Box::into_raw` handle, freed once.
+        drop(unsafe { Box::from_raw(handle) });
+    }
+}
+
 /// `sb_context_free`: frees a context; NULL is a no-op.
 ///
 /// # Safety
 /// `ctx` must be NULL or a live handle from `sb_context_create`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn sb_context_free(ctx: *mut SbContext) {
-    barrier_value((), || {
-        if !ctx.is_null() {
-            // SAFETY: a live handle made by `Box::into_raw` in `sb_context_create`, freed once.
-            drop(unsafe { Box::from_raw(ctx) });
-        }
-    })
+    // SAFETY: NULL or a live handle made by `Box::into_raw` in `sb_context_create` (the caller's
+    // promise), freed once.
+    barrier_value((), || unsafe { free_handle(ctx) })
 }
 
 /// `sb_context_threads`: the threads a context renders with (NULL: the default context's).
@@ -844,12 +852,9 @@ pub unsafe extern "C" fn sb_bundle_load_memory(data: *const c_void, size: usize,
 /// `bundle` must be NULL or a live handle from `sb_bundle_load*`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn sb_bundle_free(bundle: *mut SbBundle) {
-    barrier_value((), || {
-        if !bundle.is_null() {
-            // SAFETY: a live handle made by `Box::into_raw` in `load_into`, freed once.
-            drop(unsafe { Box::from_raw(bundle) });
-        }
-    })
+    // SAFETY: NULL or a live handle made by `Box::into_raw` in `load_into` (the caller's
+    // promise), freed once.
+    barrier_value((), || unsafe { free_handle(bundle) })
 }
 
 /// `sb_bundle_name`: the bundle's name, owned by the handle (NULL for a NULL handle).

@@ -228,6 +228,27 @@ fn request(v: &Values, scale: f64) -> RenderOptions {
     RenderOptions { lens: Lens { render_scale: scale, ..v.options.lens }, ..v.options }
 }
 
+/// What the render-time actions (regions of interest, identity, render) read first: the
+/// instance, the action's arguments, the time, the render scale and the parameters at that time.
+struct ActionArgs<'s> {
+    inst: &'s Instance,
+    args: Props<'s>,
+    time: f64,
+    scale: f64,
+    values: Values,
+}
+
+impl<'s> ActionArgs<'s> {
+    fn read(s: &'s Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<ActionArgs<'s>> {
+        let inst = instance(s, effect)?;
+        let args = s.props(in_args)?;
+        let time = args.double(kOfxPropTime, 0)?;
+        let scale = render_scale(&args)?;
+        let values = inst.params.read(s, time)?;
+        Ok(ActionArgs { inst, args, time, scale, values })
+    }
+}
+
 fn render_scale(args: &Props) -> OfxResult<f64> {
     let [sx, sy] = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
     if !(sx.is_finite() && sx > 0.0 && sx <= 1.0 && sy.is_finite() && sy > 0.0 && sy <= 1.0) {
@@ -456,15 +477,12 @@ fn regions_of_interest(
     in_args: OfxPropertySetHandle,
     out_args: OfxPropertySetHandle,
 ) -> OfxResult<OfxStatus> {
-    let inst = instance(s, effect)?;
-    let args = s.props(in_args)?;
-    let time = args.double(kOfxPropTime, 0)?;
-    let scale = render_scale(&args)?;
+    let a = ActionArgs::read(s, effect, in_args)?;
+    let (inst, args, time, v) = (a.inst, &a.args, a.time, &a.values);
     let scale_xy = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
     let region = args.doubles::<4>(kOfxImageEffectPropRegionOfInterest)?;
-    let v = inst.params.read(s, time)?;
     let depth = inst.depth_connected(s);
-    let options = request(&v, scale);
+    let options = request(v, a.scale);
     let reach = if options.needs_bundle(depth) { options.reach(&*inst.bundle(&v.shape)?, depth) } else { 0 };
     let par = s
         .clip_props(inst.source)
@@ -530,12 +548,8 @@ fn is_identity(
     in_args: OfxPropertySetHandle,
     out_args: OfxPropertySetHandle,
 ) -> OfxResult<OfxStatus> {
-    let inst = instance(s, effect)?;
-    let args = s.props(in_args)?;
-    let time = args.double(kOfxPropTime, 0)?;
-    let scale = render_scale(&args)?;
-    let v = inst.params.read(s, time)?;
-    if !request(&v, scale).passes_through(inst.depth_connected(s)) {
+    let ActionArgs { inst, time, scale, values, .. } = ActionArgs::read(s, effect, in_args)?;
+    if !request(&values, scale).passes_through(inst.depth_connected(s)) {
         return Ok(kOfxStatReplyDefault);
     }
     let out = s.props(out_args)?;
@@ -729,12 +743,8 @@ impl<'s> Frames<'s> {
 }
 
 fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
-    let inst = instance(s, effect)?;
-    let args = s.props(in_args)?;
-    let time = args.double(kOfxPropTime, 0)?;
-    let scale = render_scale(&args)?;
+    let ActionArgs { inst, args, time, scale, values: v } = ActionArgs::read(s, effect, in_args)?;
     let window = Rect::from_ints(args.ints::<4>(kOfxImageEffectPropRenderWindow)?);
-    let v = inst.params.read(s, time)?;
     if window.is_empty() {
         return Ok(kOfxStatOK);
     }
