@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use serde_json::{json, Value};
-use sparsebokeh::bundle::{Bundle, BundleError};
+use sparsebokeh::{Bundle, BundleError};
 
 fn valid() -> Value {
     random_bundle(1, 2, 3, &[2.0, 4.0, 8.0]).to_value()

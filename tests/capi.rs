@@ -6,9 +6,9 @@ mod common;
 
 use common::{random_bundle, test_image, Rng};
 use serde_json::Value;
-use sparsebokeh::bundle::Bundle;
 use sparsebokeh::capi::*;
-use sparsebokeh::render::Edges;
+use sparsebokeh::Bundle;
+use sparsebokeh::Edges;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};

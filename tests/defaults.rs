@@ -4,8 +4,8 @@
 
 use sparsebokeh::capi::*;
 use sparsebokeh::ofx::params::{names, Value, Values, PARAMS};
-use sparsebokeh::render::{Edges, Output, RenderOptions};
 use sparsebokeh::LensMode;
+use sparsebokeh::{Edges, Output, RenderOptions};
 use std::collections::HashMap;
 use std::process::Command;
 

@@ -4,11 +4,11 @@
 mod common;
 use common::*;
 
-use sparsebokeh::bundle::{AtRadius, BasisEntry, Bundle};
-use sparsebokeh::kernel::psf::complex_psf;
-use sparsebokeh::render::dense::{blur_reference, convolve_clamped};
-use sparsebokeh::render::plan::{Plan, TapTable};
-use sparsebokeh::render::Edges;
+use sparsebokeh::plan::{Plan, TapTable};
+use sparsebokeh::psf::complex_psf;
+use sparsebokeh::reference::{blur_reference, convolve_clamped};
+use sparsebokeh::Edges;
+use sparsebokeh::{AtRadius, BasisEntry, Bundle};
 use sparsebokeh::{Engine, Image, ImageView, ImageViewMut, Lens, LensMode};
 
 /// Lays `img` out with the given row stride in bytes (negative: bottom-up) in a fresh buffer,

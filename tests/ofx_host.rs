@@ -12,10 +12,10 @@
 mod common;
 
 use common::{max_abs_diff, random_bundle, test_image};
+use sparsebokeh::blur_reach;
 use sparsebokeh::ofx::plugin::PLUGIN_ID;
 use sparsebokeh::ofx::sys::*;
-use sparsebokeh::render::blur_reach;
-use sparsebokeh::render::Edges;
+use sparsebokeh::Edges;
 use sparsebokeh::{AtRadius, Bundle, Engine, Image, Lens, LensMode};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};

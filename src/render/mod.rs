@@ -4,6 +4,9 @@
 pub mod dense;
 pub mod engine;
 pub mod fft;
+// `layered::edge_weight` (a wrapper of `edge_weight_with`) is dead; it goes with the layered
+// rewrite, and this expectation then fails, asking for this attribute to go too.
+#[expect(dead_code, reason = "layered::edge_weight is unused until the layered rewrite removes it")]
 pub mod layered;
 pub mod lens;
 pub mod lowrank;

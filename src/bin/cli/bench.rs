@@ -5,14 +5,14 @@
 use super::common::{failed, load_bundle, Fail};
 use clap::Args;
 use serde_json::json;
-use sparsebokeh::bundle::AtRadius;
 use sparsebokeh::fit::baseline::lowrank::lowrank_psnr;
-use sparsebokeh::kernel::psf::Grid;
-use sparsebokeh::kernel::shapes::Shape;
-use sparsebokeh::render::fft::FftConvolver;
-use sparsebokeh::render::lowrank::LowRankFilter;
-use sparsebokeh::render::plan::TapTable;
-use sparsebokeh::render::Edges;
+use sparsebokeh::plan::TapTable;
+use sparsebokeh::psf::Grid;
+use sparsebokeh::reference::FftConvolver;
+use sparsebokeh::reference::LowRankFilter;
+use sparsebokeh::shapes::Shape;
+use sparsebokeh::AtRadius;
+use sparsebokeh::Edges;
 use sparsebokeh::{BasisEntry, Bundle, Complex, Engine, Image, ImageView, Lens, LensMode, Tap};
 use std::time::Instant;
 

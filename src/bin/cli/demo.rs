@@ -3,7 +3,7 @@
 use super::common::{failed, load_bundle, Fail};
 use clap::Args;
 use sparsebokeh::io;
-use sparsebokeh::render::Edges;
+use sparsebokeh::Edges;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::path::PathBuf;
 

@@ -6,9 +6,9 @@ use clap::Args;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use sparsebokeh::fit::{self, BasisOptions, FitSpec, Init, DEFAULT_RADII};
-use sparsebokeh::kernel::psf::{complex_psf, psnr_db};
-use sparsebokeh::kernel::shapes::{ImageChannel, Shape};
-use sparsebokeh::render::lens::MAX_RADIUS;
+use sparsebokeh::psf::{complex_psf, psnr_db};
+use sparsebokeh::shapes::{ImageChannel, Shape};
+use sparsebokeh::MAX_RADIUS;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -145,7 +145,7 @@ fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), St
         seed: args.seed,
         rounds: args.rounds,
     };
-    let (max_layers, max_taps) = (sparsebokeh::bundle::MAX_LAYERS as usize, sparsebokeh::bundle::MAX_TAPS as usize);
+    let (max_layers, max_taps) = (sparsebokeh::MAX_LAYERS as usize, sparsebokeh::MAX_TAPS as usize);
     if !(1..=max_layers).contains(&spec.layers) {
         return Err(format!("--layers: {} is outside 1..={max_layers}", spec.layers));
     }

@@ -2,9 +2,9 @@
 
 use super::common::{failed, load_bundle, usage, Fail};
 use clap::Args;
-use sparsebokeh::bundle::AtRadius;
-use sparsebokeh::kernel::psf::complex_psf;
-use sparsebokeh::render::lens::MAX_RADIUS;
+use sparsebokeh::psf::complex_psf;
+use sparsebokeh::AtRadius;
+use sparsebokeh::MAX_RADIUS;
 use sparsebokeh::{Complex, Image};
 use std::path::PathBuf;
 

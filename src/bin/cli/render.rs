@@ -3,8 +3,8 @@
 use super::common::{failed, load_bundle, usage, Fail, Progress};
 use clap::{Args, ValueEnum};
 use sparsebokeh::io::{self, Role};
-use sparsebokeh::render::lens::MAX_RADIUS;
-use sparsebokeh::render::{Edges, Output, RenderOptions};
+use sparsebokeh::MAX_RADIUS;
+use sparsebokeh::{Edges, Output, RenderOptions};
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::path::{Path, PathBuf};
 
@@ -244,8 +244,8 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     }
 }
 
-fn lens_flag(e: &sparsebokeh::render::LensError) -> &'static str {
-    let sparsebokeh::render::LensError::Param { field, .. } = e;
+fn lens_flag(e: &sparsebokeh::LensError) -> &'static str {
+    let sparsebokeh::LensError::Param { field, .. } = e;
     field
 }
 
