@@ -12,7 +12,8 @@
 
 use crate::bundle::{Bundle, BundleError, MAX_FILE_BYTES};
 use crate::image::{geometry, ImageView, ImageViewMut};
-use crate::render::{blur_reach, Edges, Engine, Lens, LensMode, Output, RenderError, RenderOptions, RenderStats};
+use crate::render::request::check_reach;
+use crate::render::{Edges, Engine, Lens, LensMode, Output, RenderError, RenderOptions, RenderStats};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::os::raw::c_void;
@@ -138,11 +139,6 @@ pub const SB_OUTPUT_COC_MAP: i32 = 2;
 
 /// Largest thread count `sb_context_create` accepts.
 pub const MAX_THREADS: u32 = 1024;
-/// Largest bound on the engine's padding (the summed reach of the layers at the largest radius
-/// of a call, in pixels): a bundle or radius that would need more is refused as too large.
-pub const MAX_PAD: u64 = 8192;
-/// Largest padded working frame (floats) a call may need.
-pub const MAX_PADDED_FLOATS: u64 = 1 << 30;
 
 /// `sb_bundle`: a validated bundle and its name for C.
 pub struct SbBundle {
@@ -249,7 +245,7 @@ fn render_failure(e: RenderError) -> Failure {
         RenderError::NoBundle => SbStatus::NullPointer,
         RenderError::Mismatch(_) => SbStatus::SizeMismatch,
         RenderError::Threads(..) => SbStatus::Threads,
-        RenderError::TooLarge(_) => SbStatus::TooLarge,
+        RenderError::TooLarge(_) | RenderError::Reach(_) => SbStatus::TooLarge,
     };
     fail(status, e.to_string())
 }
@@ -495,33 +491,11 @@ fn no_overlap(input: &Checked, what: &str, output: &Checked, out_what: &str) -> 
     Ok(())
 }
 
-/// Refuses a render whose padded working frame would be absurd, before the engine builds
-/// anything: the blur's reach at the call's largest radius ([`blur_reach`], the engine's own
-/// bound) and the padded frame's floats.
+/// Refuses a plain blur whose reach or padded working frame would be absurd, before the
+/// engine builds anything (the engine's own guard, which `sb_render` runs inside
+/// `Engine::render`).
 fn check_render_size(bundle: &Bundle, max_radius: f64, src: &Checked) -> Outcome {
-    let pad = blur_reach(bundle, max_radius) as u64;
-    if pad > MAX_PAD {
-        return Err(fail(
-            SbStatus::TooLarge,
-            format!(
-                "at radius {max_radius} px this bundle's taps reach up to {pad} px, more than the {MAX_PAD} px limit"
-            ),
-        ));
-    }
-    let floats = (src.width as u64 + 2 * pad)
-        .checked_mul(src.height as u64 + 2 * pad)
-        .and_then(|n| n.checked_mul(src.channels as u64))
-        .filter(|&n| n <= MAX_PADDED_FLOATS);
-    if floats.is_none() {
-        return Err(fail(
-            SbStatus::TooLarge,
-            format!(
-                "a {}×{} frame padded by {pad} px exceeds the working-frame limit of {MAX_PADDED_FLOATS} floats",
-                src.width, src.height
-            ),
-        ));
-    }
-    Ok(())
+    check_reach(bundle, max_radius, src.width, src.height, src.channels).map_err(render_failure)
 }
 
 /// # Safety
@@ -1037,9 +1011,6 @@ pub unsafe extern "C" fn sb_render(
             no_overlap(z, "depth", &d, "dst")?;
         }
         o.validate(z.is_some()).map_err(render_failure)?;
-        if let (Some(b), true) = (b, o.needs_bundle(z.is_some())) {
-            check_render_size(b, o.max_radius(z.is_some()), &s)?;
-        }
         // SAFETY: all ranges checked; `dst` overlaps neither input; the caller owns the memory
         // for the duration of the call.
         let (sv, zv, mut dv) = unsafe { (s.view(), z.map(|z| z.view()), d.view_mut()) };

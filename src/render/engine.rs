@@ -25,6 +25,8 @@ pub enum RenderError {
     Option { field: &'static str, value: f64, reason: &'static str },
     #[error("this render blurs, but no bundle was given")]
     NoBundle,
+    #[error("at this radius the bundle's taps reach {0} px, more than the {max} px limit", max = super::request::MAX_REACH)]
+    Reach(usize),
     #[error("{0}")]
     Mismatch(String),
     #[error("cannot start {0} render threads: {1}")]

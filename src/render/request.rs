@@ -148,6 +148,30 @@ pub fn blur_reach(bundle: &Bundle, max_radius: f64) -> usize {
     padding(&per_layer) + per_layer.len()
 }
 
+/// Largest [`blur_reach`] a render accepts, in pixels.
+pub const MAX_REACH: usize = 8192;
+
+/// Refuses, before anything is built, a blur of a `width × height × channels` frame at radii up
+/// to `max_radius` that reaches more than [`MAX_REACH`] or whose padded working frame would
+/// exceed [`super::engine::MAX_WORK_FLOATS`]. `Engine::render` and the C API's plain blurs use it.
+pub(crate) fn check_reach(
+    bundle: &Bundle,
+    max_radius: f64,
+    width: usize,
+    height: usize,
+    channels: usize,
+) -> Result<(), RenderError> {
+    let pad = blur_reach(bundle, max_radius);
+    if pad > MAX_REACH {
+        return Err(RenderError::Reach(pad));
+    }
+    let floats = (width as u128 + 2 * pad as u128) * (height as u128 + 2 * pad as u128) * channels as u128;
+    if floats > super::engine::MAX_WORK_FLOATS {
+        return Err(RenderError::TooLarge(floats));
+    }
+    Ok(())
+}
+
 /// The padding a cascade of layers with these reaches needs around the frame: their sum.
 pub(crate) fn padding(layer_reaches: &[i32]) -> usize {
     layer_reaches.iter().map(|&r| r.max(0) as usize).sum()
@@ -183,6 +207,10 @@ impl Engine {
             super::engine::check_size(d, src)?;
         }
         let bundle = match bundle {
+            Some(b) if options.needs_bundle(with_depth) => {
+                check_reach(b, options.max_radius(with_depth), src.width, src.height, src.channels)?;
+                Some(b)
+            }
             Some(b) => Some(b),
             None if options.needs_bundle(with_depth) => return Err(RenderError::NoBundle),
             None => None,
