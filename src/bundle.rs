@@ -259,8 +259,10 @@ impl Bundle {
         if r.is_nan() || r <= 0.5 {
             return AtRadius::PassThrough;
         }
-        let first = &self.basis[0];
-        let last = self.basis.last().unwrap();
+        // A bundle built in code with no entries (the loader refuses one) blurs nothing.
+        let (Some(first), Some(last)) = (self.basis.first(), self.basis.last()) else {
+            return AtRadius::PassThrough;
+        };
         if r <= first.radius {
             if r == first.radius {
                 return AtRadius::Complex(first.complex.clone());

@@ -119,3 +119,15 @@ fn a_blur_that_reaches_too_far_is_refused_before_any_work() {
     }
     assert!(out.data.iter().all(|&v| v == 7.0));
 }
+
+#[test]
+fn a_bundle_without_entries_passes_through_instead_of_panicking() {
+    let mut empty = random_bundle(3, 2, 4, &[2.0]);
+    empty.basis.clear();
+    let e = Engine::new(1).unwrap();
+    let src = test_image(6, 5, 4, 6);
+    let mut out = Image::new(6, 5, 4);
+    e.render(Some(&empty), &RenderOptions { radius: 3.0, ..options() }, &src.view(), None, &mut out.view_mut())
+        .unwrap();
+    assert_eq!(out.data, src.data);
+}
