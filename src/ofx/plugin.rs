@@ -693,11 +693,6 @@ impl HostImage {
         ImageViewMut::new(data, r.width(), r.height(), self.channels, -self.row_bytes as isize)
             .expect("geometry was checked in from_props")
     }
-
-    fn byte_range(&self, r: &Rect) -> std::ops::Range<usize> {
-        let (p, len) = self.span(r);
-        p as usize..p as usize + len * 4
-    }
 }
 
 /// The images of one render: the host's guards (released when this is dropped) and their
@@ -763,19 +758,19 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
         Some(b) => window.grow(options.reach(b, with_depth) as i64).intersect(&frames.src.bounds),
         None => window.intersect(&frames.src.bounds),
     };
-    let result = if region.is_empty() || region.intersect(&window).is_empty() || s.aborted(effect) {
-        None
-    } else {
-        Some(render_region(&frames, bundle.as_deref(), &options, &region)?)
-    };
-    if result.is_none() && s.aborted(effect) {
+    // SAFETY (both views below): the window is inside the Output bounds (checked in
+    // `Frames::fetch`), and no other view of host memory is alive while it is written
+    // (`render_region`'s views end when it returns).
+    if region.is_empty() || region.intersect(&window).is_empty() {
+        // No source under the window: transparent black.
+        compose(&mut unsafe { frames.out.view_mut(&window) }, &window, &region, &[], frames.out.channels);
         return Ok(kOfxStatOK);
     }
-    // SAFETY: the window is inside the Output bounds (checked in `Frames::fetch`); the region's
-    // source was copied by `render_region` if it overlapped, so this is the only live
-    // reference to the window's memory.
-    let mut o = unsafe { frames.out.view_mut(&window) };
-    compose(&mut o, &window, &region, result.as_deref().unwrap_or(&[]), frames.out.channels);
+    if s.aborted(effect) {
+        return Ok(kOfxStatOK);
+    }
+    let result = render_region(&frames, bundle.as_deref(), &options, &region)?;
+    compose(&mut unsafe { frames.out.view_mut(&window) }, &window, &region, &result, frames.out.channels);
     Ok(kOfxStatOK)
 }
 
@@ -788,17 +783,11 @@ fn render_region(
     region: &Rect,
 ) -> OfxResult<Vec<f32>> {
     let (w, h, c) = (region.width(), region.height(), frames.src.channels);
-    // Source pixels of the region; copied when the host's Output memory overlaps them.
-    let overlaps = {
-        let a = frames.src.byte_range(region);
-        let b = frames.out.byte_range(&frames.out.bounds);
-        a.start < b.end && b.start < a.end
-    };
     // SAFETY: `region` is inside the Source bounds; the image stays fetched while `frames`
-    // lives, and the view is only read.
-    let src_host = unsafe { frames.src.view(region) };
-    let src_copy = overlaps.then(|| crate::image::Image::from_view(&src_host));
-    let src = src_copy.as_ref().map_or(src_host, |c| c.view());
+    // lives, and the view is only read (the engine writes into `result`, our own memory, and the
+    // Output is written after this view is gone, so an Output that shares the Source's memory is
+    // fine).
+    let src = unsafe { frames.src.view(region) };
     let depth = match &frames.depth {
         Some(d) if !d.bounds.contains(region) => {
             return Err(OfxError::failed(format!(
