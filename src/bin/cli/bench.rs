@@ -161,14 +161,7 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
     let fft_ms = median_ms(runs, || keep(fft.convolve(&src.view(), &mut out.view_mut()).map(|_| ())));
 
     // 4. Dense direct convolution (f32x8, the engine's loop) on a crop, scaled by pixel count.
-    let dense = dense_as_bundle(disc);
-    let (cw, ch) = (384usize, 216usize);
-    let crop = Image::from_view(&ImageView::new(&src.data, cw, ch, 4, (w * 16) as isize).map_err(|e| e.to_string())?);
-    let mut crop_out = Image::new(cw, ch, 4);
-    let dense_crop_ms = median_ms(runs.min(3), || {
-        keep(engine.blur_fixed(&dense, dense.basis[0].radius, &crop.view(), &mut crop_out.view_mut()).map(|_| ()))
-    });
-    let dense_ms = dense_crop_ms * (w * h) as f64 / (cw * ch) as f64;
+    let (dense_ms, dense_taps) = time_dense(&engine, disc, src, runs)?;
 
     // 5. Low-rank separable at the rank that matches the sparse complex's PSNR.
     let target_psnr = bundle.basis.iter().find(|e| e.radius == 32.0).and_then(|e| e.psnr_db).unwrap_or(f64::INFINITY);
@@ -193,8 +186,28 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
         lowrank_ms,
         rank,
         lowrank_taps: lr.taps_per_pixel(),
-        dense_taps: dense.taps,
+        dense_taps,
     })
+}
+
+/// Dense direct convolution with `disc` through the engine's loop, timed on a crop of `src` and
+/// scaled to the whole frame: (ms, taps per pixel).
+fn time_dense(engine: &Engine, disc: &Grid, src: &Image, runs: usize) -> Result<(f64, usize), String> {
+    let dense = dense_as_bundle(disc);
+    let (cw, ch) = (384usize, 216usize);
+    let crop =
+        Image::from_view(&ImageView::new(&src.data, cw, ch, 4, (src.width * 16) as isize).map_err(|e| e.to_string())?);
+    let mut crop_out = Image::new(cw, ch, 4);
+    let mut err = None;
+    let ms = median_ms(runs.min(3), || {
+        if let Err(e) = engine.blur_fixed(&dense, dense.basis[0].radius, &crop.view(), &mut crop_out.view_mut()) {
+            err = Some(e.to_string());
+        }
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok((ms * (src.width * src.height) as f64 / (cw * ch) as f64, dense.taps)),
+    }
 }
 
 /// The frame the bench renders.
