@@ -7,7 +7,7 @@
 //!
 //! The public API is what this file exports: the render request ([`RenderOptions`],
 //! [`Engine::render`]), bundles, images, and a few modules for what front ends, tests and
-//! benches need ([`shapes`], [`psf`], [`plan`], [`reference`], [`io`], [`fit`]). The core
+//! benches need ([`shapes`], [`psf`], [`plan`], [`reference`](mod@reference), [`io`], [`fit`]). The core
 //! modules (`kernel`, `bundle`, `render`, `image`) are private, and free of FFI: unsafe code is
 //! denied in them (and in `fit`) but for the two commented exceptions in `render`.
 
@@ -20,18 +20,12 @@ mod kernel;
 #[deny(unsafe_code)]
 mod render;
 
-/// The C API of `include/sparsebokeh.h`.
 pub mod capi;
-/// The CPU check (x86-64-v3) and the SIMD level of this build.
 pub mod cpu;
-/// Fitting bundles: dual numbers, inits, the optimiser, whole bundles and the baselines.
 #[deny(unsafe_code)]
 pub mod fit;
-/// Image files: EXR and PNG.
 pub mod io;
-/// The OpenFX plugin.
 pub mod ofx;
-/// The synthetic test scene of the demo and the bench.
 pub mod scene;
 
 pub use bundle::{kernel_dirs, locate, AtRadius, BasisEntry, Bundle, BundleError, MAX_LAYERS, MAX_OFFSET, MAX_TAPS};
