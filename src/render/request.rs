@@ -251,7 +251,9 @@ impl Engine {
         let plain = options.output == Output::Result && options.mix == 1.0;
         match bundle {
             Some(b) if plain && options.needs_bundle(false) => {
-                self.blur_fixed_in_place(b, options.radius * options.lens.render_scale, image)
+                let r = options.max_radius(false);
+                check_reach(b, r, image.width, image.height, image.channels)?;
+                self.blur_fixed_in_place(b, r, image)
             }
             _ if plain && !options.needs_bundle(false) => Ok(RenderStats::default()),
             _ => {
