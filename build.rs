@@ -1,4 +1,4 @@
-//! Build script. With the `bindgen` feature it regenerates the OpenFX bindings (DESIGN §6):
+//! Build script. With the `bindgen` feature it regenerates the OpenFX bindings (ARCHITECTURE.md "Front ends"):
 //! `include/ofx/*.h` → `src/ofx/sys.rs`, which is committed so that a machine without libclang
 //! still builds; CI regenerates it and fails if it differs. Without the feature it does nothing.
 

@@ -1,10 +1,10 @@
-//! Render benches (issue 2): 1920×1080 RGBA f32, L=3, N=32 (the shipped disc bundle), fixed
+//! Render benches: 1920×1080 RGBA f32, L=3, N=32 (the shipped disc bundle), fixed
 //! radius 32 and depth-driven 0–32 px, beside the dense reference on a crop scaled to the frame.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sparsebokeh::bundle::AtRadius;
-use sparsebokeh::kernel::psf::complex_psf;
-use sparsebokeh::render::dense::convolve_clamped;
+use sparsebokeh::psf::complex_psf;
+use sparsebokeh::reference::convolve_clamped;
+use sparsebokeh::AtRadius;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ fn frame() -> (Image, Image) {
 }
 
 fn bench_render(c: &mut Criterion) {
-    let bundle = sparsebokeh::bundle::locate("disc").expect("the shipped disc bundle (bundle/kernels/disc.json)");
+    let bundle = sparsebokeh::locate("disc").expect("the shipped disc bundle (bundle/kernels/disc.json)");
     let (img, depth) = frame();
     let engine = Engine::new(0).unwrap();
     let mut out = Image::new(W, H, 4);

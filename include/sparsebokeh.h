@@ -18,6 +18,13 @@
  *   which the destination's content is unspecified).
  * - Unless a function says otherwise, pointer arguments must be NULL or valid; a non-NULL
  *   pointer to freed memory or to a buffer smaller than described cannot be detected.
+ * - Structs the caller fills (sb_lens, sb_options) start with `struct_size`: fill them with
+ *   their *_default function (which sets it to sizeof) and change what you need, so that a
+ *   later version can add fields at the end without breaking your build.
+ *
+ * Version 0.2.0 (this header) changed the ABI of 0.1.0: sb_lens gained its leading
+ * struct_size, and sb_options, sb_options_default and sb_render (the one render request,
+ * with output kinds and mix) were added. Rebuild callers of 0.1.0.
  */
 #ifndef SPARSEBOKEH_H
 #define SPARSEBOKEH_H
@@ -33,7 +40,7 @@ extern "C" {
 
 /** The version of this header. sb_version() gives the library's. */
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 1
+#define SB_VERSION_MINOR 2
 #define SB_VERSION_PATCH 0
 /** The header's version in the format of sb_version(). */
 #define SB_VERSION ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
@@ -62,8 +69,7 @@ typedef enum sb_status {
     SB_ERR_LENS = 5,
     /** Another argument is out of range (blur radius, depth channel, thread count). */
     SB_ERR_INVALID_ARGUMENT = 6,
-    /** Reserved for values that a later version defines and this one does not implement; not
-     *  returned by this version. */
+    /** A struct_size larger than this library knows (a caller built with a newer header). */
     SB_ERR_UNSUPPORTED = 7,
     /** The bundle file is missing or cannot be read. */
     SB_ERR_IO = 8,
@@ -158,6 +164,9 @@ enum {
  * SB_LENS_COC mode; they are counted in sb_stats.bad_depth.
  */
 typedef struct sb_lens {
+    /** sizeof(sb_lens), set by sb_lens_default; another value is refused (SB_ERR_INVALID_ARGUMENT
+     *  when smaller, SB_ERR_UNSUPPORTED when larger). */
+    uint32_t struct_size;
     /** SB_LENS_DEPTH, SB_LENS_INVERSE_DEPTH or SB_LENS_COC. */
     int32_t mode;
     /** SB_EDGES_GATHER or SB_EDGES_LAYERED; sb_coc_map checks but ignores it. */
@@ -175,11 +184,59 @@ typedef struct sb_lens {
 } sb_lens;
 
 /**
- * Fills *lens with the defaults: SB_LENS_DEPTH, SB_EDGES_LAYERED, focus 1, dof 0, size 16,
- * maximum 32, render_scale 1.
+ * Fills *lens with the defaults: struct_size = sizeof(sb_lens), SB_LENS_DEPTH,
+ * SB_EDGES_LAYERED, focus 1, dof 0, size 10, maximum 32, render_scale 1.
  * Returns SB_OK, or SB_ERR_NULL_POINTER if lens is NULL.
  */
 sb_status sb_lens_default(sb_lens *lens);
+
+/* ---- The render request --------------------------------------------------------------------- */
+
+/** What sb_render writes (sb_options.output). */
+enum {
+    /** The blurred image, blended with the source by sb_options.mix. */
+    SB_OUTPUT_RESULT = 0,
+    /** The source tinted red in front of the in-focus band, green inside it, blue behind it. */
+    SB_OUTPUT_FOCAL_PLANE_SETUP = 1,
+    /** The blur radius in full-resolution pixels in every colour channel (alpha 1). */
+    SB_OUTPUT_COC_MAP = 2
+};
+
+/**
+ * Everything sb_render can be asked for one frame. Fill it with sb_options_default() and change
+ * what you need. The lens fields mean what they mean in sb_lens.
+ */
+typedef struct sb_options {
+    /** sizeof(sb_options), set by sb_options_default (checked as sb_lens.struct_size). */
+    uint32_t struct_size;
+    /** SB_LENS_DEPTH, SB_LENS_INVERSE_DEPTH or SB_LENS_COC. */
+    int32_t mode;
+    /** SB_EDGES_GATHER or SB_EDGES_LAYERED. */
+    int32_t edges;
+    /** SB_OUTPUT_RESULT, SB_OUTPUT_FOCAL_PLANE_SETUP or SB_OUTPUT_COC_MAP. */
+    int32_t output;
+    double focus;
+    double dof;
+    double size;
+    double maximum;
+    double render_scale;
+    /** Blend between the source (0) and the result (1), in 0..1; SB_OUTPUT_RESULT only. */
+    double mix;
+    /** The blur radius (pixels at full resolution, 0..1024) when no depth image is given. */
+    double radius;
+    /** The channel of the depth image that holds depth (0-based). */
+    int32_t depth_channel;
+    /** Non-zero: use 1 - value of the depth channel (normalised passes where white is near). */
+    int32_t invert_depth;
+} sb_options;
+
+/**
+ * Fills *options with the defaults, those of every sparsebokeh front end: struct_size =
+ * sizeof(sb_options), SB_LENS_DEPTH, SB_EDGES_LAYERED, SB_OUTPUT_RESULT, focus 1, dof 0, size 10,
+ * maximum 32, render_scale 1, mix 1, radius 8, depth_channel 0, invert_depth 0.
+ * Returns SB_OK, or SB_ERR_NULL_POINTER if options is NULL.
+ */
+sb_status sb_options_default(sb_options *options);
 
 /** What a call saw (optional output of the render functions). */
 typedef struct sb_stats {
@@ -296,6 +353,17 @@ sb_status sb_blur_depth(const sb_context *ctx, const sb_bundle *bundle, const sb
  */
 sb_status sb_coc_map(const sb_lens *lens, const sb_image *depth, int depth_channel, const sb_image *dst,
                      sb_stats *stats);
+
+/**
+ * Renders src into dst as options ask: each pixel's radius from `depth` (channel
+ * options->depth_channel) through the lens when depth is not NULL, else options->radius for the
+ * whole frame; then the output kind and the mix. bundle may be NULL when nothing is blurred (a
+ * focal-plane setup, a CoC map, a mix of 0, radii of 0.5 px or less); otherwise NULL is
+ * SB_ERR_NULL_POINTER. Also SB_ERR_LENS, SB_ERR_INVALID_ARGUMENT (output kind, mix, radius,
+ * depth_channel, struct_size too small) and SB_ERR_UNSUPPORTED (struct_size too large).
+ */
+sb_status sb_render(const sb_context *ctx, const sb_bundle *bundle, const sb_options *options, const sb_image *src,
+                    const sb_image *depth, const sb_image *dst, sb_stats *stats);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,4 +1,4 @@
-//! Kernel bundles (DESIGN §3): a basis of fitted complexes, one per radius, for one aperture.
+//! Kernel bundles (ARCHITECTURE.md "Bundle format"): a basis of fitted complexes, one per radius, for one aperture.
 //! Load, validate, save, and interpolate by radius.
 
 use crate::kernel::{Complex, Tap};
@@ -39,7 +39,7 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BundleError {
 pub struct BasisEntry {
     /// Circle-of-confusion radius in pixels.
     pub radius: f64,
-    /// Kernel PSNR of the complex against its target at this radius (DESIGN §3).
+    /// Kernel PSNR of the complex against its target at this radius (ARCHITECTURE.md "Bundle format").
     pub psnr_db: Option<f64>,
     pub complex: Complex,
 }
@@ -124,26 +124,11 @@ impl Bundle {
         Bundle::from_value(&v)
     }
 
-    /// Validates a parsed JSON document against every rule of DESIGN §3.
+    /// Validates a parsed JSON document against every rule of ARCHITECTURE.md "Bundle format".
     pub fn from_value(v: &Value) -> Result<Bundle, BundleError> {
         let obj =
             v.as_object().ok_or_else(|| invalid("(top level)", format!("must be an object, found {}", kind(v))))?;
-        match obj.get("format") {
-            Some(Value::String(s)) if s == FORMAT => {}
-            Some(other) => return Err(invalid("format", format!("must be \"{FORMAT}\", found {other}"))),
-            None => return Err(invalid("format", "missing")),
-        }
-        match obj.get("version").map(|v| (v, v.as_u64())) {
-            Some((_, Some(n))) if (1..=VERSION).contains(&n) => {}
-            Some((_, Some(n))) if n > VERSION => {
-                return Err(invalid(
-                    "version",
-                    format!("{n} is newer than this build reads (version {VERSION}); update sparsebokeh"),
-                ))
-            }
-            Some((v, _)) => return Err(invalid("version", format!("must be a positive integer, found {v}"))),
-            None => return Err(invalid("version", "missing")),
-        }
+        check_format_and_version(obj)?;
         let name = match obj.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(Value::String(_)) => return Err(invalid("name", "must not be empty")),
@@ -157,14 +142,16 @@ impl Bundle {
         };
         let layers = count(obj, "layers", MAX_LAYERS)?;
         let taps = count(obj, "taps", MAX_TAPS)?;
-        let target = obj.get("target").cloned().unwrap_or(Value::Null);
-        if !(target.is_object() || target.is_null()) {
-            return Err(invalid("target", format!("must be an object, found {}", kind(&target))));
-        }
-        let fit = obj.get("fit").cloned().unwrap_or(Value::Null);
-        if !(fit.is_object() || fit.is_null()) {
-            return Err(invalid("fit", format!("must be an object, found {}", kind(&fit))));
-        }
+        let object_or_null = |field: &str| {
+            let v = obj.get(field).cloned().unwrap_or(Value::Null);
+            if v.is_object() || v.is_null() {
+                Ok(v)
+            } else {
+                Err(invalid(field, format!("must be an object, found {}", kind(&v))))
+            }
+        };
+        let target = object_or_null("target")?;
+        let fit = object_or_null("fit")?;
         let entries = match obj.get("basis") {
             Some(Value::Array(a)) if !a.is_empty() => a,
             Some(Value::Array(_)) => return Err(invalid("basis", "must hold at least one entry")),
@@ -173,76 +160,13 @@ impl Bundle {
         };
         let mut basis: Vec<BasisEntry> = Vec::with_capacity(entries.len().min(1024));
         for (i, e) in entries.iter().enumerate() {
-            let at = |f: &str| format!("basis[{i}].{f}");
-            let eo = e
-                .as_object()
-                .ok_or_else(|| invalid(format!("basis[{i}]"), format!("must be an object, found {}", kind(e))))?;
-            let radius = finite(eo.get("radius").ok_or_else(|| invalid(at("radius"), "missing"))?, &at("radius"))?;
-            if radius <= 0.0 || radius > MAX_OFFSET {
-                return Err(invalid(at("radius"), format!("{radius} is outside (0, {MAX_OFFSET}]")));
-            }
-            if let Some(prev) = basis.last() {
-                if radius <= prev.radius {
-                    return Err(invalid(
-                        at("radius"),
-                        format!("radii must increase strictly: {radius} follows {}", prev.radius),
-                    ));
-                }
-            }
-            let psnr_db = match eo.get("psnr_db") {
-                None | Some(Value::Null) => None,
-                Some(p) => Some(finite(p, &at("psnr_db"))?),
-            };
-            let cx = match eo.get("complex") {
-                Some(Value::Array(a)) => a,
-                Some(other) => return Err(invalid(at("complex"), format!("must be an array, found {}", kind(other)))),
-                None => return Err(invalid(at("complex"), "missing")),
-            };
-            if cx.len() != layers {
-                return Err(invalid(at("complex"), format!("has {} layers, `layers` says {layers}", cx.len())));
-            }
-            let mut complex = Vec::with_capacity(layers);
-            for (l, layer) in cx.iter().enumerate() {
-                let lf = at(&format!("complex[{l}]"));
-                let la = layer
-                    .as_array()
-                    .ok_or_else(|| invalid(&lf, format!("must be an array of taps, found {}", kind(layer))))?;
-                if la.len() != taps {
-                    return Err(invalid(&lf, format!("has {} taps, `taps` says {taps}", la.len())));
-                }
-                let mut out = Vec::with_capacity(taps);
-                for (k, t) in la.iter().enumerate() {
-                    let tf = format!("{lf}[{k}]");
-                    let to = t
-                        .as_object()
-                        .ok_or_else(|| invalid(&tf, format!("must be an object {{x, y, w}}, found {}", kind(t))))?;
-                    let get = |c: &str| -> Result<f32, BundleError> {
-                        let f = format!("{tf}.{c}");
-                        let x = finite(to.get(c).ok_or_else(|| invalid(&f, "missing"))?, &f)?;
-                        let limit = if c == "w" { 1e6 } else { MAX_OFFSET };
-                        if x.abs() > limit {
-                            return Err(invalid(&f, format!("{x} is outside ±{limit}")));
-                        }
-                        Ok(x as f32)
-                    };
-                    out.push(Tap { x: get("x")?, y: get("y")?, w: get("w")? });
-                }
-                complex.push(out);
-            }
-            let complex = Complex::new(complex);
-            let mass = complex.weight_sum();
-            if (mass - 1.0).abs().is_nan() || (mass - 1.0).abs() > MASS_TOLERANCE {
-                return Err(invalid(
-                    at("complex"),
-                    format!("weights must sum to 1 (product over layers of each layer's sum), found {mass:.6}"),
-                ));
-            }
-            basis.push(BasisEntry { radius, psnr_db, complex });
+            let entry = basis_entry(i, e, basis.last().map(|p| p.radius), layers, taps)?;
+            basis.push(entry);
         }
         Ok(Bundle { name, description, layers, taps, target, basis, fit })
     }
 
-    /// The bundle as a JSON document of DESIGN §3.
+    /// The bundle as a JSON document of ARCHITECTURE.md "Bundle format".
     pub fn to_value(&self) -> Value {
         let basis: Vec<Value> = self
             .basis
@@ -328,15 +252,17 @@ impl Bundle {
         self.basis.last().map_or(0.0, |e| e.radius)
     }
 
-    /// The complex to use at radius `r` (DESIGN §1): pass-through at r ≤ 0.5; below the smallest
+    /// The complex to use at radius `r` (ARCHITECTURE.md "Kernels and bundles"): pass-through at r ≤ 0.5; below the smallest
     /// entry its offsets scaled by r / r_min; between two entries the lerp of their taps; above the
     /// largest its offsets scaled by r / r_max.
     pub fn at_radius(&self, r: f64) -> AtRadius {
         if r.is_nan() || r <= 0.5 {
             return AtRadius::PassThrough;
         }
-        let first = &self.basis[0];
-        let last = self.basis.last().unwrap();
+        // A bundle built in code with no entries (the loader refuses one) blurs nothing.
+        let (Some(first), Some(last)) = (self.basis.first(), self.basis.last()) else {
+            return AtRadius::PassThrough;
+        };
         if r <= first.radius {
             if r == first.radius {
                 return AtRadius::Complex(first.complex.clone());
@@ -358,6 +284,95 @@ impl Bundle {
         let t = (r - a.radius) / (b.radius - a.radius);
         AtRadius::Complex(Complex::lerp(&a.complex, &b.complex, t))
     }
+}
+
+/// The `format` and `version` fields: this format, a version this build reads.
+fn check_format_and_version(obj: &serde_json::Map<String, Value>) -> Result<(), BundleError> {
+    match obj.get("format") {
+        Some(Value::String(s)) if s == FORMAT => {}
+        Some(other) => return Err(invalid("format", format!("must be \"{FORMAT}\", found {other}"))),
+        None => return Err(invalid("format", "missing")),
+    }
+    match obj.get("version").map(|v| (v, v.as_u64())) {
+        Some((_, Some(n))) if (1..=VERSION).contains(&n) => Ok(()),
+        Some((_, Some(n))) if n > VERSION => Err(invalid(
+            "version",
+            format!("{n} is newer than this build reads (version {VERSION}); update sparsebokeh"),
+        )),
+        Some((v, _)) => Err(invalid("version", format!("must be a positive integer, found {v}"))),
+        None => Err(invalid("version", "missing")),
+    }
+}
+
+/// Largest |w| of a tap a bundle may hold.
+const MAX_WEIGHT: f64 = 1e6;
+
+/// Entry `i` of `basis` (after one of radius `prev`): its radius, PSNR and complex of
+/// `layers` × `taps` taps of unit mass.
+fn basis_entry(i: usize, e: &Value, prev: Option<f64>, layers: usize, taps: usize) -> Result<BasisEntry, BundleError> {
+    let at = |f: &str| format!("basis[{i}].{f}");
+    let eo =
+        e.as_object().ok_or_else(|| invalid(format!("basis[{i}]"), format!("must be an object, found {}", kind(e))))?;
+    let radius = finite(eo.get("radius").ok_or_else(|| invalid(at("radius"), "missing"))?, &at("radius"))?;
+    if radius <= 0.0 || radius > MAX_OFFSET {
+        return Err(invalid(at("radius"), format!("{radius} is outside (0, {MAX_OFFSET}]")));
+    }
+    if let Some(prev) = prev.filter(|&p| radius <= p) {
+        return Err(invalid(at("radius"), format!("radii must increase strictly: {radius} follows {prev}")));
+    }
+    let psnr_db = match eo.get("psnr_db") {
+        None | Some(Value::Null) => None,
+        Some(p) => Some(finite(p, &at("psnr_db"))?),
+    };
+    let cx = match eo.get("complex") {
+        Some(Value::Array(a)) => a,
+        Some(other) => return Err(invalid(at("complex"), format!("must be an array, found {}", kind(other)))),
+        None => return Err(invalid(at("complex"), "missing")),
+    };
+    if cx.len() != layers {
+        return Err(invalid(at("complex"), format!("has {} layers, `layers` says {layers}", cx.len())));
+    }
+    let complex = cx
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| layer_taps(&at(&format!("complex[{l}]")), layer, taps))
+        .collect::<Result<Vec<_>, _>>()?;
+    let complex = Complex::new(complex);
+    let mass = complex.weight_sum();
+    if (mass - 1.0).abs().is_nan() || (mass - 1.0).abs() > MASS_TOLERANCE {
+        return Err(invalid(
+            at("complex"),
+            format!("weights must sum to 1 (product over layers of each layer's sum), found {mass:.6}"),
+        ));
+    }
+    Ok(BasisEntry { radius, psnr_db, complex })
+}
+
+/// One layer of a complex (named `lf` in messages): exactly `taps` finite taps in range.
+fn layer_taps(lf: &str, layer: &Value, taps: usize) -> Result<Vec<Tap>, BundleError> {
+    let la = layer.as_array().ok_or_else(|| invalid(lf, format!("must be an array of taps, found {}", kind(layer))))?;
+    if la.len() != taps {
+        return Err(invalid(lf, format!("has {} taps, `taps` says {taps}", la.len())));
+    }
+    la.iter()
+        .enumerate()
+        .map(|(k, t)| {
+            let tf = format!("{lf}[{k}]");
+            let to = t
+                .as_object()
+                .ok_or_else(|| invalid(&tf, format!("must be an object {{x, y, w}}, found {}", kind(t))))?;
+            let get = |c: &str| -> Result<f32, BundleError> {
+                let f = format!("{tf}.{c}");
+                let x = finite(to.get(c).ok_or_else(|| invalid(&f, "missing"))?, &f)?;
+                let limit = if c == "w" { MAX_WEIGHT } else { MAX_OFFSET };
+                if x.abs() > limit {
+                    return Err(invalid(&f, format!("{x} is outside ±{limit}")));
+                }
+                Ok(x as f32)
+            };
+            Ok(Tap { x: get("x")?, y: get("y")?, w: get("w")? })
+        })
+        .collect()
 }
 
 /// Folders searched for shipped bundles by name, in order: `$SPARSEBOKEH_KERNELS`, the install

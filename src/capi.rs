@@ -1,4 +1,4 @@
-//! The C API (DESIGN §6), declared in `include/sparsebokeh.h`: a thin adapter over the Rust API.
+//! The C API (ARCHITECTURE.md, "Front ends"), declared in `include/sparsebokeh.h`: a thin adapter over the Rust API.
 //!
 //! Every `extern "C"` entry point runs inside [`barrier`] (a `catch_unwind`), so a panic never
 //! unwinds into C: it becomes [`SbStatus::Internal`]. Handles are boxed Rust values passed to C
@@ -12,7 +12,8 @@
 
 use crate::bundle::{Bundle, BundleError, MAX_FILE_BYTES};
 use crate::image::{geometry, ImageView, ImageViewMut};
-use crate::render::{Edges, Engine, Lens, LensMode, RenderError, RenderStats};
+use crate::render::request::check_reach;
+use crate::render::{Edges, Engine, Lens, LensMode, Output, RenderError, RenderOptions, RenderStats};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::os::raw::c_void;
@@ -78,11 +79,14 @@ pub struct SbImage {
     pub channels: i32,
 }
 
-/// `sb_lens`: how depth maps to a blur radius (DESIGN §4). `mode` and `edges` are plain
-/// integers so an out-of-range value from C is a status, not undefined behaviour.
+/// `sb_lens`: how depth maps to a blur radius (ARCHITECTURE.md, "Depth to radius"). `mode` and
+/// `edges` are plain integers so an out-of-range value from C is a status, not undefined
+/// behaviour. `struct_size` (= `sizeof(sb_lens)`, set by `sb_lens_default`) lets later versions
+/// add fields at the end.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct SbLens {
+    pub struct_size: u32,
     pub mode: i32,
     pub edges: i32,
     pub focus: f64,
@@ -90,6 +94,28 @@ pub struct SbLens {
     pub size: f64,
     pub maximum: f64,
     pub render_scale: f64,
+}
+
+/// `sb_options`: the render request of `sb_render` ([`RenderOptions`] for C): the lens fields of
+/// `sb_lens`, then the output kind, mix, the radius of a render without depth, the depth channel
+/// and whether to invert it. `struct_size` (= `sizeof(sb_options)`, set by `sb_options_default`)
+/// lets later versions add fields at the end.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SbOptions {
+    pub struct_size: u32,
+    pub mode: i32,
+    pub edges: i32,
+    pub output: i32,
+    pub focus: f64,
+    pub dof: f64,
+    pub size: f64,
+    pub maximum: f64,
+    pub render_scale: f64,
+    pub mix: f64,
+    pub radius: f64,
+    pub depth_channel: i32,
+    pub invert_depth: i32,
 }
 
 /// `sb_stats`: what a call saw.
@@ -107,21 +133,17 @@ pub const SB_LENS_INVERSE_DEPTH: i32 = 1;
 pub const SB_LENS_COC: i32 = 2;
 pub const SB_EDGES_GATHER: i32 = 0;
 pub const SB_EDGES_LAYERED: i32 = 1;
+pub const SB_OUTPUT_RESULT: i32 = 0;
+pub const SB_OUTPUT_FOCAL_PLANE_SETUP: i32 = 1;
+pub const SB_OUTPUT_COC_MAP: i32 = 2;
 
 /// Largest thread count `sb_context_create` accepts.
 pub const MAX_THREADS: u32 = 1024;
-/// Largest bound on the engine's padding (the summed reach of the layers at the largest radius
-/// of a call, in pixels): a bundle or radius that would need more is refused as too large.
-pub const MAX_PAD: u64 = 8192;
-/// Largest padded working frame (floats) a call may need.
-pub const MAX_PADDED_FLOATS: u64 = 1 << 30;
 
-/// `sb_bundle`: a validated bundle and what the C side asks of it.
+/// `sb_bundle`: a validated bundle and its name for C.
 pub struct SbBundle {
     bundle: Bundle,
     name: CString,
-    /// Per layer, the largest |x| or |y| of any tap over the basis: bounds the engine's reach.
-    layer_extent: Vec<f64>,
 }
 
 /// `sb_context`: a render engine with its thread pool.
@@ -219,10 +241,11 @@ fn bundle_failure(e: BundleError) -> Failure {
 fn render_failure(e: RenderError) -> Failure {
     let status = match &e {
         RenderError::Lens(_) => SbStatus::Lens,
-        RenderError::Radius(_) => SbStatus::InvalidArgument,
+        RenderError::Radius(_) | RenderError::Option { .. } => SbStatus::InvalidArgument,
+        RenderError::NoBundle => SbStatus::NullPointer,
         RenderError::Mismatch(_) => SbStatus::SizeMismatch,
         RenderError::Threads(..) => SbStatus::Threads,
-        RenderError::TooLarge(_) => SbStatus::TooLarge,
+        RenderError::TooLarge(_) | RenderError::Reach(_) => SbStatus::TooLarge,
     };
     fail(status, e.to_string())
 }
@@ -310,43 +333,108 @@ unsafe fn check_image(image: *const SbImage, what: &str) -> Result<Checked, Fail
     })
 }
 
+/// Reads a caller-filled struct that starts with a `uint32_t struct_size`: that many bytes
+/// over `defaults`. A size below `T`'s (a caller that did not set it) is refused; so is a larger
+/// one (a header newer than this library: fields it would ignore).
+///
+/// # Safety
+/// `ptr` must be NULL or point at `struct_size` readable bytes.
+unsafe fn read_sized<T: Copy>(ptr: *const T, what: &str) -> Result<T, Failure> {
+    if ptr.is_null() {
+        return Err(fail(SbStatus::NullPointer, format!("`{what}` is NULL")));
+    }
+    // SAFETY: non-null; every sized struct starts with its u32 size (read unaligned so a
+    // misaligned struct is not undefined behaviour).
+    let size = unsafe { std::ptr::read_unaligned(ptr as *const u32) } as usize;
+    let want = std::mem::size_of::<T>();
+    if size < want {
+        return Err(fail(
+            SbStatus::InvalidArgument,
+            format!("`{what}->struct_size` is {size}, expected {want}: fill it with its *_default function"),
+        ));
+    }
+    if size > want {
+        return Err(fail(
+            SbStatus::Unsupported,
+            format!("`{what}->struct_size` is {size}: this library knows {want} bytes (a newer header?)"),
+        ));
+    }
+    // SAFETY: `size` = size_of::<T>() readable bytes, per the caller.
+    Ok(unsafe { std::ptr::read_unaligned(ptr) })
+}
+
+/// The lens mode of a C value.
+fn lens_mode(mode: i32, what: &str) -> Result<LensMode, Failure> {
+    match mode {
+        SB_LENS_DEPTH => Ok(LensMode::Depth),
+        SB_LENS_INVERSE_DEPTH => Ok(LensMode::InverseDepth),
+        SB_LENS_COC => Ok(LensMode::Coc),
+        m => Err(fail(
+            SbStatus::Lens,
+            format!("{what} `mode` = {m} is not one of SB_LENS_DEPTH (0), SB_LENS_INVERSE_DEPTH (1), SB_LENS_COC (2)"),
+        )),
+    }
+}
+
+/// The edge treatment of a C value.
+fn edges_of(edges: i32, what: &str) -> Result<Edges, Failure> {
+    match edges {
+        SB_EDGES_GATHER => Ok(Edges::Gather),
+        SB_EDGES_LAYERED => Ok(Edges::Layered),
+        e => Err(fail(
+            SbStatus::Lens,
+            format!("{what} `edges` = {e} is not one of SB_EDGES_GATHER (0), SB_EDGES_LAYERED (1)"),
+        )),
+    }
+}
+
 /// Reads and checks `*lens`.
 ///
 /// # Safety
 /// `lens` must be NULL or point at a readable `sb_lens`.
 unsafe fn check_lens(lens: *const SbLens) -> Result<(Lens, Edges), Failure> {
-    if lens.is_null() {
-        return Err(fail(SbStatus::NullPointer, "`lens` is NULL"));
-    }
-    // SAFETY: non-null and, per the caller, an `sb_lens`; read unaligned (see `check_image`).
-    let l = unsafe { std::ptr::read_unaligned(lens) };
-    let mode = match l.mode {
-        SB_LENS_DEPTH => LensMode::Depth,
-        SB_LENS_INVERSE_DEPTH => LensMode::InverseDepth,
-        SB_LENS_COC => LensMode::Coc,
-        m => {
-            return Err(fail(
-                SbStatus::Lens,
-                format!(
-                    "lens `mode` = {m} is not one of SB_LENS_DEPTH (0), SB_LENS_INVERSE_DEPTH (1), SB_LENS_COC (2)"
-                ),
-            ))
-        }
-    };
-    let edges = match l.edges {
-        SB_EDGES_GATHER => Edges::Gather,
-        SB_EDGES_LAYERED => Edges::Layered,
-        e => {
-            return Err(fail(
-                SbStatus::Lens,
-                format!("lens `edges` = {e} is not one of SB_EDGES_GATHER (0), SB_EDGES_LAYERED (1)"),
-            ))
-        }
-    };
+    // SAFETY: per the caller.
+    let l = unsafe { read_sized(lens, "lens") }?;
+    let (mode, edges) = (lens_mode(l.mode, "lens")?, edges_of(l.edges, "lens")?);
     let lens =
         Lens { mode, focus: l.focus, dof: l.dof, size: l.size, maximum: l.maximum, render_scale: l.render_scale };
     lens.validate().map_err(|e| fail(SbStatus::Lens, e.to_string()))?;
     Ok((lens, edges))
+}
+
+/// Reads `*options` into a render request (checked by the engine).
+///
+/// # Safety
+/// `options` must be NULL or point at a readable `sb_options`.
+unsafe fn read_options(options: *const SbOptions) -> Result<RenderOptions, Failure> {
+    // SAFETY: per the caller.
+    let o = unsafe { read_sized(options, "options") }?;
+    let output = match o.output {
+        SB_OUTPUT_RESULT => Output::Result,
+        SB_OUTPUT_FOCAL_PLANE_SETUP => Output::FocalPlaneSetup,
+        SB_OUTPUT_COC_MAP => Output::CocMap,
+        v => {
+            return Err(fail(
+                SbStatus::InvalidArgument,
+                format!("options `output` = {v} is not one of SB_OUTPUT_RESULT (0), SB_OUTPUT_FOCAL_PLANE_SETUP (1), SB_OUTPUT_COC_MAP (2)"),
+            ))
+        }
+    };
+    let (mode, edges) = (lens_mode(o.mode, "options")?, edges_of(o.edges, "options")?);
+    let lens =
+        Lens { mode, focus: o.focus, dof: o.dof, size: o.size, maximum: o.maximum, render_scale: o.render_scale };
+    let depth_channel = usize::try_from(o.depth_channel).map_err(|_| {
+        fail(SbStatus::InvalidArgument, format!("options `depth_channel` = {} is negative", o.depth_channel))
+    })?;
+    Ok(RenderOptions {
+        lens,
+        edges,
+        output,
+        mix: o.mix,
+        radius: o.radius,
+        depth_channel,
+        invert_depth: o.invert_depth != 0,
+    })
 }
 
 /// # Safety
@@ -364,6 +452,20 @@ fn depth_channel_index(channel: c_int, depth: &Checked) -> Result<usize, Failure
             format!("depth channel {channel} does not exist: the depth image has {} channel(s)", depth.channels),
         )),
     }
+}
+
+/// `src` and `dst` must have the same width, height and channels.
+fn same_shape(s: &Checked, d: &Checked) -> Outcome {
+    if s.width != d.width || s.height != d.height || s.channels != d.channels {
+        return Err(fail(
+            SbStatus::SizeMismatch,
+            format!(
+                "`src` is {}×{}×{} but `dst` is {}×{}×{}",
+                s.width, s.height, s.channels, d.width, d.height, d.channels
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn same_size(a: &Checked, b: &Checked, what: &str) -> Outcome {
@@ -389,43 +491,18 @@ fn no_overlap(input: &Checked, what: &str, output: &Checked, out_what: &str) -> 
     Ok(())
 }
 
-/// Refuses a render whose padded working frame would be absurd: a bound on the engine's padding
-/// (each layer's largest offset over the basis, scaled as the engine scales above the largest
-/// entry) and on the padded frame's floats.
-fn check_render_size(bundle: &SbBundle, max_radius: f64, src: &Checked) -> Outcome {
-    let r_last = bundle.bundle.max_radius();
-    let scale = if max_radius > r_last { max_radius / r_last } else { 1.0 };
-    let pad: f64 = bundle.layer_extent.iter().map(|m| (m * scale).floor() + 2.0).sum();
-    if pad.is_nan() || pad > MAX_PAD as f64 {
-        return Err(fail(
-            SbStatus::TooLarge,
-            format!(
-                "at radius {max_radius} px this bundle's taps reach up to {pad} px, more than the {MAX_PAD} px limit"
-            ),
-        ));
-    }
-    let pad = pad as u64;
-    let floats = (src.width as u64 + 2 * pad)
-        .checked_mul(src.height as u64 + 2 * pad)
-        .and_then(|n| n.checked_mul(src.channels as u64))
-        .filter(|&n| n <= MAX_PADDED_FLOATS);
-    if floats.is_none() {
-        return Err(fail(
-            SbStatus::TooLarge,
-            format!(
-                "a {}×{} frame padded by {pad} px exceeds the working-frame limit of {MAX_PADDED_FLOATS} floats",
-                src.width, src.height
-            ),
-        ));
-    }
-    Ok(())
+/// Refuses a plain blur whose reach or padded working frame would be absurd, before the
+/// engine builds anything (the engine's own guard, which `sb_render` runs inside
+/// `Engine::render`).
+fn check_render_size(bundle: &Bundle, max_radius: f64, src: &Checked) -> Outcome {
+    check_reach(bundle, max_radius, src.width, src.height, src.channels).map_err(render_failure)
 }
 
 /// # Safety
 /// `out` must be NULL or writable.
 unsafe fn write_stats(out: *mut SbStats, stats: &RenderStats) {
     let s = SbStats {
-        nonfinite_samples: stats.nonfinite_pixels as u64,
+        nonfinite_samples: stats.nonfinite_samples as u64,
         bad_depth: stats.bad_depth as u64,
         max_radius: stats.max_radius,
         tables: stats.tables as u32,
@@ -517,30 +594,99 @@ pub extern "C" fn sb_last_error() -> *const c_char {
     })
 }
 
-/// `sb_lens_default`: fills `*lens` with the defaults.
+/// The C value of a lens mode.
+fn mode_value(mode: LensMode) -> i32 {
+    match mode {
+        LensMode::Depth => SB_LENS_DEPTH,
+        LensMode::InverseDepth => SB_LENS_INVERSE_DEPTH,
+        LensMode::Coc => SB_LENS_COC,
+    }
+}
+
+/// The C value of an edge treatment.
+fn edges_value(edges: Edges) -> i32 {
+    match edges {
+        Edges::Gather => SB_EDGES_GATHER,
+        Edges::Layered => SB_EDGES_LAYERED,
+    }
+}
+
+/// The C value of an output kind.
+fn output_value(output: Output) -> i32 {
+    match output {
+        Output::Result => SB_OUTPUT_RESULT,
+        Output::FocalPlaneSetup => SB_OUTPUT_FOCAL_PLANE_SETUP,
+        Output::CocMap => SB_OUTPUT_COC_MAP,
+    }
+}
+
+/// The defaults of `sb_options` ([`RenderOptions::default`]).
+pub fn default_options() -> SbOptions {
+    let d = RenderOptions::default();
+    let l = d.lens;
+    SbOptions {
+        struct_size: std::mem::size_of::<SbOptions>() as u32,
+        mode: mode_value(l.mode),
+        edges: edges_value(d.edges),
+        output: output_value(d.output),
+        focus: l.focus,
+        dof: l.dof,
+        size: l.size,
+        maximum: l.maximum,
+        render_scale: l.render_scale,
+        mix: d.mix,
+        radius: d.radius,
+        depth_channel: d.depth_channel as i32,
+        invert_depth: d.invert_depth as i32,
+    }
+}
+
+/// The defaults of `sb_lens` (the lens and edges of [`RenderOptions::default`]).
+pub fn default_lens() -> SbLens {
+    let o = default_options();
+    SbLens {
+        struct_size: std::mem::size_of::<SbLens>() as u32,
+        mode: o.mode,
+        edges: o.edges,
+        focus: o.focus,
+        dof: o.dof,
+        size: o.size,
+        maximum: o.maximum,
+        render_scale: o.render_scale,
+    }
+}
+
+/// Writes `value` to `*out` (NULL: a status).
+///
+/// # Safety
+/// `out` must be NULL or point at writable memory for a `T`.
+unsafe fn write_out<T>(out: *mut T, what: &str, value: T) -> Outcome {
+    if out.is_null() {
+        return Err(fail(SbStatus::NullPointer, format!("`{what}` is NULL")));
+    }
+    // SAFETY: non-null and writable per the caller; unaligned write for robustness.
+    unsafe { std::ptr::write_unaligned(out, value) };
+    Ok(())
+}
+
+/// `sb_lens_default`: fills `*lens` with the defaults (and its `struct_size`).
 ///
 /// # Safety
 /// `lens` must be NULL or point at writable memory for an `sb_lens`.
 #[no_mangle]
 pub unsafe extern "C" fn sb_lens_default(lens: *mut SbLens) -> SbStatus {
-    barrier(|| {
-        if lens.is_null() {
-            return Err(fail(SbStatus::NullPointer, "`lens` is NULL"));
-        }
-        let d = Lens::default();
-        let l = SbLens {
-            mode: SB_LENS_DEPTH,
-            edges: SB_EDGES_LAYERED,
-            focus: d.focus,
-            dof: d.dof,
-            size: d.size,
-            maximum: d.maximum,
-            render_scale: d.render_scale,
-        };
-        // SAFETY: non-null and writable per the caller.
-        unsafe { std::ptr::write_unaligned(lens, l) };
-        Ok(())
-    })
+    // SAFETY: per the caller.
+    barrier(|| unsafe { write_out(lens, "lens", default_lens()) })
+}
+
+/// `sb_options_default`: fills `*options` with the defaults (and its `struct_size`).
+///
+/// # Safety
+/// `options` must be NULL or point at writable memory for an `sb_options`.
+#[no_mangle]
+pub unsafe extern "C" fn sb_options_default(options: *mut SbOptions) -> SbStatus {
+    // SAFETY: per the caller.
+    barrier(|| unsafe { write_out(options, "options", default_options()) })
 }
 
 /// `sb_context_create`: a render context with `threads` threads (0 = all cores).
@@ -567,18 +713,26 @@ pub unsafe extern "C" fn sb_context_create(threads: u32, out: *mut *mut SbContex
     })
 }
 
+/// Frees a handle made by `Box::into_raw`; NULL is a no-op.
+///
+/// # Safety
+/// `handle` must be NULL or a live handle of this type, not used afterwards.
+unsafe fn free_handle<T>(handle: *mut T) {
+    if !handle.is_null() {
+        // SAFETY: per the caller, a live `Box::into_raw` handle, freed once.
+        drop(unsafe { Box::from_raw(handle) });
+    }
+}
+
 /// `sb_context_free`: frees a context; NULL is a no-op.
 ///
 /// # Safety
 /// `ctx` must be NULL or a live handle from `sb_context_create`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn sb_context_free(ctx: *mut SbContext) {
-    barrier_value((), || {
-        if !ctx.is_null() {
-            // SAFETY: a live handle made by `Box::into_raw` in `sb_context_create`, freed once.
-            drop(unsafe { Box::from_raw(ctx) });
-        }
-    })
+    // SAFETY: NULL or a live handle made by `Box::into_raw` in `sb_context_create` (the caller's
+    // promise), freed once.
+    barrier_value((), || unsafe { free_handle(ctx) })
 }
 
 /// `sb_context_threads`: the threads a context renders with (NULL: the default context's).
@@ -592,15 +746,7 @@ pub unsafe extern "C" fn sb_context_threads(ctx: *const SbContext) -> u32 {
 
 fn make_bundle(bundle: Bundle) -> SbBundle {
     let name = CString::new(bundle.name.replace('\0', "\u{FFFD}")).unwrap_or_default();
-    let mut layer_extent = vec![0.0f64; bundle.layers];
-    for e in &bundle.basis {
-        for (m, layer) in layer_extent.iter_mut().zip(&e.complex.layers) {
-            for t in layer {
-                *m = m.max(t.x.abs() as f64).max(t.y.abs() as f64);
-            }
-        }
-    }
-    SbBundle { bundle, name, layer_extent }
+    SbBundle { bundle, name }
 }
 
 /// # Safety
@@ -680,12 +826,9 @@ pub unsafe extern "C" fn sb_bundle_load_memory(data: *const c_void, size: usize,
 /// `bundle` must be NULL or a live handle from `sb_bundle_load*`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn sb_bundle_free(bundle: *mut SbBundle) {
-    barrier_value((), || {
-        if !bundle.is_null() {
-            // SAFETY: a live handle made by `Box::into_raw` in `load_into`, freed once.
-            drop(unsafe { Box::from_raw(bundle) });
-        }
-    })
+    // SAFETY: NULL or a live handle made by `Box::into_raw` in `load_into` (the caller's
+    // promise), freed once.
+    barrier_value((), || unsafe { free_handle(bundle) })
 }
 
 /// `sb_bundle_name`: the bundle's name, owned by the handle (NULL for a NULL handle).
@@ -778,17 +921,9 @@ pub unsafe extern "C" fn sb_blur_fixed(
         if !(radius.is_finite() && (0.0..=crate::render::lens::MAX_RADIUS).contains(&radius)) {
             return Err(render_failure(RenderError::Radius(radius)));
         }
-        if s.width != d.width || s.height != d.height || s.channels != d.channels {
-            return Err(fail(
-                SbStatus::SizeMismatch,
-                format!(
-                    "`src` is {}×{}×{} but `dst` is {}×{}×{}",
-                    s.width, s.height, s.channels, d.width, d.height, d.channels
-                ),
-            ));
-        }
+        same_shape(&s, &d)?;
         no_overlap(&s, "src", &d, "dst")?;
-        check_render_size(b, radius, &s)?;
+        check_render_size(&b.bundle, radius, &s)?;
         // SAFETY: both ranges are checked and disjoint; the caller owns the memory for the
         // duration of the call.
         let (sv, mut dv) = unsafe { (s.view(), d.view_mut()) };
@@ -828,25 +963,58 @@ pub unsafe extern "C" fn sb_blur_depth(
             )
         };
         let channel = depth_channel_index(depth_channel, &z)?;
-        if s.width != d.width || s.height != d.height || s.channels != d.channels {
-            return Err(fail(
-                SbStatus::SizeMismatch,
-                format!(
-                    "`src` is {}×{}×{} but `dst` is {}×{}×{}",
-                    s.width, s.height, s.channels, d.width, d.height, d.channels
-                ),
-            ));
-        }
+        same_shape(&s, &d)?;
         same_size(&s, &z, "`depth`")?;
         no_overlap(&s, "src", &d, "dst")?;
         no_overlap(&z, "depth", &d, "dst")?;
-        check_render_size(b, l.maximum * l.render_scale, &s)?;
+        check_render_size(&b.bundle, l.maximum * l.render_scale, &s)?;
         // SAFETY: all ranges checked; `dst` overlaps neither input (inputs may share memory,
         // both being read-only); the caller owns the memory for the duration of the call.
         let (sv, zv, mut dv) = unsafe { (s.view(), z.view(), d.view_mut()) };
         let st = with_engine(ctx, |e| {
             e.blur_depth_with(&b.bundle, &l, edges, &zv, channel, &sv, &mut dv).map_err(render_failure)
         })?;
+        // SAFETY: `stats` NULL or writable per the caller.
+        unsafe { write_stats(stats, &st) };
+        Ok(())
+    })
+}
+
+/// `sb_render`: renders `src` into `dst` as `options` ask (the one render request: blur,
+/// focal-plane setup or CoC map, mix), each pixel's radius from `depth` when it is not NULL.
+///
+/// # Safety
+/// Pointers NULL or valid per the header; image data must span the described rows.
+#[no_mangle]
+pub unsafe extern "C" fn sb_render(
+    ctx: *const SbContext,
+    bundle: *const SbBundle,
+    options: *const SbOptions,
+    src: *const SbImage,
+    depth: *const SbImage,
+    dst: *const SbImage,
+    stats: *mut SbStats,
+) -> SbStatus {
+    barrier(|| {
+        cpu_check()?;
+        // SAFETY (this block's calls): every pointer is NULL or valid per the caller; NULLs
+        // are reported by the checks, and a NULL depth or bundle is allowed.
+        let (o, s, d) = unsafe { (read_options(options)?, check_image(src, "src")?, check_image(dst, "dst")?) };
+        let z = if depth.is_null() { None } else { Some(unsafe { check_image(depth, "depth")? }) };
+        // SAFETY: as above.
+        let b = unsafe { bundle.as_ref() }.map(|b| &b.bundle);
+        same_shape(&s, &d)?;
+        no_overlap(&s, "src", &d, "dst")?;
+        if let Some(z) = &z {
+            depth_channel_index(o.depth_channel as c_int, z)?;
+            same_size(&s, z, "`depth`")?;
+            no_overlap(z, "depth", &d, "dst")?;
+        }
+        o.validate(z.is_some()).map_err(render_failure)?;
+        // SAFETY: all ranges checked; `dst` overlaps neither input; the caller owns the memory
+        // for the duration of the call.
+        let (sv, zv, mut dv) = unsafe { (s.view(), z.map(|z| z.view()), d.view_mut()) };
+        let st = with_engine(ctx, |e| e.render(b, &o, &sv, zv.as_ref(), &mut dv).map_err(render_failure))?;
         // SAFETY: `stats` NULL or writable per the caller.
         unsafe { write_stats(stats, &st) };
         Ok(())

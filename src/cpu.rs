@@ -1,4 +1,4 @@
-//! The CPU check of DESIGN §7: this build may use AVX2 and FMA; refuse an older CPU with a
+//! The CPU check of ARCHITECTURE.md "Conventions": this build may use AVX2 and FMA; refuse an older CPU with a
 //! message instead of dying on an illegal instruction.
 
 /// The SIMD level this build was compiled for, as `bench` prints it.

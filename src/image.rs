@@ -1,4 +1,4 @@
-//! Borrowed image views (DESIGN §5): interleaved f32, 1 to 4 channels, a row stride in bytes
+//! Borrowed image views (ARCHITECTURE.md "Borders and quantisation"): interleaved f32, 1 to 4 channels, a row stride in bytes
 //! that may be negative (bottom-up images) or larger than the row.
 
 /// Why an image description was refused.
@@ -72,6 +72,22 @@ pub struct ImageViewMut<'a> {
     pub channels: usize,
 }
 
+/// The element stride and first-row index of a view of a `len`-float buffer, checked to hold
+/// every row.
+fn layout(
+    len: usize,
+    width: usize,
+    height: usize,
+    channels: usize,
+    row_stride_bytes: isize,
+) -> Result<(isize, usize), ImageError> {
+    let (stride, base, span) = geometry(width as i64, height as i64, channels as i64, row_stride_bytes as i64)?;
+    if len < span {
+        return Err(ImageError::Buffer { have: len, need: span });
+    }
+    Ok((stride, base))
+}
+
 impl<'a> ImageView<'a> {
     /// A view of `data`, which must hold every row. With a negative stride, row 0 is the last
     /// row in memory (the slice starts at the lowest address, row `height − 1`).
@@ -82,10 +98,7 @@ impl<'a> ImageView<'a> {
         channels: usize,
         row_stride_bytes: isize,
     ) -> Result<Self, ImageError> {
-        let (stride, base, span) = geometry(width as i64, height as i64, channels as i64, row_stride_bytes as i64)?;
-        if data.len() < span {
-            return Err(ImageError::Buffer { have: data.len(), need: span });
-        }
+        let (stride, base) = layout(data.len(), width, height, channels, row_stride_bytes)?;
         Ok(ImageView { data, base, stride, width, height, channels })
     }
 
@@ -98,12 +111,6 @@ impl<'a> ImageView<'a> {
     pub fn row(&self, y: usize) -> &'a [f32] {
         let start = (self.base as isize + y as isize * self.stride) as usize;
         &self.data[start..start + self.width * self.channels]
-    }
-
-    /// The floats the view's rows occupy, for overlap checks.
-    pub fn memory_range(&self) -> std::ops::Range<usize> {
-        let p = self.data.as_ptr() as usize;
-        p..p + self.data.len() * 4
     }
 
     /// All pixels as one slice, when the rows are packed top-down without gaps.
@@ -122,10 +129,7 @@ impl<'a> ImageViewMut<'a> {
         channels: usize,
         row_stride_bytes: isize,
     ) -> Result<Self, ImageError> {
-        let (stride, base, span) = geometry(width as i64, height as i64, channels as i64, row_stride_bytes as i64)?;
-        if data.len() < span {
-            return Err(ImageError::Buffer { have: data.len(), need: span });
-        }
+        let (stride, base) = layout(data.len(), width, height, channels, row_stride_bytes)?;
         Ok(ImageViewMut { data, base, stride, width, height, channels })
     }
 

@@ -1,4 +1,4 @@
-//! Image files (DESIGN §5): EXR (single- or multi-part, depth from a `Z`/`depth` channel or a
+//! Image files (ARCHITECTURE.md "Borders and quantisation"): EXR (single- or multi-part, depth from a `Z`/`depth` channel or a
 //! `Depth` part) and PNG 8/16-bit, chosen by extension; atomic writes.
 //!
 //! PNG colour is sRGB with straight alpha: it is read into linear, premultiplied RGBA and written
@@ -118,28 +118,47 @@ pub fn write_data(path: &Path, image: &Image, scale: f32) -> Result<(), IoError>
     }
 }
 
-fn read_png(path: &Path, role: Role) -> Result<Image, IoError> {
-    let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
+/// A decoded PNG: its samples (8-bit values or 16-bit ones, interleaved), the largest sample
+/// value (255 or 65535), and its geometry. Palettes are expanded.
+pub(crate) struct DecodedPng {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub samples: Vec<u16>,
+    pub max: u16,
+}
+
+/// Decodes a PNG file (any colour type, 8 or 16 bit): the one PNG decoder of the crate (images
+/// here, aperture images in `kernel::shapes`). Errors are the decoder's text.
+pub(crate) fn decode_png(path: &Path) -> Result<DecodedPng, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().map_err(|e| err(path, format!("not a readable PNG: {e}")))?;
+    let mut reader = decoder.read_info().map_err(|e| format!("not a readable PNG: {e}"))?;
     let mut buf = vec![0u8; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).map_err(|e| err(path, format!("not a readable PNG: {e}")))?;
+    let info = reader.next_frame(&mut buf).map_err(|e| format!("not a readable PNG: {e}"))?;
     let channels = match info.color_type {
         png::ColorType::Grayscale => 1,
         png::ColorType::GrayscaleAlpha => 2,
         png::ColorType::Rgb => 3,
         png::ColorType::Rgba => 4,
-        png::ColorType::Indexed => return Err(err(path, "indexed PNG was not expanded")),
+        png::ColorType::Indexed => return Err("indexed PNG was not expanded".into()),
     };
-    let (w, h) = (info.width as usize, info.height as usize);
-    let n = w * h * channels;
-    let raw: Vec<f32> = match info.bit_depth {
+    let (width, height) = (info.width as usize, info.height as usize);
+    let n = width * height * channels;
+    let (samples, max) = match info.bit_depth {
         png::BitDepth::Sixteen => {
-            buf[..n * 2].chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]]) as f32 / 65535.0).collect()
+            (buf[..n * 2].chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect(), u16::MAX)
         }
-        _ => buf[..n].iter().map(|&b| b as f32 / 255.0).collect(),
+        _ => (buf[..n].iter().map(|&b| b as u16).collect(), u8::MAX as u16),
     };
+    Ok(DecodedPng { width, height, channels, samples, max })
+}
+
+fn read_png(path: &Path, role: Role) -> Result<Image, IoError> {
+    let png = decode_png(path).map_err(|e| err(path, e))?;
+    let (w, h, channels) = (png.width, png.height, png.channels);
+    let raw: Vec<f32> = png.samples.iter().map(|&v| v as f32 / png.max as f32).collect();
     if role == Role::Data {
         // Depth: the first channel only.
         let data = raw.chunks_exact(channels).map(|p| p[0]).collect();

@@ -1,11 +1,11 @@
-//! Bundle format (DESIGN §3): round trip, and one test per validation rule, each checking that
+//! Bundle format (ARCHITECTURE.md "Bundle format"): round trip, and one test per validation rule, each checking that
 //! the message names the field (and the basis entry where there is one).
 
 mod common;
 use common::*;
 
 use serde_json::{json, Value};
-use sparsebokeh::bundle::{Bundle, BundleError};
+use sparsebokeh::{Bundle, BundleError};
 
 fn valid() -> Value {
     random_bundle(1, 2, 3, &[2.0, 4.0, 8.0]).to_value()

@@ -1,4 +1,4 @@
-//! The C API (issue 4): C and C++ programs in tests/c/ built with the `cc` crate and linked
+//! The C API: C and C++ programs in tests/c/ built with the `cc` crate and linked
 //! against the cdylib, byte-exact comparison with the Rust API, the bad-input matrix (through C
 //! and, row by row, from Rust), exported symbols, the header's version and the pkg-config file.
 
@@ -6,9 +6,9 @@ mod common;
 
 use common::{random_bundle, test_image, Rng};
 use serde_json::Value;
-use sparsebokeh::bundle::Bundle;
 use sparsebokeh::capi::*;
-use sparsebokeh::render::Edges;
+use sparsebokeh::Bundle;
+use sparsebokeh::Edges;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
@@ -292,6 +292,122 @@ fn example_blur_c_runs() {
 // ---- symbols, version, pkg-config -----------------------------------------------------------
 
 /// Only `sb_*` and the two OpenFX entry points may be exported by the cdylib.
+/// Every struct's size and field offsets and every enum value, as the Rust side has them, in
+/// the lines `tests/c/layout.c` prints.
+fn rust_layout() -> String {
+    use std::mem::{offset_of, size_of};
+    let mut lines = Vec::new();
+    macro_rules! size {
+        ($c:literal, $t:ty) => {
+            lines.push(format!("sizeof({}) {}", $c, size_of::<$t>()))
+        };
+    }
+    macro_rules! fields {
+        ($c:literal, $t:ty, $($f:ident),*) => {
+            $(lines.push(format!("{}.{} {}", $c, stringify!($f), offset_of!($t, $f)));)*
+        };
+    }
+    size!("sb_image", SbImage);
+    fields!("sb_image", SbImage, data, row_stride_bytes, width, height, channels);
+    size!("sb_lens", SbLens);
+    fields!("sb_lens", SbLens, struct_size, mode, edges, focus, dof, size, maximum, render_scale);
+    size!("sb_options", SbOptions);
+    fields!(
+        "sb_options",
+        SbOptions,
+        struct_size,
+        mode,
+        edges,
+        output,
+        focus,
+        dof,
+        size,
+        maximum,
+        render_scale,
+        mix,
+        radius,
+        depth_channel,
+        invert_depth
+    );
+    size!("sb_stats", SbStats);
+    fields!("sb_stats", SbStats, nonfinite_samples, bad_depth, max_radius, tables);
+    size!("sb_status", SbStatus);
+    let statuses = [
+        ("SB_OK", SbStatus::Ok),
+        ("SB_ERR_NULL_POINTER", SbStatus::NullPointer),
+        ("SB_ERR_IMAGE", SbStatus::Image),
+        ("SB_ERR_SIZE_MISMATCH", SbStatus::SizeMismatch),
+        ("SB_ERR_OVERLAP", SbStatus::Overlap),
+        ("SB_ERR_LENS", SbStatus::Lens),
+        ("SB_ERR_INVALID_ARGUMENT", SbStatus::InvalidArgument),
+        ("SB_ERR_UNSUPPORTED", SbStatus::Unsupported),
+        ("SB_ERR_IO", SbStatus::Io),
+        ("SB_ERR_BUNDLE_PARSE", SbStatus::BundleParse),
+        ("SB_ERR_BUNDLE_INVALID", SbStatus::BundleInvalid),
+        ("SB_ERR_BUNDLE_VERSION", SbStatus::BundleVersion),
+        ("SB_ERR_BUFFER_TOO_SMALL", SbStatus::BufferTooSmall),
+        ("SB_ERR_TOO_LARGE", SbStatus::TooLarge),
+        ("SB_ERR_CPU", SbStatus::Cpu),
+        ("SB_ERR_THREADS", SbStatus::Threads),
+        ("SB_ERR_INTERNAL", SbStatus::Internal),
+    ];
+    for (name, v) in statuses {
+        lines.push(format!("{name} {}", v as i32));
+    }
+    for (name, v) in [
+        ("SB_LENS_DEPTH", SB_LENS_DEPTH),
+        ("SB_LENS_INVERSE_DEPTH", SB_LENS_INVERSE_DEPTH),
+        ("SB_LENS_COC", SB_LENS_COC),
+        ("SB_EDGES_GATHER", SB_EDGES_GATHER),
+        ("SB_EDGES_LAYERED", SB_EDGES_LAYERED),
+        ("SB_OUTPUT_RESULT", SB_OUTPUT_RESULT),
+        ("SB_OUTPUT_FOCAL_PLANE_SETUP", SB_OUTPUT_FOCAL_PLANE_SETUP),
+        ("SB_OUTPUT_COC_MAP", SB_OUTPUT_COC_MAP),
+    ] {
+        lines.push(format!("{name} {v}"));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn c_layout_matches_rust_in_c99_and_cxx() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = rust_layout();
+    for cpp in [false, true] {
+        let exe = dir.path().join(if cpp { "layout_cxx" } else { "layout_c99" });
+        build_program(&["tests/c/layout.c"], &exe, cpp);
+        let got = run(&exe, &[]);
+        assert_eq!(got, want, "the header's layout ({}) differs from the Rust side", if cpp { "C++" } else { "C99" });
+    }
+}
+
+#[test]
+fn sized_structs_refuse_a_wrong_struct_size() {
+    let b = load_valid();
+    let mut f = Frame::new();
+    let (s, d) = (f.src(), f.dst());
+    let mut o = std::mem::MaybeUninit::<SbOptions>::uninit();
+    // SAFETY: a valid out pointer; sb_options_default fills every field on success.
+    let o = unsafe {
+        assert_eq!(sb_options_default(o.as_mut_ptr()), SbStatus::Ok);
+        o.assume_init()
+    };
+    for (size, want) in [(0u32, SbStatus::InvalidArgument), (o.struct_size + 8, SbStatus::Unsupported)] {
+        let bad = SbOptions { struct_size: size, ..o };
+        // SAFETY: valid descriptors of live, disjoint buffers.
+        let st = unsafe { sb_render(std::ptr::null(), b, &bad, &s, std::ptr::null(), &d, std::ptr::null_mut()) };
+        assert_eq!(st, want, "struct_size {size}: {}", last_error());
+        let lens = SbLens { struct_size: size, ..lens() };
+        let depth = f.depth();
+        assert_eq!(blur_depth(b, lens, s, depth, d), want);
+    }
+    // SAFETY: valid descriptors.
+    let st = unsafe { sb_render(std::ptr::null(), b, &o, &s, std::ptr::null(), &d, std::ptr::null_mut()) };
+    assert_eq!(st, SbStatus::Ok, "{}", last_error());
+    // SAFETY: a live handle, freed once.
+    unsafe { sb_bundle_free(b) };
+}
+
 #[test]
 fn cdylib_exports_only_sb_symbols() {
     let so = lib_dir().join("libsparsebokeh.so");

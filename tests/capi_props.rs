@@ -1,4 +1,4 @@
-//! Property tests of the C API (issue 4): random and mutated bundle JSON and random image
+//! Property tests of the C API: random and mutated bundle JSON and random image
 //! descriptors and lenses go through the `sb_*` entry points. No crash, no hang, no panic caught
 //! by the barrier (SB_ERR_INTERNAL), every failure a status with a message, the destination
 //! untouched on failure, and the status the one a model of the checks predicts.
@@ -10,8 +10,8 @@ mod common;
 use common::random_bundle;
 use proptest::prelude::*;
 use serde_json::Value;
-use sparsebokeh::bundle::Bundle;
 use sparsebokeh::capi::*;
+use sparsebokeh::Bundle;
 use sparsebokeh::{Lens, LensMode};
 use std::ffi::CStr;
 use std::sync::OnceLock;
@@ -100,6 +100,7 @@ fn load_and_use(bytes: &[u8]) -> Result<(), TestCaseError> {
         let zi =
             SbImage { data: radii.as_mut_ptr(), row_stride_bytes: (w * 4) as isize, width: 6, height: 5, channels: 1 };
         let lens = SbLens {
+            struct_size: std::mem::size_of::<SbLens>() as u32,
             mode: SB_LENS_COC,
             edges: SB_EDGES_GATHER,
             focus: 1.0,
@@ -447,6 +448,7 @@ fn lens() -> impl Strategy<Value = SbLens> {
         (lens_param(), lens_param(), lens_param(), lens_param(), prop_oneof![8 => Just(1.0), 1 => lens_param()]),
     )
         .prop_map(|(mode, edges, (focus, dof, size, maximum, render_scale))| SbLens {
+            struct_size: std::mem::size_of::<SbLens>() as u32,
             mode,
             edges,
             focus,

@@ -4,7 +4,7 @@ mod common;
 use common::*;
 
 use sparsebokeh::io::{self, Role};
-use sparsebokeh::render::Edges;
+use sparsebokeh::Edges;
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::path::Path;
 use std::process::{Command, Output};

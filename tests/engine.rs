@@ -4,11 +4,11 @@
 mod common;
 use common::*;
 
-use sparsebokeh::bundle::{AtRadius, BasisEntry, Bundle};
-use sparsebokeh::kernel::psf::complex_psf;
-use sparsebokeh::render::dense::{blur_reference, convolve_clamped};
-use sparsebokeh::render::plan::{Plan, TapTable};
-use sparsebokeh::render::Edges;
+use sparsebokeh::plan::{Plan, TapTable};
+use sparsebokeh::psf::complex_psf;
+use sparsebokeh::reference::{blur_reference, convolve_clamped};
+use sparsebokeh::Edges;
+use sparsebokeh::{AtRadius, BasisEntry, Bundle};
 use sparsebokeh::{Engine, Image, ImageView, ImageViewMut, Lens, LensMode};
 
 /// Lays `img` out with the given row stride in bytes (negative: bottom-up) in a fresh buffer,
@@ -204,7 +204,7 @@ fn one_and_two_threads_give_identical_bits() {
 }
 
 #[test]
-fn nonfinite_pixels_and_depth_have_a_defined_result() {
+fn nonfinite_samples_and_depth_have_a_defined_result() {
     let bundle = random_bundle(8, 2, 4, &[2.0, 4.0]);
     let mut img = test_image(16, 12, 4, 4);
     img.data[5] = f32::NAN;
@@ -217,7 +217,7 @@ fn nonfinite_pixels_and_depth_have_a_defined_result() {
     let mut out = Image::new(16, 12, 4);
     let stats =
         Engine::new(1).unwrap().blur_depth(&bundle, &lens, &depth.view(), 0, &img.view(), &mut out.view_mut()).unwrap();
-    assert_eq!(stats.nonfinite_pixels, 2);
+    assert_eq!(stats.nonfinite_samples, 2);
     assert_eq!(stats.bad_depth, 3);
     assert!(out.data.iter().all(|v| v.is_finite()));
     // Bad depth is infinitely far: radius = size.

@@ -5,10 +5,10 @@
 mod common;
 use common::*;
 
-use sparsebokeh::bundle::AtRadius;
-use sparsebokeh::kernel::psf::complex_psf;
-use sparsebokeh::render::dense::convolve_clamped;
-use sparsebokeh::render::Edges;
+use sparsebokeh::psf::complex_psf;
+use sparsebokeh::reference::convolve_clamped;
+use sparsebokeh::AtRadius;
+use sparsebokeh::Edges;
 use sparsebokeh::{Bundle, Engine, Image, Lens, LensMode};
 
 /// One plane: premultiplied RGBA texture (alpha = its mask) at depth z.

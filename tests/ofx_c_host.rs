@@ -8,7 +8,7 @@
 mod common;
 
 use common::{max_abs_diff, random_bundle, test_image};
-use sparsebokeh::ofx::plugin::blur_reach;
+use sparsebokeh::blur_reach;
 use sparsebokeh::{AtRadius, Bundle, Engine, Image, Lens, LensMode};
 use std::path::{Path, PathBuf};
 use std::process::Command;

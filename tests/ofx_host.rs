@@ -12,9 +12,10 @@
 mod common;
 
 use common::{max_abs_diff, random_bundle, test_image};
-use sparsebokeh::ofx::plugin::{blur_reach, PLUGIN_ID};
+use sparsebokeh::blur_reach;
+use sparsebokeh::ofx::plugin::PLUGIN_ID;
 use sparsebokeh::ofx::sys::*;
-use sparsebokeh::render::Edges;
+use sparsebokeh::Edges;
 use sparsebokeh::{AtRadius, Bundle, Engine, Image, Lens, LensMode};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
@@ -1467,7 +1468,7 @@ fn layered_edges_match_the_engine_in_windows_and_tiles() {
     let (_desc, ctx) = describe();
     let inst = create_instance(&ctx, true);
     set_scene_params(&inst, &s);
-    // The default is layered (DESIGN §1: it meets its targets).
+    // The default is layered (ARCHITECTURE.md "Kernels and bundles": it meets its targets).
     let default = ctx.params.params.lock().unwrap()["edges"].props.int(k(kOfxParamPropDefault), 0);
     assert_eq!(default, Some(1));
     inst.set_param("edges", V::I(1));

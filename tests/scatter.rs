@@ -7,11 +7,9 @@
 mod common;
 use common::*;
 
-use sparsebokeh::bundle::{locate, AtRadius};
-use sparsebokeh::kernel::psf::{complex_psf, Grid};
-use sparsebokeh::render::dense::convolve_clamped;
-use sparsebokeh::render::Edges;
-use sparsebokeh::{Bundle, Engine, Image, Lens, LensMode};
+use sparsebokeh::psf::{complex_psf, Grid};
+use sparsebokeh::reference::convolve_clamped;
+use sparsebokeh::{locate, AtRadius, Bundle, Edges, Engine, Image, Lens, LensMode};
 
 /// The shipped disc: the kernel users see on highlights.
 fn disc() -> Bundle {

@@ -1,6 +1,6 @@
 //! Fitting one target (fresh or warm-started, with perturbation rounds) and a whole bundle: every
 //! radius, each warm-started from its neighbour so that tap i means the same tap in every entry
-//! (DESIGN §1). A fresh fit (one radius, or a bundle's anchor) is a search: main runs from the
+//! (ARCHITECTURE.md "Kernels and bundles"). A fresh fit (one radius, or a bundle's anchor) is a search: main runs from the
 //! radial and support starts, the symmetric search of [`super::symmetry`] for targets with
 //! quarter- or half-turn symmetry, then a population of perturbation chains. Deterministic for a
 //! seed whatever the thread count: starts and chains run in parallel but each has its own seed
@@ -105,7 +105,7 @@ impl Bridge {
     }
 }
 
-/// What a fit minimises: the loss against its target (DESIGN §3) and, for a warm-started bundle
+/// What a fit minimises: the loss against its target (ARCHITECTURE.md "Bundle format") and, for a warm-started bundle
 /// entry with a [`Bridge`], [`BRIDGE_WEIGHT`] × the loss of the engine's interpolation between the
 /// neighbour and the entry at each bridge point (against the target there). Without that term,
 /// taps drift between entries and the interpolated complexes the renderer uses between two radii
@@ -499,7 +499,7 @@ mod tests {
     #[test]
     fn disc_at_radius_16_beats_the_plain_recipe() {
         // The reference: a PyTorch implementation of the plain recipe, ≈ 21 dB at R=16.
-        // `baseline::recipe` is that recipe measured here, on the DESIGN §3 grid.
+        // `baseline::recipe` is that recipe measured here, on the ARCHITECTURE.md "Bundle format" grid.
         let t = Shape::Disc.rasterize(16.0).unwrap();
         let ours = fit_target(&t, &FitSpec::default(), None);
         let plain = crate::fit::baseline::recipe(&t, 3, 32, 1);
@@ -511,7 +511,7 @@ mod tests {
         );
         assert_eq!(ours.init, Init::Symmetric, "the disc's best start is a symmetric one");
         assert!(ours.fitted.psnr_db >= plain.psnr_db + 3.0, "{:.2} vs {:.2}", ours.fitted.psnr_db, plain.psnr_db);
-        // And the reference's figure itself, on the DESIGN §3 grid.
+        // And the reference's figure itself, on the ARCHITECTURE.md "Bundle format" grid.
         assert!(ours.fitted.psnr_db >= 21.0, "{:.2} dB", ours.fitted.psnr_db);
     }
 
@@ -543,7 +543,7 @@ mod tests {
     fn fits_are_bit_identical_across_runs_and_thread_counts() {
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        // DESIGN §7: the same bytes, so the bundle records no timing.
+        // ARCHITECTURE.md "Conventions": the same bytes, so the bundle records no timing.
         let a = one.install(small_bundle);
         let b = two.install(small_bundle);
         let c = two.install(small_bundle);
@@ -556,7 +556,7 @@ mod tests {
         assert_eq!(back.target["shape"], "ngon");
     }
 
-    /// PSNR (DESIGN §3) of what the engine renders at radius `r` from `bundle` (the lerp between
+    /// PSNR (ARCHITECTURE.md "Bundle format") of what the engine renders at radius `r` from `bundle` (the lerp between
     /// the two entries around r) against `shape` rasterised at r.
     fn rendered_psnr(bundle: &Bundle, shape: &Shape, r: f64) -> f64 {
         let crate::bundle::AtRadius::Complex(c) = bundle.at_radius(r) else { panic!("r={r} is not between entries") };
@@ -612,7 +612,7 @@ mod tests {
                 assert!((db - e.psnr_db.unwrap()).abs() < 0.01, "{name} r={}: {db} vs {:?}", e.radius, e.psnr_db);
                 assert!(db > 17.0, "{name} r={}: {db:.2} dB", e.radius);
             }
-            // What the engine renders between entries (the lerp, DESIGN §1) stays near the target:
+            // What the engine renders between entries (the lerp, ARCHITECTURE.md "Kernels and bundles") stays near the target:
             // half-way between each pair of entries from radius 6 to 48, at least 14 dB and
             // within 6 dB of the worse entry, counting entries above 30 dB as 30 (the gaussian's
             // 40-odd dB are exact to the eye). Unbridged bundles fell to 9.5–11 dB there.

@@ -1,7 +1,7 @@
 //! The fitting loss, its exact gradient, and the Adam optimiser.
 //!
 //! Loss: the mean squared error between the complex's PSF and the target over the target's
-//! (2⌈r⌉+1)² grid, PSF mass outside that grid counting as error (DESIGN §3), so
+//! (2⌈r⌉+1)² grid, PSF mass outside that grid counting as error (ARCHITECTURE.md "Bundle format"), so
 //! `psnr_db = 10·log10(max(T)² / loss)`.
 //!
 //! Gradient, without a cost of (#parameters × PSF size): the PSF is `P_l * Q_l` where `P_l` is
@@ -54,7 +54,7 @@ impl Params {
         Params { layers: self.layers.iter().map(|l| vec![[0.0; 3]; l.len()]).collect() }
     }
 
-    /// The engine's interpolation between two complexes of the same shape (DESIGN §1):
+    /// The engine's interpolation between two complexes of the same shape (ARCHITECTURE.md "Kernels and bundles"):
     /// `a + t·(b − a)` for every tap's x, y and w.
     pub fn lerp(a: &Params, b: &Params, t: f64) -> Params {
         let mix = |p: f64, q: f64| p + t * (q - p);
@@ -380,7 +380,7 @@ impl Default for Options {
     }
 }
 
-/// The result of a fit: the complex (renormalised to unit mass, f32 taps) and its PSNR (DESIGN §3).
+/// The result of a fit: the complex (renormalised to unit mass, f32 taps) and its PSNR (ARCHITECTURE.md "Bundle format").
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fitted {
     pub complex: Complex,
@@ -477,7 +477,7 @@ fn clamp(p: &mut Params, limit: f64, inner: f64) {
 }
 
 /// Rounds to f32 taps and renormalises the weights so that every layer sums to 1 (so the product
-/// over layers is 1, as the bundle loader requires), then measures the PSNR (DESIGN §3).
+/// over layers is 1, as the bundle loader requires), then measures the PSNR (ARCHITECTURE.md "Bundle format").
 /// Dividing each layer by its own sum leaves the PSF's shape unchanged when the product of the
 /// sums is positive; otherwise (a degenerate fit) the weights are reset to 1/N.
 pub fn finish(params: &Params, target: &Grid) -> Fitted {
@@ -504,7 +504,7 @@ pub fn finish(params: &Params, target: &Grid) -> Fitted {
     Fitted { complex, psnr_db: psnr, final_loss }
 }
 
-/// The kernel PSNR (DESIGN §3) of a loss value against `target`.
+/// The kernel PSNR (ARCHITECTURE.md "Bundle format") of a loss value against `target`.
 pub fn loss_to_psnr_db(loss: f64, target: &Grid) -> f64 {
     let peak = target.max();
     10.0 * (peak * peak / loss).log10()

@@ -1,4 +1,4 @@
-//! The kernel model: taps, layers and complexes (DESIGN §1), their dense PSF, and targets.
+//! The kernel model: taps, layers and complexes (ARCHITECTURE.md "Kernels and bundles"), their dense PSF, and targets.
 
 pub mod psf;
 pub mod shapes;
@@ -55,11 +55,6 @@ impl Complex {
 
     pub fn num_layers(&self) -> usize {
         self.layers.len()
-    }
-
-    /// Taps in the largest layer.
-    pub fn taps_per_layer(&self) -> usize {
-        self.layers.iter().map(Vec::len).max().unwrap_or(0)
     }
 
     /// Product over layers of each layer's weight sum: the PSF's total mass.

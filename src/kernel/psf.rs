@@ -1,5 +1,5 @@
 //! Dense point-spread functions: bilinear splat of each layer, full 2-D convolution of the
-//! layers (DESIGN §1), and the kernel PSNR of DESIGN §3.
+//! layers (ARCHITECTURE.md "Kernels and bundles"), and the kernel PSNR of ARCHITECTURE.md "Bundle format".
 
 use super::{Complex, Tap};
 
@@ -113,7 +113,7 @@ pub fn complex_psf(complex: &Complex) -> Grid {
     psf
 }
 
-/// Kernel PSNR of DESIGN §3: `10·log10(max(T)² / MSE)` between `psf` and the target `target`
+/// Kernel PSNR of ARCHITECTURE.md "Bundle format": `10·log10(max(T)² / MSE)` between `psf` and the target `target`
 /// over the target's grid, where PSF mass outside that grid counts as error.
 pub fn psnr_db(psf: &Grid, target: &Grid) -> f64 {
     let mut se = 0.0;

@@ -1,5 +1,5 @@
 //! Target kernels: analytic aperture shapes and aperture images, rasterised by area averaging
-//! onto the (2⌈r⌉+1)² grid of DESIGN §3 and normalised to unit sum.
+//! onto the (2⌈r⌉+1)² grid of ARCHITECTURE.md "Bundle format" and normalised to unit sum.
 //!
 //! Analytic shapes are defined in units of the radius (the shape spans the unit circle, or for the
 //! heart and images, its larger side spans 2 units) with y down the rows; each grid cell's value is
@@ -232,22 +232,9 @@ impl Shape {
     /// Reads a PNG aperture image (8 or 16 bit, any colour type) and keeps one channel.
     pub fn from_image_file(path: &Path, channel: ImageChannel) -> Result<Shape, ShapeError> {
         let err = |reason: String| ShapeError::Image { path: path.display().to_string(), reason };
-        let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-        decoder.set_transformations(png::Transformations::EXPAND);
-        let mut reader = decoder.read_info().map_err(|e| err(e.to_string()))?;
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).map_err(|e| err(e.to_string()))?;
-        let (w, h) = (info.width as usize, info.height as usize);
-        let chans = info.color_type.samples();
-        let sixteen = info.bit_depth == png::BitDepth::Sixteen;
-        let sample = |i: usize| -> f64 {
-            if sixteen {
-                u16::from_be_bytes([buf[2 * i], buf[2 * i + 1]]) as f64 / 65535.0
-            } else {
-                buf[i] as f64 / 255.0
-            }
-        };
+        let png = crate::io::decode_png(path).map_err(err)?;
+        let (w, h, chans) = (png.width, png.height, png.channels);
+        let sample = |i: usize| -> f64 { png.samples[i] as f64 / png.max as f64 };
         let has_alpha = chans == 2 || chans == 4;
         let alpha_used = match channel {
             ImageChannel::Alpha if !has_alpha => return Err(err("has no alpha channel".into())),

@@ -1,4 +1,4 @@
-//! The OpenFX image-effect plugin "Sparse Lens Blur" (DESIGN §6, issue 5): a thin adapter over the
+//! The OpenFX image-effect plugin "Sparse Lens Blur" (ARCHITECTURE.md "Front ends"): a thin adapter over the
 //! Rust API. `sys` holds the bindgen output of `include/ofx/`; `host` wraps the host's suites;
 //! `params` describes and reads the parameters; `plugin` holds the exported entry points and the
 //! actions.

@@ -1,11 +1,15 @@
-//! The plugin's parameters: names (a contract — saved projects refer to them, so they follow
-//! Nuke's ZDefocus where one exists and never change), descriptions, and reading their values at
-//! a time.
+//! The plugin's parameters, declared once in [`PARAMS`] (name, kind, label, hint, hard and
+//! display range, when enabled, and where the value goes in the render request) and expanded
+//! into the description, the handles and the read. Names and choice orders are a contract with
+//! saved projects (they follow Nuke's ZDefocus where one exists): append, never reorder or
+//! rename. Defaults are those of [`RenderOptions::default`].
+//!
+//! A new parameter is one row of [`PARAMS`] (see ARCHITECTURE.md, "Where to add things").
 
 use super::host::{OfxError, OfxResult, Suites};
 use super::sys::*;
 use crate::render::lens::MAX_RADIUS;
-use crate::render::{Edges, LensMode};
+use crate::render::{Edges, LensMode, Output, RenderOptions};
 
 /// Parameter names. Never rename: saved projects store values under these names.
 pub mod names {
@@ -24,30 +28,65 @@ pub mod names {
     pub const EDGES: &str = "edges";
 }
 
-/// The shipped bundles, in the order of the `filter_type` choice. Hosts save the option index in
-/// projects: never reorder; a new shape would go after "Custom file".
+/// The shipped bundles, in the order they were added to the `filter_type` choice. Append-only:
+/// hosts save the option index in projects.
 pub const SHIPPED_SHAPES: [&str; 7] = ["disc", "hexagon", "octagon", "heart", "star", "ring", "gaussian"];
-/// The `filter_type` options: the shipped shapes, then the custom bundle file.
-pub const SHAPE_OPTIONS: [&str; 8] = ["disc", "hexagon", "octagon", "heart", "star", "ring", "gaussian", "Custom file"];
+/// The `filter_type` index of "Custom file": fixed where it was added (after the first seven
+/// shipped shapes); shapes shipped later are listed after it.
+pub const CUSTOM_FILE_INDEX: usize = 7;
+/// The `filter_type` options: the shipped shapes with "Custom file" at [`CUSTOM_FILE_INDEX`].
+pub const SHAPE_OPTIONS: [&str; SHIPPED_SHAPES.len() + 1] = shape_options();
+
+const fn shape_options() -> [&'static str; SHIPPED_SHAPES.len() + 1] {
+    let mut out = [""; SHIPPED_SHAPES.len() + 1];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = if i < CUSTOM_FILE_INDEX {
+            SHIPPED_SHAPES[i]
+        } else if i == CUSTOM_FILE_INDEX {
+            "Custom file"
+        } else {
+            SHIPPED_SHAPES[i - 1]
+        };
+        i += 1;
+    }
+    out
+}
+
+/// The shape of `filter_type` option `index` (a valid index); a custom file's path is read
+/// from `filter_file`.
+fn shape_at(index: usize) -> Shape {
+    match index.cmp(&CUSTOM_FILE_INDEX) {
+        std::cmp::Ordering::Less => Shape::Shipped(SHIPPED_SHAPES[index]),
+        std::cmp::Ordering::Equal => Shape::CustomFile(String::new()),
+        std::cmp::Ordering::Greater => Shape::Shipped(SHIPPED_SHAPES[index - 1]),
+    }
+}
+
+/// The `filter_type` index of a shape.
+fn shape_index(shape: &Shape) -> usize {
+    match shape {
+        Shape::CustomFile(_) => CUSTOM_FILE_INDEX,
+        Shape::Shipped(name) => SHAPE_OPTIONS.iter().position(|o| o == name).unwrap_or(0),
+    }
+}
 
 /// Options of `math` (index order is saved in projects).
 pub const MATH_OPTIONS: [&str; 3] = ["depth", "far = 0", "direct"];
 /// Options of `depth_channel`.
 pub const CHANNEL_OPTIONS: [&str; 4] = ["red", "green", "blue", "alpha"];
-/// Options of `edges` (DESIGN §1: gather, or layered slices near depth edges).
+/// Options of `edges` (ARCHITECTURE.md, "Gather and layered").
 pub const EDGES_OPTIONS: [&str; 2] = ["gather", "layered"];
 /// Options of `output`.
 pub const OUTPUT_OPTIONS: [&str; 3] = ["result", "focal plane setup", "CoC map"];
 
-/// What the Output clip shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputMode {
-    /// The blurred image (mixed with the source by `mix`).
-    Result,
-    /// The source tinted: red in front of the in-focus band, green inside it, blue behind it.
-    FocalPlaneSetup,
-    /// The circle-of-confusion radius in full-resolution pixels, in every colour channel.
-    CocMap,
+const LENS_MODES: [LensMode; 3] = [LensMode::Depth, LensMode::InverseDepth, LensMode::Coc];
+const EDGES: [Edges; 2] = [Edges::Gather, Edges::Layered];
+const OUTPUTS: [Output; 3] = [Output::Result, Output::FocalPlaneSetup, Output::CocMap];
+
+/// The index of `v` in `all` (every value is listed).
+fn index_of<T: PartialEq>(all: &[T], v: &T) -> i32 {
+    all.iter().position(|a| a == v).unwrap_or(0) as i32
 }
 
 /// Which bundle to blur with.
@@ -57,339 +96,349 @@ pub enum Shape {
     CustomFile(String),
 }
 
-/// Every parameter's value at one time.
+/// Every parameter's value at one time: the shape and the render request (render scale 1; the
+/// plugin applies the host's).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Values {
     pub shape: Shape,
-    pub math: LensMode,
-    pub invert_depth: bool,
-    pub depth_channel: usize,
-    pub center: f64,
-    pub dof: f64,
-    pub size: f64,
-    pub max_size: f64,
-    pub output: OutputMode,
-    pub mix: f64,
-    pub radius: f64,
-    pub edges: Edges,
+    pub options: RenderOptions,
 }
 
 impl Default for Values {
     /// The parameters' defaults, as described to the host.
     fn default() -> Values {
-        Values {
-            shape: Shape::Shipped(SHIPPED_SHAPES[0]),
-            math: LensMode::Depth,
-            invert_depth: false,
-            depth_channel: 0,
-            center: 1.0,
-            dof: 0.0,
-            size: 10.0,
-            max_size: 32.0,
-            output: OutputMode::Result,
-            mix: 1.0,
-            radius: 8.0,
-            // Layered: it meets its targets (DESIGN §1).
-            edges: Edges::Layered,
+        Values { shape: Shape::Shipped(SHIPPED_SHAPES[0]), options: RenderOptions::default() }
+    }
+}
+
+/// A parameter's kind, with its options or ranges.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Choice(&'static [&'static str]),
+    /// A number: values are clamped to `min..=max` when read.
+    Double {
+        min: f64,
+        max: f64,
+        display_max: f64,
+    },
+    Bool,
+    /// A path to an existing file.
+    File,
+}
+
+/// When a parameter applies; the others are greyed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    DepthConnected,
+    DepthNotConnected,
+    CustomShape,
+}
+
+/// A parameter's value as the host holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Int(i32),
+    Double(f64),
+    Text(String),
+}
+
+/// One parameter: how it is described, when it applies and where its value goes.
+pub struct Param {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub kind: Kind,
+    pub when: When,
+    /// The parameter's value in a [`Values`] (its default: that of `Values::default()`).
+    pub get: fn(&Values) -> Value,
+    /// Stores a checked value (a valid option index, a finite number in range).
+    pub set: fn(&mut Values, Value),
+}
+
+fn int(v: Value) -> usize {
+    match v {
+        Value::Int(i) => i.max(0) as usize,
+        _ => 0,
+    }
+}
+
+fn double(v: Value) -> f64 {
+    match v {
+        Value::Double(d) => d,
+        _ => 0.0,
+    }
+}
+
+/// Every parameter, in the order the host shows them. Append new ones; never reorder or rename.
+pub static PARAMS: [Param; 13] = [
+    Param {
+        name: names::FILTER_TYPE,
+        label: "Bokeh Shape",
+        hint: "Aperture shape: one of the kernel bundles shipped with the plugin, or a bundle file of your own \
+               (fitted with `sparsebokeh fit`).",
+        kind: Kind::Choice(&SHAPE_OPTIONS),
+        when: When::Always,
+        get: |v| Value::Int(shape_index(&v.shape) as i32),
+        set: |v, x| v.shape = shape_at(int(x)),
+    },
+    Param {
+        name: names::FILTER_FILE,
+        label: "Bundle File",
+        hint: "A sparsebokeh kernel bundle (.json), used when Bokeh Shape is \"Custom file\".",
+        kind: Kind::File,
+        when: When::CustomShape,
+        get: |v| Value::Text(if let Shape::CustomFile(f) = &v.shape { f.clone() } else { String::new() }),
+        set: |v, x| {
+            if let (Shape::CustomFile(f), Value::Text(t)) = (&mut v.shape, x) {
+                *f = t;
+            }
+        },
+    },
+    Param {
+        name: names::MATH,
+        label: "Math",
+        hint: "How the depth channel maps to blur: depth = distance z (thin lens); far = 0 = the channel holds 1/z \
+               (far is 0); direct = the channel holds the blur radius in pixels.",
+        kind: Kind::Choice(&MATH_OPTIONS),
+        when: When::DepthConnected,
+        get: |v| Value::Int(index_of(&LENS_MODES, &v.options.lens.mode)),
+        set: |v, x| v.options.lens.mode = LENS_MODES[int(x)],
+    },
+    Param {
+        name: names::INVERT_DEPTH,
+        label: "Invert Depth",
+        hint: "Use 1 − value of the depth channel (for normalised depth passes where white is near).",
+        kind: Kind::Bool,
+        when: When::DepthConnected,
+        get: |v| Value::Int(v.options.invert_depth as i32),
+        set: |v, x| v.options.invert_depth = int(x) != 0,
+    },
+    Param {
+        name: names::DEPTH_CHANNEL,
+        label: "Depth Channel",
+        hint: "The channel of the Depth input that holds depth (a single-channel input uses its only channel).",
+        kind: Kind::Choice(&CHANNEL_OPTIONS),
+        when: When::DepthConnected,
+        get: |v| Value::Int(v.options.depth_channel as i32),
+        set: |v, x| v.options.depth_channel = int(x),
+    },
+    Param {
+        name: names::EDGES,
+        label: "Depth Edges",
+        hint: "gather: every pixel blurs with its own radius (fast, exact inside surfaces, halos at depth \
+               edges). layered: near depth edges the frame is blurred in depth slices composited front to back, \
+               so foreground blur spills over the background (needs the whole Source frame for every tile).",
+        kind: Kind::Choice(&EDGES_OPTIONS),
+        when: When::DepthConnected,
+        get: |v| Value::Int(index_of(&EDGES, &v.options.edges)),
+        set: |v, x| v.options.edges = EDGES[int(x)],
+    },
+    Param {
+        name: names::CENTER,
+        label: "Focal Plane (C)",
+        hint: "The depth in focus, in the depth channel's units (depth or 1/z).",
+        kind: Kind::Double { min: 0.0, max: 1e12, display_max: 100.0 },
+        when: When::DepthConnected,
+        get: |v| Value::Double(v.options.lens.focus),
+        set: |v, x| v.options.lens.focus = double(x),
+    },
+    Param {
+        name: names::DOF,
+        label: "Depth of Field",
+        hint: "Width of the band around the focal plane that stays sharp, in the depth channel's units.",
+        kind: Kind::Double { min: 0.0, max: 1e12, display_max: 10.0 },
+        when: When::DepthConnected,
+        get: |v| Value::Double(v.options.lens.dof),
+        set: |v, x| v.options.lens.dof = double(x),
+    },
+    Param {
+        name: names::SIZE,
+        label: "Size",
+        hint: "Blur radius at infinite depth, in pixels at full resolution (depth and far = 0 math).",
+        kind: Kind::Double { min: 0.0, max: MAX_RADIUS, display_max: 100.0 },
+        when: When::DepthConnected,
+        get: |v| Value::Double(v.options.lens.size),
+        set: |v, x| v.options.lens.size = double(x),
+    },
+    Param {
+        name: names::MAX_SIZE,
+        label: "Maximum",
+        hint: "Largest blur radius, in pixels at full resolution. Larger radii are clamped.",
+        kind: Kind::Double { min: 0.0, max: MAX_RADIUS, display_max: 200.0 },
+        when: When::DepthConnected,
+        get: |v| Value::Double(v.options.lens.maximum),
+        set: |v, x| v.options.lens.maximum = double(x),
+    },
+    Param {
+        name: names::OUTPUT,
+        label: "Output",
+        hint: "result: the blurred image. focal plane setup: the source tinted red in front of the focal band, \
+               green inside it, blue behind it. CoC map: the blur radius in full-resolution pixels.",
+        kind: Kind::Choice(&OUTPUT_OPTIONS),
+        when: When::Always,
+        get: |v| Value::Int(index_of(&OUTPUTS, &v.options.output)),
+        set: |v, x| v.options.output = OUTPUTS[int(x)],
+    },
+    Param {
+        name: names::MIX,
+        label: "Mix",
+        hint: "Blend between the source (0) and the blurred result (1).",
+        kind: Kind::Double { min: 0.0, max: 1.0, display_max: 1.0 },
+        when: When::Always,
+        get: |v| Value::Double(v.options.mix),
+        set: |v, x| v.options.mix = double(x),
+    },
+    Param {
+        name: names::RADIUS,
+        label: "Radius (no Depth)",
+        hint: "Blur radius in pixels at full resolution, used for the whole frame when the Depth input is not \
+               connected.",
+        kind: Kind::Double { min: 0.0, max: MAX_RADIUS, display_max: 100.0 },
+        when: When::DepthNotConnected,
+        get: |v| Value::Double(v.options.radius),
+        set: |v, x| v.options.radius = double(x),
+    },
+];
+
+impl Param {
+    /// Defines the parameter on a context descriptor, with its default from `Values::default()`.
+    fn define(&self, s: &Suites, set: OfxParamSetHandle, defaults: &Values) -> OfxResult<()> {
+        let kind: &[u8] = match self.kind {
+            Kind::Choice(_) => kOfxParamTypeChoice,
+            Kind::Double { .. } => kOfxParamTypeDouble,
+            Kind::Bool => kOfxParamTypeBoolean,
+            Kind::File => kOfxParamTypeString,
+        };
+        let p = s.param_define(set, kind, self.name)?;
+        p.set_string(kOfxPropLabel, 0, self.label)?;
+        p.set_string(kOfxParamPropHint, 0, self.hint)?;
+        match (self.kind, (self.get)(defaults)) {
+            (Kind::Choice(options), Value::Int(d)) => {
+                for (i, o) in options.iter().enumerate() {
+                    p.set_string(kOfxParamPropChoiceOption, i as i32, o)?;
+                }
+                p.set_int(kOfxParamPropDefault, 0, d)?;
+            }
+            (Kind::Double { min, max, display_max }, Value::Double(d)) => {
+                p.set_double(kOfxParamPropDefault, 0, d)?;
+                p.set_double(kOfxParamPropMin, 0, min)?;
+                p.set_double(kOfxParamPropMax, 0, max)?;
+                p.set_double(kOfxParamPropDisplayMin, 0, min.max(0.0))?;
+                p.set_double(kOfxParamPropDisplayMax, 0, display_max)?;
+            }
+            (Kind::Bool, Value::Int(d)) => p.set_int(kOfxParamPropDefault, 0, d)?,
+            (Kind::File, Value::Text(d)) => {
+                p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsFilePath)?;
+                p.set_int(kOfxParamPropStringFilePathExists, 0, 1)?;
+                p.set_string(kOfxParamPropDefault, 0, &d)?;
+                p.set_int(kOfxParamPropAnimates, 0, 0)?;
+            }
+            (kind, d) => unreachable!("parameter {}: a {kind:?} with a default of {d:?}", self.name),
         }
+        if self.when != When::Always {
+            p.set_int(
+                kOfxParamPropEnabled,
+                0,
+                enabled(self.when, false, shape_index(&defaults.shape) == CUSTOM_FILE_INDEX) as i32,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The parameter's value at `time`, checked: a valid option, a finite number (clamped to
+    /// its range).
+    fn read(&self, s: &Suites, h: OfxParamHandle, time: f64) -> OfxResult<Value> {
+        let invalid = |what: String| OfxError::with_status(kOfxStatErrValue, format!("parameter {} {what}", self.name));
+        Ok(match self.kind {
+            Kind::Choice(options) => {
+                let v = s.param_int(h, time)?;
+                if v < 0 || v as usize >= options.len() {
+                    return Err(invalid(format!("has no option {v}")));
+                }
+                Value::Int(v)
+            }
+            Kind::Double { min, max, .. } => {
+                let v = s.param_double(h, time)?;
+                if !v.is_finite() {
+                    return Err(invalid("is not a finite number".into()));
+                }
+                Value::Double(v.clamp(min, max))
+            }
+            Kind::Bool => Value::Int((s.param_int(h, time)? != 0) as i32),
+            Kind::File => Value::Text(s.param_string(h, time)?),
+        })
     }
 }
 
-struct Choice {
-    name: &'static str,
-    label: &'static str,
-    hint: &'static str,
-    options: &'static [&'static str],
-    default: i32,
-}
-
-struct Double {
-    name: &'static str,
-    label: &'static str,
-    hint: &'static str,
-    default: f64,
-    min: f64,
-    max: f64,
-    display_max: f64,
-}
-
-fn define_choice(s: &Suites, set: OfxParamSetHandle, c: &Choice) -> OfxResult<()> {
-    let p = s.param_define(set, kOfxParamTypeChoice, c.name)?;
-    p.set_string(kOfxPropLabel, 0, c.label)?;
-    p.set_string(kOfxParamPropHint, 0, c.hint)?;
-    for (i, o) in c.options.iter().enumerate() {
-        p.set_string(kOfxParamPropChoiceOption, i as i32, o)?;
+/// Whether a parameter applying `when` is enabled.
+pub fn enabled(when: When, depth_connected: bool, custom_shape: bool) -> bool {
+    match when {
+        When::Always => true,
+        When::DepthConnected => depth_connected,
+        When::DepthNotConnected => !depth_connected,
+        When::CustomShape => custom_shape,
     }
-    p.set_int(kOfxParamPropDefault, 0, c.default)?;
-    Ok(())
-}
-
-fn define_double(s: &Suites, set: OfxParamSetHandle, d: &Double) -> OfxResult<()> {
-    let p = s.param_define(set, kOfxParamTypeDouble, d.name)?;
-    p.set_string(kOfxPropLabel, 0, d.label)?;
-    p.set_string(kOfxParamPropHint, 0, d.hint)?;
-    p.set_double(kOfxParamPropDefault, 0, d.default)?;
-    p.set_double(kOfxParamPropMin, 0, d.min)?;
-    p.set_double(kOfxParamPropMax, 0, d.max)?;
-    p.set_double(kOfxParamPropDisplayMin, 0, d.min.max(0.0))?;
-    p.set_double(kOfxParamPropDisplayMax, 0, d.display_max)?;
-    Ok(())
 }
 
 /// Defines every parameter on a context descriptor (DescribeInContext).
 pub(crate) fn describe(s: &Suites, set: OfxParamSetHandle) -> OfxResult<()> {
-    let d = Values::default();
-    define_choice(
-        s,
-        set,
-        &Choice {
-            name: names::FILTER_TYPE,
-            label: "Bokeh Shape",
-            hint: "Aperture shape: one of the kernel bundles shipped with the plugin, or a bundle file of your own \
-                   (fitted with `sparsebokeh fit`).",
-            options: &SHAPE_OPTIONS,
-            default: 0,
-        },
-    )?;
-    let f = s.param_define(set, kOfxParamTypeString, names::FILTER_FILE)?;
-    f.set_string(kOfxPropLabel, 0, "Bundle File")?;
-    f.set_string(
-        kOfxParamPropHint,
-        0,
-        "A sparsebokeh kernel bundle (.json), used when Bokeh Shape is \"Custom file\".",
-    )?;
-    f.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsFilePath)?;
-    f.set_int(kOfxParamPropStringFilePathExists, 0, 1)?;
-    f.set_string(kOfxParamPropDefault, 0, "")?;
-    f.set_int(kOfxParamPropAnimates, 0, 0)?;
-    f.set_int(kOfxParamPropEnabled, 0, 0)?;
-    define_choice(
-        s,
-        set,
-        &Choice {
-            name: names::MATH,
-            label: "Math",
-            hint:
-                "How the depth channel maps to blur: depth = distance z (thin lens); far = 0 = the channel holds 1/z \
-                   (far is 0); direct = the channel holds the blur radius in pixels.",
-            options: &MATH_OPTIONS,
-            default: 0,
-        },
-    )?;
-    let b = s.param_define(set, kOfxParamTypeBoolean, names::INVERT_DEPTH)?;
-    b.set_string(kOfxPropLabel, 0, "Invert Depth")?;
-    b.set_string(
-        kOfxParamPropHint,
-        0,
-        "Use 1 − value of the depth channel (for normalised depth passes where white is near).",
-    )?;
-    b.set_int(kOfxParamPropDefault, 0, d.invert_depth as i32)?;
-    define_choice(
-        s,
-        set,
-        &Choice {
-            name: names::DEPTH_CHANNEL,
-            label: "Depth Channel",
-            hint: "The channel of the Depth input that holds depth (a single-channel input uses its only channel).",
-            options: &CHANNEL_OPTIONS,
-            default: d.depth_channel as i32,
-        },
-    )?;
-    define_choice(
-        s,
-        set,
-        &Choice {
-            name: names::EDGES,
-            label: "Depth Edges",
-            hint: "gather: every pixel blurs with its own radius (fast, exact inside surfaces, halos at depth \
-                   edges). layered: near depth edges the frame is blurred in depth slices composited front to back, \
-                   so foreground blur spills over the background (needs the whole Source frame for every tile).",
-            options: &EDGES_OPTIONS,
-            default: (d.edges == Edges::Layered) as i32,
-        },
-    )?;
-    define_double(
-        s,
-        set,
-        &Double {
-            name: names::CENTER,
-            label: "Focal Plane (C)",
-            hint: "The depth in focus, in the depth channel's units (depth or 1/z).",
-            default: d.center,
-            min: 0.0,
-            max: 1e12,
-            display_max: 100.0,
-        },
-    )?;
-    define_double(
-        s,
-        set,
-        &Double {
-            name: names::DOF,
-            label: "Depth of Field",
-            hint: "Width of the band around the focal plane that stays sharp, in the depth channel's units.",
-            default: d.dof,
-            min: 0.0,
-            max: 1e12,
-            display_max: 10.0,
-        },
-    )?;
-    define_double(
-        s,
-        set,
-        &Double {
-            name: names::SIZE,
-            label: "Size",
-            hint: "Blur radius at infinite depth, in pixels at full resolution (depth and far = 0 math).",
-            default: d.size,
-            min: 0.0,
-            max: MAX_RADIUS,
-            display_max: 100.0,
-        },
-    )?;
-    define_double(
-        s,
-        set,
-        &Double {
-            name: names::MAX_SIZE,
-            label: "Maximum",
-            hint: "Largest blur radius, in pixels at full resolution. Larger radii are clamped.",
-            default: d.max_size,
-            min: 0.0,
-            max: MAX_RADIUS,
-            display_max: 200.0,
-        },
-    )?;
-    define_choice(
-        s,
-        set,
-        &Choice {
-            name: names::OUTPUT,
-            label: "Output",
-            hint: "result: the blurred image. focal plane setup: the source tinted red in front of the focal band, \
-                   green inside it, blue behind it. CoC map: the blur radius in full-resolution pixels.",
-            options: &OUTPUT_OPTIONS,
-            default: 0,
-        },
-    )?;
-    define_double(
-        s,
-        set,
-        &Double {
-            name: names::MIX,
-            label: "Mix",
-            hint: "Blend between the source (0) and the blurred result (1).",
-            default: d.mix,
-            min: 0.0,
-            max: 1.0,
-            display_max: 1.0,
-        },
-    )?;
-    define_double(
-        s,
-        set,
-        &Double {
-            name: names::RADIUS,
-            label: "Radius (no Depth)",
-            hint: "Blur radius in pixels at full resolution, used for the whole frame when the Depth input is not \
-                   connected.",
-            default: d.radius,
-            min: 0.0,
-            max: MAX_RADIUS,
-            display_max: 100.0,
-        },
-    )?;
-    Ok(())
+    let defaults = Values::default();
+    PARAMS.iter().try_for_each(|p| p.define(s, set, &defaults))
 }
 
-/// The parameter handles of one instance.
-#[derive(Clone, Copy, Debug)]
-pub struct Handles {
-    pub filter_type: OfxParamHandle,
-    pub filter_file: OfxParamHandle,
-    pub math: OfxParamHandle,
-    pub invert_depth: OfxParamHandle,
-    pub depth_channel: OfxParamHandle,
-    pub center: OfxParamHandle,
-    pub dof: OfxParamHandle,
-    pub size: OfxParamHandle,
-    pub max_size: OfxParamHandle,
-    pub output: OfxParamHandle,
-    pub mix: OfxParamHandle,
-    pub radius: OfxParamHandle,
-    pub edges: OfxParamHandle,
-}
+/// The parameter handles of one instance, in the order of [`PARAMS`].
+#[derive(Clone, Debug)]
+pub struct Handles(Vec<OfxParamHandle>);
 
 impl Handles {
     pub(crate) fn fetch(s: &Suites, set: OfxParamSetHandle) -> OfxResult<Handles> {
-        Ok(Handles {
-            filter_type: s.param_handle(set, names::FILTER_TYPE)?,
-            filter_file: s.param_handle(set, names::FILTER_FILE)?,
-            math: s.param_handle(set, names::MATH)?,
-            invert_depth: s.param_handle(set, names::INVERT_DEPTH)?,
-            depth_channel: s.param_handle(set, names::DEPTH_CHANNEL)?,
-            center: s.param_handle(set, names::CENTER)?,
-            dof: s.param_handle(set, names::DOF)?,
-            size: s.param_handle(set, names::SIZE)?,
-            max_size: s.param_handle(set, names::MAX_SIZE)?,
-            output: s.param_handle(set, names::OUTPUT)?,
-            mix: s.param_handle(set, names::MIX)?,
-            radius: s.param_handle(set, names::RADIUS)?,
-            edges: s.param_handle(set, names::EDGES)?,
-        })
+        PARAMS.iter().map(|p| s.param_handle(set, p.name)).collect::<OfxResult<_>>().map(Handles)
+    }
+
+    /// The handle of the parameter `name` (one of [`names`]).
+    pub fn get(&self, name: &str) -> OfxParamHandle {
+        let i = PARAMS.iter().position(|p| p.name == name).expect("a parameter of the table");
+        self.0[i]
+    }
+
+    /// Every handle with its parameter.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static Param, OfxParamHandle)> + '_ {
+        PARAMS.iter().zip(self.0.iter().copied())
     }
 
     /// Every value at `time`, checked.
     pub(crate) fn read(&self, s: &Suites, time: f64) -> OfxResult<Values> {
-        let choice = |h, n: usize, name: &str| -> OfxResult<usize> {
-            let v = s.param_int(h, time)?;
-            if v < 0 || v as usize >= n {
-                return Err(OfxError::with_status(kOfxStatErrValue, format!("parameter {name} has no option {v}")));
-            }
-            Ok(v as usize)
-        };
-        let shape_index = choice(self.filter_type, SHAPE_OPTIONS.len(), names::FILTER_TYPE)?;
-        let shape = if shape_index < SHIPPED_SHAPES.len() {
-            Shape::Shipped(SHIPPED_SHAPES[shape_index])
-        } else {
-            Shape::CustomFile(s.param_string(self.filter_file, time)?)
-        };
-        let math = match choice(self.math, MATH_OPTIONS.len(), names::MATH)? {
-            0 => LensMode::Depth,
-            1 => LensMode::InverseDepth,
-            _ => LensMode::Coc,
-        };
-        let output = match choice(self.output, OUTPUT_OPTIONS.len(), names::OUTPUT)? {
-            0 => OutputMode::Result,
-            1 => OutputMode::FocalPlaneSetup,
-            _ => OutputMode::CocMap,
-        };
-        let finite = |h, name: &str| -> OfxResult<f64> {
-            let v = s.param_double(h, time)?;
-            if !v.is_finite() {
-                return Err(OfxError::with_status(
-                    kOfxStatErrValue,
-                    format!("parameter {name} is not a finite number"),
-                ));
-            }
-            Ok(v)
-        };
-        Ok(Values {
-            shape,
-            math,
-            invert_depth: s.param_int(self.invert_depth, time)? != 0,
-            depth_channel: choice(self.depth_channel, CHANNEL_OPTIONS.len(), names::DEPTH_CHANNEL)?,
-            center: finite(self.center, names::CENTER)?,
-            dof: finite(self.dof, names::DOF)?.max(0.0),
-            size: finite(self.size, names::SIZE)?.clamp(0.0, MAX_RADIUS),
-            max_size: finite(self.max_size, names::MAX_SIZE)?.clamp(0.0, MAX_RADIUS),
-            output,
-            mix: finite(self.mix, names::MIX)?.clamp(0.0, 1.0),
-            radius: finite(self.radius, names::RADIUS)?.clamp(0.0, MAX_RADIUS),
-            edges: match choice(self.edges, EDGES_OPTIONS.len(), names::EDGES)? {
-                0 => Edges::Gather,
-                _ => Edges::Layered,
-            },
-        })
+        let mut v = Values::default();
+        for (p, h) in self.iter() {
+            (p.set)(&mut v, p.read(s, h, time)?);
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_file_keeps_its_index_and_shipped_shapes_round_trip() {
+        assert_eq!(SHAPE_OPTIONS[CUSTOM_FILE_INDEX], "Custom file");
+        for (i, _) in SHAPE_OPTIONS.iter().enumerate() {
+            assert_eq!(shape_index(&shape_at(i)), i);
+        }
+    }
+
+    #[test]
+    fn every_value_survives_get_then_set() {
+        let mut v = Values { shape: Shape::CustomFile("a.json".into()), ..Values::default() };
+        v.options.mix = 0.25;
+        v.options.edges = Edges::Gather;
+        v.options.output = Output::CocMap;
+        let mut w = Values::default();
+        for p in &PARAMS {
+            (p.set)(&mut w, (p.get)(&v));
+        }
+        assert_eq!(w, v);
     }
 }

@@ -4,12 +4,11 @@
 //! through the host's message suite when it has one), never an unwind into the host.
 
 use super::host::{self, ImageGuard, OfxError, OfxResult, Props, Suites};
-use super::params::{self, Handles, OutputMode, Shape, Values};
+use super::params::{self, Handles, Shape, Values, When};
 use super::sys::*;
-use crate::bundle::{AtRadius, Bundle};
+use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
-use crate::render::plan::{bucket, bucket_radius};
-use crate::render::{Edges, Engine, Lens, LensMode};
+use crate::render::{Edges, Engine, Lens, RenderOptions};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -186,8 +185,9 @@ fn binary_dir() -> Option<PathBuf> {
 }
 
 /// Where a shipped bundle may live, in order of preference: the bundle folder the host reported,
-/// the folder next to the binary (`Contents/<arch>/../Resources/kernels`), `$SPARSEBOKEH_KERNELS`
-/// (as for the CLI), then this source tree's `bundle/kernels` (development builds).
+/// the folder next to the binary (`Contents/<arch>/../Resources/kernels`), then the folders the
+/// CLI searches ([`crate::bundle::kernel_dirs`]: `$SPARSEBOKEH_KERNELS`, an install prefix, this
+/// source tree's `bundle/kernels`).
 pub fn shipped_bundle_candidates(name: &str) -> Vec<PathBuf> {
     let file = format!("{name}.json");
     let mut v = Vec::new();
@@ -197,10 +197,7 @@ pub fn shipped_bundle_candidates(name: &str) -> Vec<PathBuf> {
     if let Some(d) = binary_dir() {
         v.push(d.join("../Resources/kernels").join(&file));
     }
-    if let Some(d) = std::env::var_os("SPARSEBOKEH_KERNELS") {
-        v.push(PathBuf::from(d).join(&file));
-    }
-    v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels").join(&file));
+    v.extend(crate::bundle::kernel_dirs().into_iter().map(|d| d.join(&file)));
     v
 }
 
@@ -226,40 +223,30 @@ fn bundle_for(shape: &Shape) -> OfxResult<Arc<Bundle>> {
 // ---------------------------------------------------------------------------------------------
 // Geometry shared by the actions.
 
-/// The largest radius (pixels at render scale) the current parameters can produce.
-pub fn max_radius(v: &Values, depth_connected: bool, scale: f64) -> f64 {
-    let r = if !depth_connected {
-        v.radius
-    } else if v.math != LensMode::Coc && v.size == 0.0 {
-        0.0
-    } else {
-        v.max_size
-    };
-    r * scale
+/// The render request of the parameters at a render scale.
+fn request(v: &Values, scale: f64) -> RenderOptions {
+    RenderOptions { lens: Lens { render_scale: scale, ..v.options.lens }, ..v.options }
 }
 
-/// How far (in pixels) the blur at radii up to `rmax` reaches: the sum over layers of each
-/// layer's largest reach at any radius ≤ `rmax`, plus one pixel per layer of margin. The reach
-/// of an interpolated complex never exceeds that of its end points, so the basis entries up to
-/// `rmax`, `rmax` itself and its 1/32-px bucket bound it.
-pub fn blur_reach(bundle: &Bundle, rmax: f64) -> usize {
-    if rmax <= 0.5 {
-        return 0;
+/// What the render-time actions (regions of interest, identity, render) read first: the
+/// instance, the action's arguments, the time, the render scale and the parameters at that time.
+struct ActionArgs<'s> {
+    inst: &'s Instance,
+    args: Props<'s>,
+    time: f64,
+    scale: f64,
+    values: Values,
+}
+
+impl<'s> ActionArgs<'s> {
+    fn read(s: &'s Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<ActionArgs<'s>> {
+        let inst = instance(s, effect)?;
+        let args = s.props(in_args)?;
+        let time = args.double(kOfxPropTime, 0)?;
+        let scale = render_scale(&args)?;
+        let values = inst.params.read(s, time)?;
+        Ok(ActionArgs { inst, args, time, scale, values })
     }
-    let mut per_layer = vec![0i32; bundle.layers];
-    let mut consider = |r: f64| {
-        if let AtRadius::Complex(c) = bundle.at_radius(r) {
-            for (p, l) in per_layer.iter_mut().zip(c.layer_reaches()) {
-                *p = (*p).max(l);
-            }
-        }
-    };
-    for e in bundle.basis.iter().filter(|e| e.radius <= rmax) {
-        consider(e.radius);
-    }
-    consider(rmax);
-    consider(bucket_radius(bucket(rmax as f32)));
-    per_layer.iter().map(|&r| r.max(0) as usize + 1).sum()
 }
 
 fn render_scale(args: &Props) -> OfxResult<f64> {
@@ -490,20 +477,13 @@ fn regions_of_interest(
     in_args: OfxPropertySetHandle,
     out_args: OfxPropertySetHandle,
 ) -> OfxResult<OfxStatus> {
-    let inst = instance(s, effect)?;
-    let args = s.props(in_args)?;
-    let time = args.double(kOfxPropTime, 0)?;
-    let scale = render_scale(&args)?;
+    let a = ActionArgs::read(s, effect, in_args)?;
+    let (inst, args, time, v) = (a.inst, &a.args, a.time, &a.values);
     let scale_xy = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
     let region = args.doubles::<4>(kOfxImageEffectPropRegionOfInterest)?;
-    let v = inst.params.read(s, time)?;
     let depth = inst.depth_connected(s);
-    let rmax = max_radius(&v, depth, scale);
-    let reach = if v.output == OutputMode::Result && v.mix > 0.0 && rmax > 0.5 {
-        blur_reach(&*inst.bundle(&v.shape)?, rmax)
-    } else {
-        0
-    };
+    let options = request(v, a.scale);
+    let reach = if options.needs_bundle(depth) { options.reach(&*inst.bundle(&v.shape)?, depth) } else { 0 };
     let par = s
         .clip_props(inst.source)
         .and_then(|p| p.double(kOfxImagePropPixelAspectRatio, 0))
@@ -511,7 +491,7 @@ fn regions_of_interest(
         .filter(|p| p.is_finite() && *p > 0.0)
         .unwrap_or(1.0);
     let mut roi = roi_for(region, reach, scale_xy, par);
-    if reach > 0 && layered(&v, depth) {
+    if options.is_layered(depth) {
         // Layered blur fills hidden background from anywhere in the frame: it needs all of it.
         if let Ok(r) = s.clip_rod(inst.source, time) {
             roi = [r.x1, r.y1, r.x2, r.y2];
@@ -562,28 +542,14 @@ fn clip_preferences(s: &Suites, effect: OfxImageEffectHandle, out_args: OfxPrope
     Ok(kOfxStatOK)
 }
 
-/// Whether a render uses the layered (occlusion-aware) blur, which reads the whole frame.
-pub fn layered(v: &Values, depth_connected: bool) -> bool {
-    v.edges == Edges::Layered && depth_connected && v.output == OutputMode::Result
-}
-
-/// Whether the current parameters leave the source unchanged.
-pub fn passes_through(v: &Values, depth_connected: bool, scale: f64) -> bool {
-    v.output == OutputMode::Result && (v.mix == 0.0 || max_radius(v, depth_connected, scale) <= 0.5)
-}
-
 fn is_identity(
     s: &Suites,
     effect: OfxImageEffectHandle,
     in_args: OfxPropertySetHandle,
     out_args: OfxPropertySetHandle,
 ) -> OfxResult<OfxStatus> {
-    let inst = instance(s, effect)?;
-    let args = s.props(in_args)?;
-    let time = args.double(kOfxPropTime, 0)?;
-    let scale = render_scale(&args)?;
-    let v = inst.params.read(s, time)?;
-    if !passes_through(&v, inst.depth_connected(s), scale) {
+    let ActionArgs { inst, time, scale, values, .. } = ActionArgs::read(s, effect, in_args)?;
+    if !request(&values, scale).passes_through(inst.depth_connected(s)) {
         return Ok(kOfxStatReplyDefault);
     }
     let out = s.props(out_args)?;
@@ -594,29 +560,22 @@ fn is_identity(
 
 /// Keeps the parameters that do not apply greyed out.
 fn update_enabled(s: &Suites, inst: &Instance, time: f64) {
-    let custom = s.param_int(inst.params.filter_type, time).map(|i| i as usize == params::SHIPPED_SHAPES.len());
+    let filter_type = inst.params.get(params::names::FILTER_TYPE);
+    let custom = s.param_int(filter_type, time).map(|i| i as usize == params::CUSTOM_FILE_INDEX).ok();
     let depth = inst.depth_connected(s);
-    let set = |h: OfxParamHandle, on: bool| {
-        if let Ok(p) = s.param_props(h) {
-            let _ = p.set_int(kOfxParamPropEnabled, 0, on as i32);
+    for (p, h) in inst.params.iter() {
+        let on = match p.when {
+            When::Always => continue,
+            When::CustomShape => match custom {
+                Some(c) => c,
+                None => continue,
+            },
+            when => params::enabled(when, depth, false),
+        };
+        if let Ok(props) = s.param_props(h) {
+            let _ = props.set_int(kOfxParamPropEnabled, 0, on as i32);
         }
-    };
-    if let Ok(c) = custom {
-        set(inst.params.filter_file, c);
     }
-    for h in [
-        inst.params.math,
-        inst.params.invert_depth,
-        inst.params.depth_channel,
-        inst.params.center,
-        inst.params.dof,
-        inst.params.size,
-        inst.params.max_size,
-        inst.params.edges,
-    ] {
-        set(h, depth);
-    }
-    set(inst.params.radius, !depth);
 }
 
 fn instance_changed(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
@@ -734,236 +693,136 @@ impl HostImage {
         ImageViewMut::new(data, r.width(), r.height(), self.channels, -self.row_bytes as isize)
             .expect("geometry was checked in from_props")
     }
+}
 
-    fn byte_range(&self, r: &Rect) -> std::ops::Range<usize> {
-        let (p, len) = self.span(r);
-        p as usize..p as usize + len * 4
+/// The images of one render: the host's guards (released when this is dropped) and their
+/// geometry.
+struct Frames<'s> {
+    out: HostImage,
+    src: HostImage,
+    depth: Option<HostImage>,
+    _guards: Vec<ImageGuard<'s>>,
+}
+
+impl<'s> Frames<'s> {
+    /// Fetches Output, Source and (when connected) Depth at `time` and checks them against the
+    /// render window.
+    fn fetch(s: &'s Suites, inst: &Instance, time: f64, with_depth: bool, window: &Rect) -> OfxResult<Frames<'s>> {
+        let out_img =
+            s.clip_image(inst.output, time)?.ok_or_else(|| OfxError::failed("the host gave no Output image"))?;
+        let out = HostImage::from_props(&out_img, CLIP_OUTPUT)?;
+        if !out.bounds.contains(window) {
+            return Err(OfxError::failed(format!(
+                "the render window {window:?} is not inside the Output image bounds {:?}",
+                out.bounds
+            )));
+        }
+        let src_img =
+            s.clip_image(inst.source, time)?.ok_or_else(|| OfxError::failed("the host gave no Source image"))?;
+        let src = HostImage::from_props(&src_img, CLIP_SOURCE)?;
+        if src.channels != out.channels {
+            return Err(OfxError::failed(format!(
+                "Source has {} channels but Output has {} (clip preferences were not applied)",
+                src.channels, out.channels
+            )));
+        }
+        let mut guards = vec![out_img, src_img];
+        let mut depth = None;
+        if with_depth {
+            let d = s.clip_image(inst.depth, time)?.ok_or_else(|| OfxError::failed("the host gave no Depth image"))?;
+            depth = Some(HostImage::from_props(&d, CLIP_DEPTH)?);
+            guards.push(d);
+        }
+        Ok(Frames { out, src, depth, _guards: guards })
     }
 }
 
 fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
-    let inst = instance(s, effect)?;
-    let args = s.props(in_args)?;
-    let time = args.double(kOfxPropTime, 0)?;
-    let scale = render_scale(&args)?;
+    let ActionArgs { inst, args, time, scale, values: v } = ActionArgs::read(s, effect, in_args)?;
     let window = Rect::from_ints(args.ints::<4>(kOfxImageEffectPropRenderWindow)?);
-    let v = inst.params.read(s, time)?;
     if window.is_empty() {
         return Ok(kOfxStatOK);
     }
-    let depth_connected = inst.depth_connected(s);
-
-    let out_img = s.clip_image(inst.output, time)?.ok_or_else(|| OfxError::failed("the host gave no Output image"))?;
-    let out = HostImage::from_props(&out_img, CLIP_OUTPUT)?;
-    if !out.bounds.contains(&window) {
-        return Err(OfxError::failed(format!(
-            "the render window {window:?} is not inside the Output image bounds {:?}",
-            out.bounds
-        )));
+    let with_depth = inst.depth_connected(s);
+    let mut options = request(&v, scale);
+    // Draft renders (the host's scrubbing quality) take the cheaper gather path.
+    if args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0 {
+        options.edges = Edges::Gather;
     }
-    let src_img = s.clip_image(inst.source, time)?.ok_or_else(|| OfxError::failed("the host gave no Source image"))?;
-    let src = HostImage::from_props(&src_img, CLIP_SOURCE)?;
-    if src.channels != out.channels {
-        return Err(OfxError::failed(format!(
-            "Source has {} channels but Output has {} (clip preferences were not applied)",
-            src.channels, out.channels
-        )));
-    }
-    let depth_img = if depth_connected {
-        let d = s.clip_image(inst.depth, time)?.ok_or_else(|| OfxError::failed("the host gave no Depth image"))?;
-        Some(d)
-    } else {
-        None
-    };
-    let depth = depth_img.as_ref().map(|d| HostImage::from_props(d, CLIP_DEPTH)).transpose()?;
-
-    let needs_bundle = v.output == OutputMode::Result && !passes_through(&v, depth_connected, scale);
-    let bundle = if needs_bundle { Some(inst.bundle(&v.shape)?) } else { None };
-    let reach = bundle.as_ref().map_or(0, |b| blur_reach(b, max_radius(&v, depth_connected, scale)));
+    let frames = Frames::fetch(s, inst, time, with_depth, &window)?;
+    let bundle = if options.needs_bundle(with_depth) { Some(inst.bundle(&v.shape)?) } else { None };
     // The source region the window's pixels depend on: the window grown by the blur's reach, or
     // the whole frame for the layered blur (its hidden-background fill is global).
-    // Draft renders (the host's scrubbing quality) take the cheaper gather path.
-    let draft = args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0;
-    let whole = bundle.is_some() && layered(&v, depth_connected) && !draft;
-    let region = if whole { src.bounds } else { window.grow(reach as i64).intersect(&src.bounds) };
+    let region = match &bundle {
+        Some(_) if options.is_layered(with_depth) => frames.src.bounds,
+        Some(b) => window.grow(options.reach(b, with_depth) as i64).intersect(&frames.src.bounds),
+        None => window.intersect(&frames.src.bounds),
+    };
+    // SAFETY (both views below): the window is inside the Output bounds (checked in
+    // `Frames::fetch`), and no other view of host memory is alive while it is written
+    // (`render_region`'s views end when it returns).
     if region.is_empty() || region.intersect(&window).is_empty() {
         // No source under the window: transparent black.
-        // SAFETY: the window is inside the Output bounds (checked) and nothing else refers to it.
-        let mut o = unsafe { out.view_mut(&window) };
-        for y in 0..o.height {
-            o.row_mut(y).fill(0.0);
-        }
+        compose(&mut unsafe { frames.out.view_mut(&window) }, &window, &region, &[], frames.out.channels);
         return Ok(kOfxStatOK);
     }
     if s.aborted(effect) {
         return Ok(kOfxStatOK);
     }
-
-    // Source pixels of the region; copied when the host's Output memory overlaps them.
-    let overlaps = {
-        let a = src.byte_range(&region);
-        let b = out.byte_range(&window);
-        a.start < b.end && b.start < a.end
-    };
-    // SAFETY: `region` is inside the Source bounds; the image stays fetched until the end of
-    // this function (src_img), and the view is only read.
-    let src_view_host = unsafe { src.view(&region) };
-    let src_copy;
-    let src_view = if overlaps {
-        src_copy = crate::image::Image::from_view(&src_view_host);
-        src_copy.view()
-    } else {
-        src_view_host
-    };
-
-    // Depth values of the region (one channel, top-down), inverted when asked.
-    let depth_values = match &depth {
-        Some(d) => {
-            if !d.bounds.contains(&region) {
-                return Err(OfxError::failed(format!(
-                    "the Depth image covers {:?} but the blur needs {:?}: connect a depth pass of the Source's size",
-                    d.bounds, region
-                )));
-            }
-            // SAFETY: `region` is inside the Depth bounds (checked); the view is only read.
-            let dv = unsafe { d.view(&region) };
-            let ch = v.depth_channel.min(dv.channels - 1);
-            let mut vals = Vec::with_capacity(region.width() * region.height());
-            for y in 0..dv.height {
-                vals.extend(dv.row(y).chunks_exact(dv.channels).map(|px| {
-                    let z = px[ch];
-                    if v.invert_depth {
-                        1.0 - z
-                    } else {
-                        z
-                    }
-                }));
-            }
-            Some(vals)
-        }
-        None => None,
-    };
-    let lens =
-        Lens { mode: v.math, focus: v.center, dof: v.dof, size: v.size, maximum: v.max_size, render_scale: scale };
-
-    let (w, h, c) = (region.width(), region.height(), src.channels);
-    let mut result = vec![0.0f32; w * h * c];
-    match v.output {
-        OutputMode::Result => match (&bundle, &depth_values) {
-            (None, _) => result.copy_from_slice(&crate::image::Image::from_view(&src_view).data),
-            (Some(b), Some(dv)) => {
-                let dview = ImageView::packed(dv, w, h, 1).map_err(|e| OfxError::failed(e.to_string()))?;
-                let mut dst =
-                    ImageViewMut::packed(&mut result, w, h, c).map_err(|e| OfxError::failed(e.to_string()))?;
-                let edges = if whole { Edges::Layered } else { Edges::Gather };
-                engine()
-                    .blur_depth_with(b, &lens, edges, &dview, 0, &src_view, &mut dst)
-                    .map_err(|e| OfxError::failed(e.to_string()))?;
-            }
-            (Some(b), None) => {
-                let mut dst =
-                    ImageViewMut::packed(&mut result, w, h, c).map_err(|e| OfxError::failed(e.to_string()))?;
-                engine()
-                    .blur_fixed(b, v.radius * scale, &src_view, &mut dst)
-                    .map_err(|e| OfxError::failed(e.to_string()))?;
-            }
-        },
-        OutputMode::FocalPlaneSetup => {
-            if depth_values.is_some() {
-                lens.validate().map_err(|e| OfxError::failed(e.to_string()))?;
-            }
-            for y in 0..h {
-                let srow = src_view.row(y);
-                for x in 0..w {
-                    let i = y * w + x;
-                    let tint = match &depth_values {
-                        Some(dv) => focal_tint(&lens, dv[i]),
-                        None if v.radius * scale > 0.5 => FAR,
-                        None => FOCUS,
-                    };
-                    let px = &mut result[i * c..i * c + c];
-                    px.copy_from_slice(&srow[x * c..x * c + c]);
-                    if c >= 3 {
-                        for k in 0..3 {
-                            px[k] *= tint[k];
-                        }
-                    }
-                }
-            }
-        }
-        OutputMode::CocMap => {
-            if depth_values.is_some() {
-                lens.validate().map_err(|e| OfxError::failed(e.to_string()))?;
-            }
-            for i in 0..w * h {
-                // In full-resolution pixels, so the map reads the same at every proxy scale.
-                let r = match &depth_values {
-                    Some(dv) => (lens.coc_radius(dv[i]).0 as f64 / scale) as f32,
-                    None => v.radius as f32,
-                };
-                let px = &mut result[i * c..i * c + c];
-                px.fill(r);
-                if c == 4 {
-                    px[3] = 1.0;
-                }
-            }
-        }
-    }
-
-    // Compose the window: the result where the region covers it (mixed with the source in
-    // result mode), transparent black elsewhere.
-    let mix = if v.output == OutputMode::Result { v.mix as f32 } else { 1.0 };
-    // SAFETY: the window is inside the Output bounds (checked); when Output overlaps Source the
-    // source was copied above, so this is the only live reference to the window's memory.
-    let mut o = unsafe { out.view_mut(&window) };
-    for k in 0..window.height() {
-        let y = window.y2 - 1 - k as i64; // pixel row of output row k (top-down)
-        let orow = o.row_mut(k);
-        if y < region.y1 || y >= region.y2 {
-            orow.fill(0.0);
-            continue;
-        }
-        let rk = (region.y2 - 1 - y) as usize; // row of the region, top-down
-        let rrow = &result[rk * w * c..(rk + 1) * w * c];
-        let srow = src_view.row(rk);
-        for (i, px) in orow.chunks_exact_mut(c).enumerate() {
-            let x = window.x1 + i as i64;
-            if x < region.x1 || x >= region.x2 {
-                px.fill(0.0);
-                continue;
-            }
-            let j = (x - region.x1) as usize * c;
-            for ch in 0..c {
-                let r = rrow[j + ch];
-                px[ch] = if mix == 1.0 { r } else { mix * r + (1.0 - mix) * srow[j + ch] };
-            }
-        }
-    }
-    drop(src_img);
-    drop(depth_img);
-    drop(out_img);
+    let result = render_region(&frames, bundle.as_deref(), &options, &region)?;
+    compose(&mut unsafe { frames.out.view_mut(&window) }, &window, &region, &result, frames.out.channels);
     Ok(kOfxStatOK)
 }
 
-const NEAR: [f32; 3] = [1.0, 0.25, 0.25];
-const FOCUS: [f32; 3] = [0.25, 1.0, 0.25];
-const FAR: [f32; 3] = [0.25, 0.25, 1.0];
-
-/// The focal-plane-setup tint of a depth value: in front of the in-focus band, in it, behind it.
-fn focal_tint(lens: &Lens, z: f32) -> [f32; 3] {
-    let (r, _) = lens.coc_radius(z);
-    if r == 0.0 {
-        return FOCUS;
-    }
-    let z = z as f64;
-    let near = match lens.mode {
-        LensMode::Depth => z.is_finite() && z > 0.0 && z < lens.focus,
-        LensMode::InverseDepth => z.is_finite() && z > lens.focus,
-        LensMode::Coc => false,
+/// Renders `region` of the Source (with the Depth's same region) through the engine, into a
+/// packed buffer of the region's size.
+fn render_region(
+    frames: &Frames<'_>,
+    bundle: Option<&Bundle>,
+    options: &RenderOptions,
+    region: &Rect,
+) -> OfxResult<Vec<f32>> {
+    let (w, h, c) = (region.width(), region.height(), frames.src.channels);
+    // SAFETY: `region` is inside the Source bounds; the image stays fetched while `frames`
+    // lives, and the view is only read (the engine writes into `result`, our own memory, and the
+    // Output is written after this view is gone, so an Output that shares the Source's memory is
+    // fine).
+    let src = unsafe { frames.src.view(region) };
+    let depth = match &frames.depth {
+        Some(d) if !d.bounds.contains(region) => {
+            return Err(OfxError::failed(format!(
+                "the Depth image covers {:?} but the blur needs {:?}: connect a depth pass of the Source's size",
+                d.bounds, region
+            )))
+        }
+        // SAFETY: `region` is inside the Depth bounds (checked); the view is only read.
+        Some(d) => Some(unsafe { d.view(region) }),
+        None => None,
     };
-    if near {
-        NEAR
-    } else {
-        FAR
+    let mut result = vec![0.0f32; w * h * c];
+    let mut dst = ImageViewMut::packed(&mut result, w, h, c).map_err(|e| OfxError::failed(e.to_string()))?;
+    engine().render(bundle, options, &src, depth.as_ref(), &mut dst).map_err(|e| OfxError::failed(e.to_string()))?;
+    Ok(result)
+}
+
+/// Writes the window: the rendered region where it covers the window, transparent black
+/// elsewhere (and everywhere when nothing was rendered).
+fn compose(o: &mut ImageViewMut, window: &Rect, region: &Rect, result: &[f32], c: usize) {
+    let w = region.width();
+    for k in 0..window.height() {
+        let y = window.y2 - 1 - k as i64; // pixel row of output row k (top-down)
+        let orow = o.row_mut(k);
+        orow.fill(0.0);
+        if result.is_empty() || y < region.y1 || y >= region.y2 {
+            continue;
+        }
+        let rk = (region.y2 - 1 - y) as usize; // row of the region, top-down
+        let x0 = window.x1.max(region.x1);
+        let x1 = window.x2.min(region.x2);
+        if x0 < x1 {
+            let (a, b) = (((x0 - region.x1) as usize) * c, ((x1 - region.x1) as usize) * c);
+            let at = ((x0 - window.x1) as usize) * c;
+            orow[at..at + (b - a)].copy_from_slice(&result[rk * w * c + a..rk * w * c + b]);
+        }
     }
 }

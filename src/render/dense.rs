@@ -18,7 +18,7 @@ pub struct Tap64 {
     pub w: f64,
 }
 
-/// The complex at radius `r` per DESIGN §1, interpolated in f64; `None` = pass through.
+/// The complex at radius `r` per ARCHITECTURE.md "Kernels and bundles", interpolated in f64; `None` = pass through.
 pub fn complex_at(bundle: &Bundle, r: f64) -> Option<Vec<Vec<Tap64>>> {
     if r <= 0.5 {
         return None;

@@ -2,7 +2,7 @@
 //! rows. Fixed-radius blur is the special case of a constant CoC (one tap table: the merged
 //! integer fast path); depth-driven blur looks up each pixel's table.
 //!
-//! Boundaries: the frame is extended by edge replication (DESIGN §5). The padded domain is
+//! Boundaries: the frame is extended by edge replication (ARCHITECTURE.md "Borders and quantisation"). The padded domain is
 //! wide enough (the sum of the layers' reaches) that each layer is computed only where all its
 //! reads are real data, so the result is exactly the cascade applied to the infinitely extended
 //! frame — and, at a fixed radius, exactly the convolution of that frame with the complex's PSF.
@@ -19,8 +19,14 @@ use rayon::prelude::*;
 pub enum RenderError {
     #[error("{0}")]
     Lens(#[from] LensError),
-    #[error("blur radius {0} is invalid: it must be finite, ≥ 0 and ≤ 1024 px")]
+    #[error("blur radius {0} is invalid: it must be finite, ≥ 0 and ≤ {max} px", max = MAX_RADIUS)]
     Radius(f64),
+    #[error("render option `{field}` = {value} is invalid: {reason}")]
+    Option { field: &'static str, value: f64, reason: &'static str },
+    #[error("this render blurs, but no bundle was given")]
+    NoBundle,
+    #[error("at this radius the bundle's taps reach {0} px, more than the {max} px limit", max = super::request::MAX_REACH)]
+    Reach(usize),
     #[error("{0}")]
     Mismatch(String),
     #[error("cannot start {0} render threads: {1}")]
@@ -29,14 +35,15 @@ pub enum RenderError {
     TooLarge(u128),
 }
 
-/// How depth edges are treated (DESIGN §1).
+/// How depth edges are treated (ARCHITECTURE.md, "Gather and layered").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Edges {
     /// Every output pixel filters with its own radius (the paper's formulation): exact inside
     /// a surface; halos and cut-off foreground blur at depth jumps.
-    #[default]
     Gather,
-    /// Depth slices blurred separately and composited front to back, hidden background filled.
+    /// Depth slices blurred separately and composited front to back, hidden background filled
+    /// (the default of every front end: it meets its targets).
+    #[default]
     Layered,
 }
 
@@ -44,8 +51,8 @@ pub enum Edges {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RenderStats {
     /// Source samples that were NaN or ±Inf (treated as 0).
-    pub nonfinite_pixels: usize,
-    /// Depth values that were non-finite or negative (DESIGN §4).
+    pub nonfinite_samples: usize,
+    /// Depth values that were non-finite or negative (ARCHITECTURE.md "Depth to radius").
     pub bad_depth: usize,
     /// Radius tables built for the frame.
     pub tables: usize,
@@ -241,7 +248,7 @@ impl Engine {
             super::silhouette::assign_mixed_pixels(&mut signed, src);
             let max_radius = signed.par_iter().map(|s| s.abs()).reduce(|| 0.0f32, f32::max);
             let (w, h) = (src.width, src.height);
-            // Layered near depth edges (weight > 0, see layered::edge_weight), gather elsewhere:
+            // Layered near depth edges (weight > 0, see layered::edge_weight_with), gather elsewhere:
             // gather is computed only in the tiles with some weight below 1.
             let radii: Vec<f32> = signed.par_iter().map(|s| s.abs()).collect();
             let plan = Plan::per_pixel(bundle, &radii);
@@ -265,8 +272,9 @@ impl Engine {
             let gather_tiles = TileMask::from_pixels(GATHER_TILE, w, h, &weight, |e| e < 1.0);
             let stats = run_masked(&plan, &src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let slices = if weight.iter().any(|&e| e > 0.0) {
-                let finite = stats.nonfinite_pixels == 0;
-                super::layered::blur_layered(bundle, &signed, &small, &weight, &src, finite, dst, &self.scratch)
+                let finite = stats.nonfinite_samples == 0;
+                let maps = super::layered::PixelMaps { signed: &signed, feature: &small, weight: &weight };
+                super::layered::blur_layered(bundle, &maps, &src, finite, dst, &self.scratch)
             } else {
                 0
             };
@@ -276,29 +284,6 @@ impl Engine {
             self.scratch.1.floats.give(weight);
             Ok(RenderStats { bad_depth: bad, tables: stats.tables + slices, max_radius, ..stats })
         })
-    }
-
-    /// Blurs `src` into `dst` with one radius per pixel (row-major, `width × height`).
-    pub fn blur_radii(
-        &self,
-        bundle: &Bundle,
-        radii: &[f32],
-        src: &ImageView,
-        dst: &mut ImageViewMut,
-    ) -> Result<RenderStats, RenderError> {
-        check_pair(src, dst)?;
-        if radii.len() != src.width * src.height {
-            return Err(RenderError::Mismatch(format!(
-                "{} radii for a {}×{} frame",
-                radii.len(),
-                src.width,
-                src.height
-            )));
-        }
-        if let Some(r) = radii.iter().find(|r| !(r.is_finite() && (0.0..=MAX_RADIUS as f32).contains(*r))) {
-            return Err(RenderError::Radius(*r as f64));
-        }
-        self.install(|| self.blur_radii_inner(bundle, radii, src, dst))
     }
 
     fn blur_radii_inner(
@@ -353,7 +338,7 @@ pub const MAX_WORK_FLOATS: u128 = 1 << 30;
 /// Refuses a render whose padded working frame would be absurd (a far-reaching bundle at a
 /// large radius on a large frame) before anything is allocated.
 fn check_work(plan: &Plan, src: &ImageView) -> Result<(), RenderError> {
-    let pad: u128 = plan.reaches.iter().map(|&r| r.max(0) as u128).sum();
+    let pad = super::request::padding(&plan.reaches) as u128;
     let floats = (src.width as u128 + 2 * pad) * (src.height as u128 + 2 * pad) * src.channels as u128;
     if floats > MAX_WORK_FLOATS {
         return Err(RenderError::TooLarge(floats));
@@ -374,6 +359,11 @@ fn check_radius(radius: f64) -> Result<(), RenderError> {
 fn check_depth(lens: &Lens, depth: &ImageView, src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
     lens.validate()?;
     check_pair(src, dst)?;
+    check_size(depth, src)
+}
+
+/// A depth image must have the source's width and height.
+pub(super) fn check_size(depth: &ImageView, src: &ImageView) -> Result<(), RenderError> {
     if depth.width != src.width || depth.height != src.height {
         return Err(RenderError::Mismatch(format!(
             "depth image is {}×{} but the source is {}×{}",
@@ -383,7 +373,7 @@ fn check_depth(lens: &Lens, depth: &ImageView, src: &ImageView, dst: &ImageViewM
     Ok(())
 }
 
-fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
+pub(super) fn check_pair(src: &ImageView, dst: &ImageViewMut) -> Result<(), RenderError> {
     if src.width != dst.width || src.height != dst.height || src.channels != dst.channels {
         return Err(RenderError::Mismatch(format!(
             "source is {}×{}×{} but the output is {}×{}×{}",
@@ -544,10 +534,10 @@ pub(crate) fn run_masked(
 /// samples replaced by 0), and the stats of the source.
 fn pad_source(plan: &Plan, src: &ImageView, max_r: f32, scratch: &Scratch) -> (Vec<f32>, Padded, RenderStats) {
     let (w, h, c) = (src.width, src.height, src.channels);
-    let pad: usize = plan.reaches.iter().map(|&r| r as usize).sum();
+    let pad = super::request::padding(&plan.reaches);
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
-    let nonfinite_pixels = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
-    let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_pixels, ..Default::default() };
+    let nonfinite_samples = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
+    let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_samples, ..Default::default() };
     let mut a = scratch.take(geo.wp * geo.hp * c);
     a.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
         let srow = src.row((yp as isize - pad as isize).clamp(0, h as isize - 1) as usize);

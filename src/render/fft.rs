@@ -1,7 +1,7 @@
 //! FFT convolution of a frame with a dense kernel: the method users reach for for a fixed blur,
-//! kept as the baseline the engine is benchmarked against (issue 7).
+//! kept as the baseline the engine is benchmarked against.
 //!
-//! The frame is extended by edge replication (DESIGN §5) by `half` pixels on every side into a
+//! The frame is extended by edge replication (ARCHITECTURE.md "Borders and quantisation") by `half` pixels on every side into a
 //! padded array of an FFT-friendly size (even, factors 2, 3, 5, 7 only) at least `w + 2·half` by
 //! `h + 2·half`, so the circular convolution equals the linear one on the frame:
 //! `out(p) = Σ_d k(d) · in(clamp(p − d))`, exactly like [`super::dense::convolve_clamped`].

@@ -32,9 +32,7 @@ pub(crate) fn split(src: &ImageView, mask: &[bool]) -> (Image, Vec<(usize, [f32;
         })
         .collect();
     for &(i, e) in &excess {
-        for ch in 0..colour_channels {
-            rest.data[i * c + ch] -= e[ch];
-        }
+        rest.data[i * c..i * c + colour_channels].iter_mut().zip(&e).for_each(|(v, e)| *v -= e);
     }
     (rest, excess)
 }

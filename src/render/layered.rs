@@ -29,7 +29,7 @@
 //! 5. [`composite`]: front to back, `acc += T·C`, `T ·= 1 − coverage`; [`finish`] blends the
 //!    result into the gather result by the edge weight.
 //!
-//! The engine uses this only near depth edges ([`edge_weight`]: within the PSF's measured spread
+//! The engine uses this only near depth edges ([`edge_weight_with`]: within the PSF's measured spread
 //! of a jump in CoC, fading out beyond it) and gather elsewhere, which is exact inside a surface.
 
 use super::engine::{run_masked, Pools, Scratch, TileMask};
@@ -267,17 +267,19 @@ fn tile_bounds(m: &TileMask, w: usize, h: usize) -> Option<Rect> {
     r
 }
 
+/// One level of a pull-push pyramid: premultiplied colour (`ci` channels) and weight.
+struct Level {
+    c: Vec<f32>,
+    w: Vec<f32>,
+    lw: usize,
+    lh: usize,
+}
+
 /// Pull-push fill: the weighted average colour of the neighbourhood for every pixel, from
 /// weights `wt` (1 = known, 0 = unknown) and colours `col` (`ci` channels), on a `w × h` grid.
 /// Pull: halve the grid, summing premultiplied colour and weight, the weight clamped at 1;
 /// push: from the coarsest level down, each pixel takes what its weight lacks from its parent.
 pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<f32> {
-    struct Level {
-        c: Vec<f32>,
-        w: Vec<f32>,
-        lw: usize,
-        lh: usize,
-    }
     let mut c0 = vec![0.0f32; w * h * ci];
     c0.par_chunks_mut(w * ci).zip(col.par_chunks(w * ci)).zip(wt.par_chunks(w)).for_each(|((o, i), a)| {
         for ((o, i), &a) in o.chunks_exact_mut(ci).zip(i.chunks_exact(ci)).zip(a) {
@@ -285,74 +287,13 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
         }
     });
     let mut levels = vec![Level { c: c0, w: wt.to_vec(), lw: w, lh: h }];
-    loop {
-        let prev = levels.last().unwrap();
-        if prev.lw == 1 && prev.lh == 1 {
-            break;
-        }
-        let (lw, lh) = (prev.lw, prev.lh);
-        let (nw, nh) = (lw.div_ceil(2), lh.div_ceil(2));
-        let mut nc = vec![0.0f32; nw * nh * ci];
-        let mut nwt = vec![0.0f32; nw * nh];
-        nc.par_chunks_mut(nw * ci).zip(nwt.par_chunks_mut(nw)).enumerate().for_each(|(oy, (crow, wrow))| {
-            for y in (2 * oy)..(2 * oy + 2).min(lh) {
-                for x in 0..lw {
-                    let (i, o) = (y * lw + x, x / 2);
-                    wrow[o] += prev.w[i];
-                    for ch in 0..ci {
-                        crow[o * ci + ch] += prev.c[i * ci + ch];
-                    }
-                }
-            }
-            for (o, a) in wrow.iter_mut().enumerate() {
-                if *a > 1.0 {
-                    let s = 1.0 / *a;
-                    crow[o * ci..o * ci + ci].iter_mut().for_each(|v| *v *= s);
-                    *a = 1.0;
-                }
-            }
-        });
-        levels.push(Level { c: nc, w: nwt, lw: nw, lh: nh });
+    while levels.last().is_some_and(|l| l.lw > 1 || l.lh > 1) {
+        let next = pull(levels.last().expect("a level"), ci);
+        levels.push(next);
     }
     for li in (0..levels.len() - 1).rev() {
         let (lower, upper) = levels.split_at_mut(li + 1);
-        let (cur, up) = (&mut lower[li], &upper[0]);
-        let lw = cur.lw;
-        cur.c.par_chunks_mut(lw * ci).zip(cur.w.par_chunks_mut(lw)).enumerate().for_each(|(y, (crow, wrow))| {
-            // Parents by bilinear interpolation (pixel centres: x ↦ (x + ½)/2 − ½), so that the
-            // fill is smooth rather than blocks of the coarse levels.
-            let (y0, y1, ty) = parent_span(y, up.lh, 2);
-            let mut pc = vec![0.0f32; ci];
-            for x in 0..lw {
-                let a = wrow[x].min(1.0);
-                let missing = 1.0 - a;
-                if missing <= 0.0 {
-                    continue;
-                }
-                let (x0, x1, tx) = parent_span(x, up.lw, 2);
-                let taps = [
-                    (y0 * up.lw + x0, (1.0 - tx) * (1.0 - ty)),
-                    (y0 * up.lw + x1, tx * (1.0 - ty)),
-                    (y1 * up.lw + x0, (1.0 - tx) * ty),
-                    (y1 * up.lw + x1, tx * ty),
-                ];
-                let pw: f32 = taps.iter().map(|&(u, k)| k * up.w[u]).sum();
-                if pw <= 0.0 {
-                    continue;
-                }
-                pc.iter_mut().for_each(|v| *v = 0.0);
-                for &(u, k) in &taps {
-                    for (ch, v) in pc.iter_mut().enumerate() {
-                        *v += k * up.c[u * ci + ch];
-                    }
-                }
-                // Premultiplied arithmetic: add `missing·pw` of weight with the parents' colour.
-                for ch in 0..ci {
-                    crow[x * ci + ch] += pc[ch] * missing;
-                }
-                wrow[x] = a + missing * pw;
-            }
-        });
+        push(&mut lower[li], &upper[0], ci);
     }
     let Level { c: mut out, w: weights, .. } = levels.swap_remove(0);
     out.par_chunks_mut(ci).zip(weights.par_iter()).for_each(|(c, &a)| {
@@ -361,6 +302,72 @@ pub fn pull_push(col: &[f32], wt: &[f32], w: usize, h: usize, ci: usize) -> Vec<
         }
     });
     out
+}
+
+/// The next coarser level: 2×2 sums, weights clamped at 1 (colour scaled with them).
+fn pull(prev: &Level, ci: usize) -> Level {
+    let (lw, lh) = (prev.lw, prev.lh);
+    let (nw, nh) = (lw.div_ceil(2), lh.div_ceil(2));
+    let mut nc = vec![0.0f32; nw * nh * ci];
+    let mut nwt = vec![0.0f32; nw * nh];
+    nc.par_chunks_mut(nw * ci).zip(nwt.par_chunks_mut(nw)).enumerate().for_each(|(oy, (crow, wrow))| {
+        for y in (2 * oy)..(2 * oy + 2).min(lh) {
+            for x in 0..lw {
+                let (i, o) = (y * lw + x, x / 2);
+                wrow[o] += prev.w[i];
+                for ch in 0..ci {
+                    crow[o * ci + ch] += prev.c[i * ci + ch];
+                }
+            }
+        }
+        for (o, a) in wrow.iter_mut().enumerate() {
+            if *a > 1.0 {
+                let s = 1.0 / *a;
+                crow[o * ci..o * ci + ci].iter_mut().for_each(|v| *v *= s);
+                *a = 1.0;
+            }
+        }
+    });
+    Level { c: nc, w: nwt, lw: nw, lh: nh }
+}
+
+/// Fills what `cur`'s weights lack from the coarser level `up`, interpolated bilinearly
+/// (pixel centres: x ↦ (x + ½)/2 − ½), so that the fill is smooth rather than blocks.
+fn push(cur: &mut Level, up: &Level, ci: usize) {
+    let lw = cur.lw;
+    cur.c.par_chunks_mut(lw * ci).zip(cur.w.par_chunks_mut(lw)).enumerate().for_each(|(y, (crow, wrow))| {
+        let (y0, y1, ty) = parent_span(y, up.lh, 2);
+        let mut pc = vec![0.0f32; ci];
+        for x in 0..lw {
+            let a = wrow[x].min(1.0);
+            let missing = 1.0 - a;
+            if missing <= 0.0 {
+                continue;
+            }
+            let (x0, x1, tx) = parent_span(x, up.lw, 2);
+            let taps = [
+                (y0 * up.lw + x0, (1.0 - tx) * (1.0 - ty)),
+                (y0 * up.lw + x1, tx * (1.0 - ty)),
+                (y1 * up.lw + x0, (1.0 - tx) * ty),
+                (y1 * up.lw + x1, tx * ty),
+            ];
+            let pw: f32 = taps.iter().map(|&(u, k)| k * up.w[u]).sum();
+            if pw <= 0.0 {
+                continue;
+            }
+            pc.iter_mut().for_each(|v| *v = 0.0);
+            for &(u, k) in &taps {
+                for (ch, v) in pc.iter_mut().enumerate() {
+                    *v += k * up.c[u * ci + ch];
+                }
+            }
+            // Premultiplied arithmetic: add `missing·pw` of weight with the parents' colour.
+            for ch in 0..ci {
+                crow[x * ci + ch] += pc[ch] * missing;
+            }
+            wrow[x] = a + missing * pw;
+        }
+    });
 }
 
 /// Tile side for skipping work: layers are computed only in tiles where the result is used.
@@ -421,10 +428,10 @@ fn locate_pixels(
             for (dy, row) in rows.chunks_mut(w).enumerate() {
                 let y = ty * TILE + dy;
                 for (a, b) in relevant.spans(y, w) {
-                    for x in a..b {
+                    for (x, slot) in row.iter_mut().enumerate().take(b).skip(a) {
                         let i = y * w + x;
                         let loc = layers.locate(signed[i], feature[i]);
-                        row[x] = loc;
+                        *slot = loc;
                         if loc.2 < 1.0 {
                             own.push((loc.0, x / TILE));
                         }
@@ -583,7 +590,8 @@ fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask, feature: bool, d: us
                 ];
                 let at = |g: &[f32], n: usize, ch: usize| taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>();
                 let out = &mut row[bx * ci..(bx + 1) * ci];
-                let (mut hidden, mut rad) = (0.0f32, 0.0f32);
+                // Own pixels by matte; the nearer mass and the radius of the rest from the fills.
+                let (mut hidden, mut rad, mut rest) = (0.0f32, 0.0f32, 0.0f32);
                 for y in ys.clone() {
                     let base = (y + r.y0) * f.w + r.x0;
                     for x in xs.clone() {
@@ -594,12 +602,15 @@ fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask, feature: bool, d: us
                         }
                         hidden += n;
                         let own = m.clamp(0.0, 1.0);
-                        rad += own * f.signed[base + x].abs()
-                            + (1.0 - own) * if feature { 0.0 } else { at(&fill_r, 1, 0) };
+                        rad += own * f.signed[base + x].abs();
+                        rest += 1.0 - own;
                     }
                 }
                 if hidden > 0.0 && !fill.is_empty() {
                     out.iter_mut().enumerate().for_each(|(ch, o)| *o += hidden * at(&fill, ci, ch));
+                }
+                if rest > 0.0 && !feature {
+                    rad += rest * at(&fill_r, 1, 0);
                 }
                 out.iter_mut().for_each(|o| *o /= cnt);
                 rrow[bx] = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
@@ -775,9 +786,8 @@ fn build_layers(bundle: &Bundle, signed: &[f32], feature: &[bool]) -> (Layers, V
         .par_iter()
         .map(|&(c, feature)| {
             if feature {
-                let plan = Plan::uniform(bundle, c.abs() as f64);
-                let reach = plan.reaches.iter().map(|&r| r.max(0) as usize).sum();
-                Layer { centre: c, feature, plan: Some(plan), reach }
+                let reach = super::request::blur_reach(bundle, c.abs() as f64);
+                Layer { centre: c, feature, plan: Some(Plan::uniform(bundle, c.abs() as f64)), reach }
             } else {
                 // Its own pixels lie between the neighbouring centres.
                 let k = surfaces.iter().position(|&s| s == c).unwrap_or(0);
@@ -785,27 +795,35 @@ fn build_layers(bundle: &Bundle, signed: &[f32], feature: &[bool]) -> (Layers, V
                     .iter()
                     .filter_map(|&i| surfaces.get(i))
                     .fold(c.abs(), |m, s| m.max(s.abs()));
-                Layer { centre: c, feature, plan: None, reach: reach_px(bundle, r_max) }
+                Layer { centre: c, feature, plan: None, reach: super::request::blur_reach(bundle, r_max as f64) }
             }
         })
         .collect();
     (layers, info)
 }
 
+/// What the layered blur knows per pixel (row-major): the signed CoC, whether the pixel is a
+/// small feature ([`super::sprites`]), and the weight of the layered result ([`edge_weight_with`]).
+#[derive(Clone, Copy)]
+pub(crate) struct PixelMaps<'a> {
+    pub signed: &'a [f32],
+    pub feature: &'a [bool],
+    pub weight: &'a [f32],
+}
+
 /// Layered blur of `src` with per-pixel signed CoC `signed` (row-major), blended into `dst`
-/// (which holds the gather result) by `weight` (see [`edge_weight`]): where the weight is 1 the
+/// (which holds the gather result) by `weight` (see [`edge_weight_with`]): where the weight is 1 the
 /// layered result replaces it, where it is 0 `dst` is left as it was; returns the number of
 /// layers rendered. `finite`: the source holds no NaN or infinity (the gather pass counted them).
 pub(crate) fn blur_layered(
     bundle: &Bundle,
-    signed: &[f32],
-    feature: &[bool],
-    weight: &[f32],
+    maps: &PixelMaps,
     src: &ImageView,
     finite: bool,
     dst: &mut ImageViewMut,
     scratch: &Scratch,
 ) -> usize {
+    let PixelMaps { signed, feature, weight } = *maps;
     let (w, h) = (src.width, src.height);
     let (img, ci) = working_image(src, finite);
     let (layers, info) = build_layers(bundle, signed, feature);
@@ -874,7 +892,7 @@ pub(crate) fn scatter_add(
     }
     for (k, pixels) in per_centre.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
         let plan = Plan::uniform(bundle, ladder.centres()[k].abs() as f64);
-        let reach: usize = plan.reaches.iter().map(|&r| r.max(0) as usize).sum();
+        let reach = super::request::blur_reach(bundle, ladder.centres()[k].abs() as f64);
         let mut own = TileMask::new(TILE, w, h);
         for &(e, _) in pixels {
             let i = excess[e].0;
@@ -913,12 +931,6 @@ pub(crate) fn scatter_add(
     }
 }
 
-/// How far (whole px) the complex at `radius` can move a pixel's light: the sum of its layers'
-/// reaches.
-fn reach_px(bundle: &Bundle, radius: f32) -> usize {
-    crate::render::plan::TapTable::new(bundle, radius as f64).complex.reach().max(0) as usize
-}
-
 /// A CoC difference between neighbours counts as a depth edge above this many px...
 pub const JUMP_PX: f32 = 0.5;
 /// ...and above this fraction of the larger radius (a light 2 px smaller than the sky behind it
@@ -942,12 +954,9 @@ pub(crate) fn is_jump(a: f32, b: f32) -> bool {
 /// Distances are chamfer distances (steps 1 and √2, two raster sweeps, within 8 % of
 /// euclidean): each pixel keeps the largest (B + fade) − distance over the jumps, with that
 /// jump's fade.
-pub fn edge_weight(signed: &[f32], w: usize, h: usize, band_for: &(dyn Fn(f32) -> usize + Sync)) -> Vec<f32> {
-    edge_weight_with(signed, &vec![false; w * h], w, h, band_for, &Pools::default())
-}
-
-/// [`edge_weight`] with its working arrays (and the result) from `pools`, the pixels of small
-/// features ([`super::sprites`]) counted as edges too (their own CoC's band around them).
+///
+/// Working arrays (and the result) come from `pools`; the pixels of small features
+/// ([`super::sprites`]) count as edges too (their own CoC's band around them).
 pub(crate) fn edge_weight_with(
     signed: &[f32],
     features: &[bool],
@@ -956,12 +965,36 @@ pub(crate) fn edge_weight_with(
     band_for: &(dyn Fn(f32) -> usize + Sync),
     pools: &Pools,
 ) -> Vec<f32> {
-    let jump = is_jump;
     // (band left, fade of its jump) per pixel; the band left is −∞ far from every jump.
     let mut s = pools.pairs.take(w * h, (f32::NEG_INFINITY, 0.0));
-    // Jump pixels, and per row of tiles the tiles holding one (with their widest band).
+    let active = seed_edges(signed, features, w, h, band_for, &mut s);
+    let mut weight = pools.floats.take(w * h, 0.0);
+    if let Some(active) = active {
+        sweep_groups(&mut s, &active, w, h);
+        weight.par_iter_mut().zip(s.par_iter()).for_each(|(o, &(left, fade))| {
+            if left > 0.0 {
+                *o = (left / fade).clamp(0.0, 1.0);
+            }
+        });
+    }
+    pools.pairs.give(s);
+    weight
+}
+
+/// Seeds `s` at every edge pixel with (band + fade, fade) of its jump (and small features with
+/// their own CoC's), and returns the tiles the sweeps must visit (within the widest band of a
+/// seeded tile), if any pixel was seeded.
+fn seed_edges(
+    signed: &[f32],
+    features: &[bool],
+    w: usize,
+    h: usize,
+    band_for: &(dyn Fn(f32) -> usize + Sync),
+    s: &mut [(f32, f32)],
+) -> Option<TileMask> {
     let tw = w.div_ceil(TILE);
-    let jump_tiles: Vec<Vec<f32>> = s
+    // Per row of tiles, the widest band seeded in each tile.
+    let seeded: Vec<Vec<f32>> = s
         .par_chunks_mut(w * TILE)
         .enumerate()
         .map(|(ty, rows)| {
@@ -971,7 +1004,6 @@ pub(crate) fn edge_weight_with(
                 let line = &signed[y * w..(y + 1) * w];
                 let above = (y > 0).then(|| &signed[(y - 1) * w..y * w]);
                 let below = (y + 1 < h).then(|| &signed[(y + 1) * w..(y + 2) * w]);
-                // The largest |CoC| of a jump at each pixel of the row (−1: none).
                 let mut seed = |x: usize, r: f32| {
                     let band = band_for(r).max(1) as f32;
                     let fade = (band / 4.0).max(1.0);
@@ -988,7 +1020,7 @@ pub(crate) fn edge_weight_with(
                         above.map(|a| a[x]),
                         below.map(|b| b[x]),
                     ];
-                    for o in others.into_iter().flatten().filter(|&o| jump(v, o)) {
+                    for o in others.into_iter().flatten().filter(|&o| is_jump(v, o)) {
                         seed(x, v.abs().max(o.abs()));
                     }
                     if features[y * w + x] {
@@ -999,25 +1031,24 @@ pub(crate) fn edge_weight_with(
             tiles
         })
         .collect();
-    // The sweeps visit only the tiles within the widest band of a jump tile.
+    let widest = seeded.iter().flatten().fold(0.0f32, |m, &b| m.max(b));
+    if widest <= 0.0 {
+        return None;
+    }
     let mut active = TileMask::new(TILE, w, h);
-    let widest = jump_tiles.iter().flatten().fold(0.0f32, |m, &b| m.max(b));
-    let any = widest > 0.0;
-    for (ty, row) in jump_tiles.iter().enumerate() {
+    for (ty, row) in seeded.iter().enumerate() {
         for (tx, &b) in row.iter().enumerate() {
             active.on[ty * tw + tx] = b > 0.0;
         }
     }
-    let active = active.dilated(widest.ceil() as usize);
-    let mut weight = pools.floats.take(w * h, 0.0);
-    if !any {
-        pools.pairs.give(s);
-        return weight;
-    }
-    // Each connected group of active tiles is independent of the others (their tiles do not
-    // touch): the groups are swept in parallel, each on a copy of its bounding box, and only
-    // their own tiles are written back.
-    let swept: Vec<Swept> = components(&active)
+    Some(active.dilated(widest.ceil() as usize))
+}
+
+/// Chamfer sweeps over the `active` tiles of `s`. Each connected group of active tiles is
+/// independent of the others (their tiles do not touch): the groups are swept in parallel, each
+/// on a copy of its bounding box, and only their own tiles are written back.
+fn sweep_groups(s: &mut [(f32, f32)], active: &TileMask, w: usize, h: usize) {
+    let swept: Vec<Swept> = components(active)
         .into_par_iter()
         .filter_map(|comp| {
             let r = tile_bounds(&comp, w, h)?;
@@ -1041,13 +1072,6 @@ pub(crate) fn edge_weight_with(
             }
         }
     }
-    weight.par_iter_mut().zip(s.par_iter()).for_each(|(o, &(left, fade))| {
-        if left > 0.0 {
-            *o = (left / fade).clamp(0.0, 1.0);
-        }
-    });
-    pools.pairs.give(s);
-    weight
 }
 
 /// One group of tiles after its chamfer sweeps: its box, its tiles, the box's (band left, fade).

@@ -1,4 +1,4 @@
-//! Depth to circle of confusion (DESIGN §4).
+//! Depth to circle of confusion (ARCHITECTURE.md, "Depth to radius").
 
 use crate::image::ImageView;
 
@@ -23,6 +23,10 @@ pub enum LensError {
 /// Largest CoC radius in pixels that the engine accepts (`maximum` × render scale).
 pub const MAX_RADIUS: f64 = 1024.0;
 
+/// Why a `maximum` was refused (a literal, as [`LensError`] holds static text; a unit test
+/// checks it names [`MAX_RADIUS`]).
+const MAXIMUM_REASON: &str = "must be finite, ≥ 0 and ≤ 1024 px";
+
 /// A lens: how to turn a depth value into a CoC radius in pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Lens {
@@ -41,7 +45,7 @@ pub struct Lens {
 
 impl Default for Lens {
     fn default() -> Self {
-        Lens { mode: LensMode::Depth, focus: 1.0, dof: 0.0, size: 16.0, maximum: 32.0, render_scale: 1.0 }
+        Lens { mode: LensMode::Depth, focus: 1.0, dof: 0.0, size: 10.0, maximum: 32.0, render_scale: 1.0 }
     }
 }
 
@@ -68,15 +72,19 @@ impl Lens {
             "maximum",
             self.maximum,
             self.maximum.is_finite() && self.maximum >= 0.0 && self.maximum <= MAX_RADIUS,
-            "must be finite, ≥ 0 and ≤ 1024 px",
+            MAXIMUM_REASON,
         )?;
-        check(
-            "render_scale",
-            self.render_scale,
-            self.render_scale.is_finite() && self.render_scale > 0.0 && self.render_scale <= 1.0,
-            "must be in (0, 1]",
-        )?;
-        Ok(())
+        self.validate_render_scale()
+    }
+
+    /// Checks the render scale alone (all a render without depth uses): in (0, 1].
+    pub fn validate_render_scale(&self) -> Result<(), LensError> {
+        let s = self.render_scale;
+        if s.is_finite() && s > 0.0 && s <= 1.0 {
+            Ok(())
+        } else {
+            Err(LensError::Param { field: "render_scale", value: s, reason: "must be in (0, 1]" })
+        }
     }
 
     /// The CoC radius in pixels (render scale applied) for one depth value, and whether the
@@ -143,5 +151,13 @@ impl Lens {
         let (mut map, bad) = self.signed_coc_map(depth, channel);
         map.iter_mut().for_each(|r| *r = r.abs());
         (map, bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_maximum_reason_names_max_radius() {
+        assert!(super::MAXIMUM_REASON.ends_with(&format!("≤ {} px", super::MAX_RADIUS)));
     }
 }

@@ -9,12 +9,14 @@ pub mod layered;
 pub mod lens;
 pub mod lowrank;
 pub mod plan;
+pub mod request;
 pub mod silhouette;
 pub mod simd;
 pub mod sprites;
 
 pub use engine::{Edges, Engine, RenderError, RenderStats};
 pub use lens::{Lens, LensError, LensMode};
+pub use request::{blur_reach, Output, RenderOptions};
 
 /// A zeroed buffer of `n` values for a frame-sized working array. On Linux, buffers of 4 MiB
 /// or more ask for transparent huge pages before they are first touched: a 1080p RGBA frame
@@ -30,9 +32,12 @@ pub(crate) fn frame_buffer<T: Copy + Default>(n: usize) -> Vec<T> {
             let first = start.next_multiple_of(HUGE);
             let end = (start + bytes) / HUGE * HUGE;
             if end > first {
+                // The render module denies unsafe code; this hint is one of its two exceptions
+                // (the other: the SIMD load in `simd::taps_block`).
                 // SAFETY: [first, end) lies inside the allocation of `v` (rounded inwards to
                 // whole huge pages); MADV_HUGEPAGE is only a hint about how to back those pages
                 // and changes neither their contents nor the allocation.
+                #[allow(unsafe_code)]
                 unsafe {
                     libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
                 }

@@ -1,4 +1,4 @@
-//! Per-frame tap tables (DESIGN §1): the radius is quantised to 1/[`STEPS_PER_PX`] px, each
+//! Per-frame tap tables (ARCHITECTURE.md "Kernels and bundles"): the radius is quantised to 1/[`STEPS_PER_PX`] px, each
 //! radius bucket in use gets its complex (interpolated once from the bundle) laid out for the
 //! inner loops, and each pixel holds the index of its table — so the per-pixel work is a table
 //! look-up, not a lerp.

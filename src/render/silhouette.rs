@@ -81,7 +81,7 @@ pub(crate) fn assign_mixed_pixels(signed: &mut [f32], src: &ImageView) -> usize 
 /// The light of a pixel: the mean of its first three channels (premultiplied colour), or its one
 /// channel; non-finite samples as 0.
 pub(crate) fn luminance(p: &[f32]) -> f32 {
-    let c = p.len().min(3).max(1);
+    let c = p.len().clamp(1, 3);
     let c = if p.len() == 2 { 1 } else { c };
     p[..c].iter().map(|&v| if v.is_finite() { v.max(0.0) } else { 0.0 }).sum::<f32>() / c as f32
 }
@@ -109,7 +109,7 @@ fn mixed_pixel(
         if !is_jump(s, signed[q]) {
             own_sum += lum[q];
             own_n += 1;
-        } else if from(q) && other.is_none_or(|o| lum[q] > lum[o]) {
+        } else if from(q) && other.map_or(true, |o| lum[q] > lum[o]) {
             other = Some(q);
         }
     }

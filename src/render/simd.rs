@@ -1,4 +1,4 @@
-//! The inner loops, with `wide` (DESIGN §7: built for x86-64-v3, f32x8 is one AVX2 register and
+//! The inner loops, with `wide` (ARCHITECTURE.md "Conventions": built for x86-64-v3, f32x8 is one AVX2 register and
 //! `mul_add` one FMA).
 
 use super::plan::TableTap;
@@ -36,9 +36,14 @@ pub fn taps_block(out: &mut [f32], input: &[f32], taps: &[(usize, f32)]) {
     assert!(end <= input.len(), "tap reads past the padded input ({end} > {})", input.len());
     let load = |i: usize| {
         debug_assert!(i + 8 <= input.len());
+        // The render module denies unsafe code; this load is one of its two exceptions (the
+        // other: the memory hint in `frame_buffer`): the hot loop's bounds are checked once, above.
         // SAFETY: i + 8 ≤ start + full ≤ start + n ≤ end ≤ input.len(), checked above; the
         // unaligned 8-float read stays inside `input`.
-        unsafe { f32x8::from(std::ptr::read_unaligned(input.as_ptr().add(i) as *const [f32; 8])) }
+        #[allow(unsafe_code)]
+        unsafe {
+            f32x8::from(std::ptr::read_unaligned(input.as_ptr().add(i) as *const [f32; 8]))
+        }
     };
     for (bi, block) in out[..full].chunks_exact_mut(B).enumerate() {
         let o = bi * B;

@@ -1,4 +1,4 @@
-/* Walks the bad-input matrix of issue 4 through the C API: every case must return the expected
+/* Walks the bad-input matrix through the C API: every case must return the expected
  * status, leave a non-empty message in sb_last_error() and leave the destination untouched.
  * usage: bad_inputs DIR (DIR holds the bundle files written by tests/capi.rs)
  * Prints one "ok NAME" line per passing case; exits 1 if any case fails. */

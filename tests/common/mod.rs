@@ -1,8 +1,8 @@
 //! Shared test helpers: a seeded PRNG, synthetic bundles and images.
 #![allow(dead_code)]
 
-use sparsebokeh::bundle::{BasisEntry, Bundle};
 use sparsebokeh::fit::baseline::rng::SplitMix64;
+use sparsebokeh::{BasisEntry, Bundle};
 use sparsebokeh::{Complex, Image, Tap};
 
 /// The project's seeded generator (SplitMix64), with the short names the tests use.

@@ -22,7 +22,7 @@ pub fn failed(message: impl Into<String>) -> Fail {
 }
 
 pub fn load_bundle(flag: &str, name_or_path: &str) -> Result<sparsebokeh::Bundle, Fail> {
-    sparsebokeh::bundle::locate(name_or_path).map_err(|e| usage(format!("{flag} {name_or_path}: {e}")))
+    sparsebokeh::locate(name_or_path).map_err(|e| usage(format!("{flag} {name_or_path}: {e}")))
 }
 
 /// Progress over `total` items: a bar on a terminal, plain lines otherwise.
@@ -56,6 +56,17 @@ impl Progress {
                 b.println(line);
             }
             None => eprintln!("[{}/{}] {line}", index + 1, self.total),
+        }
+    }
+
+    /// One item done, its line shown as the bar's message (or printed, without a terminal).
+    pub fn step(&self, line: String) {
+        match &self.bar {
+            Some(b) => {
+                b.set_message(line);
+                b.inc(1);
+            }
+            None => eprintln!("{line}"),
         }
     }
 

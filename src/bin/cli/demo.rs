@@ -3,8 +3,8 @@
 use super::common::{failed, load_bundle, Fail};
 use clap::Args;
 use sparsebokeh::io;
-use sparsebokeh::render::Edges;
-use sparsebokeh::{Engine, Image, Lens, LensMode};
+use sparsebokeh::Edges;
+use sparsebokeh::{Engine, Image, Lens, LensMode, RenderOptions};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -29,27 +29,19 @@ pub fn run(a: &DemoArgs) -> Result<(), Fail> {
     let (w, h) = (a.width, a.height);
     let depth = Image { width: w, height: h, channels: 1, data: scene.depth.clone() };
     let lens = Lens { mode: LensMode::Depth, focus: 5.0, dof: 0.0, size: 14.0, maximum: 32.0, render_scale: 1.0 };
-    let mut after = Image::new(w, h, 4);
     let engine = Engine::new(0).map_err(|e| failed(e.to_string()))?;
-    let t = std::time::Instant::now();
-    engine
-        .blur_depth_with(&bundle, &lens, Edges::Layered, &depth.view(), 0, &scene.color.view(), &mut after.view_mut())
-        .map_err(|e| failed(e.to_string()))?;
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    let mut after_gather = Image::new(w, h, 4);
-    let t = std::time::Instant::now();
-    engine
-        .blur_depth_with(
-            &bundle,
-            &lens,
-            Edges::Gather,
-            &depth.view(),
-            0,
-            &scene.color.view(),
-            &mut after_gather.view_mut(),
-        )
-        .map_err(|e| failed(e.to_string()))?;
-    let gather_ms = t.elapsed().as_secs_f64() * 1e3;
+    // The same request with each depth-edge treatment: (image, milliseconds).
+    let render = |edges: Edges| -> Result<(Image, f64), Fail> {
+        let options = RenderOptions { lens, edges, ..RenderOptions::default() };
+        let mut out = Image::new(w, h, 4);
+        let t = std::time::Instant::now();
+        engine
+            .render(Some(&bundle), &options, &scene.color.view(), Some(&depth.view()), &mut out.view_mut())
+            .map_err(|e| failed(e.to_string()))?;
+        Ok((out, t.elapsed().as_secs_f64() * 1e3))
+    };
+    let (after, ms) = render(Edges::Layered)?;
+    let (after_gather, gather_ms) = render(Edges::Gather)?;
     let (coc, _) = lens.coc_map(&depth.view(), 0);
     let coc = Image { width: w, height: h, channels: 1, data: coc };
     let write = |name: &str, img: &Image, data_scale: Option<f32>| {

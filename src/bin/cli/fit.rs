@@ -1,14 +1,14 @@
 //! `sparsebokeh fit`: fit a kernel bundle to an aperture shape or image, a directory of images in
 //! parallel, or compare the fitter with the baselines at one radius.
 
+use super::common::Progress;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use sparsebokeh::fit::{self, BasisOptions, FitSpec, Init, DEFAULT_RADII};
-use sparsebokeh::kernel::psf::{complex_psf, psnr_db};
-use sparsebokeh::kernel::shapes::{ImageChannel, Shape};
-use std::io::IsTerminal;
+use sparsebokeh::psf::{complex_psf, psnr_db};
+use sparsebokeh::shapes::{ImageChannel, Shape};
+use sparsebokeh::MAX_RADIUS;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -129,49 +129,13 @@ fn command_line() -> String {
     out.join(" ")
 }
 
-/// Reports progress: a bar on a terminal, plain lines otherwise.
-struct Progress {
-    bar: Option<ProgressBar>,
-}
-
-impl Progress {
-    fn new(total: usize, what: &str) -> Progress {
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total as u64);
-            if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})") {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_prefix(what.to_string());
-            Progress { bar: Some(bar) }
-        } else {
-            Progress { bar: None }
-        }
-    }
-
-    fn step(&self, line: String) {
-        match &self.bar {
-            Some(b) => {
-                b.set_message(line);
-                b.inc(1);
-            }
-            None => eprintln!("{line}"),
-        }
-    }
-
-    fn done(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
-/// Runs `sparsebokeh fit`; returns the process exit code (2 for bad flags or files).
-pub fn run(args: &FitArgs) -> i32 {
+/// The fit's spec, radii and aperture channel from the flags, checked.
+fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), String> {
     let Some(init) = Init::parse(&args.init) else {
-        return fail(format!("--init: unknown init `{}` (radial, support, symmetric or auto)", args.init));
+        return Err(format!("--init: unknown init `{}` (radial, support, symmetric or auto)", args.init));
     };
     let Some(channel) = ImageChannel::parse(&args.channel) else {
-        return fail(format!("--channel: unknown channel `{}` (auto, luminance or alpha)", args.channel));
+        return Err(format!("--channel: unknown channel `{}` (auto, luminance or alpha)", args.channel));
     };
     let spec = FitSpec {
         layers: args.layers,
@@ -181,23 +145,33 @@ pub fn run(args: &FitArgs) -> i32 {
         seed: args.seed,
         rounds: args.rounds,
     };
-    if !(1..=16).contains(&spec.layers) {
-        return fail(format!("--layers: {} is outside 1..=16", spec.layers));
+    let (max_layers, max_taps) = (sparsebokeh::MAX_LAYERS as usize, sparsebokeh::MAX_TAPS as usize);
+    if !(1..=max_layers).contains(&spec.layers) {
+        return Err(format!("--layers: {} is outside 1..={max_layers}", spec.layers));
     }
-    if !(1..=4096).contains(&spec.taps) {
-        return fail(format!("--taps: {} is outside 1..=4096", spec.taps));
+    if !(1..=max_taps).contains(&spec.taps) {
+        return Err(format!("--taps: {} is outside 1..={max_taps}", spec.taps));
     }
     if spec.iterations == 0 {
-        return fail("--iterations: must be at least 1");
+        return Err("--iterations: must be at least 1".into());
     }
     let radii = match (&args.radius, &args.radii) {
         (Some(r), _) => vec![*r],
         (None, Some(list)) => list.clone(),
         (None, None) => DEFAULT_RADII.to_vec(),
     };
-    if let Some(r) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= 1024.0)) {
-        return fail(format!("--radii/--radius: {r} is outside (0, 1024]"));
+    if let Some(r) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= MAX_RADIUS)) {
+        return Err(format!("--radii/--radius: {r} is outside (0, {MAX_RADIUS}]"));
     }
+    Ok((spec, radii, channel))
+}
+
+/// Runs `sparsebokeh fit`; returns the process exit code (2 for bad flags or files).
+pub fn run(args: &FitArgs) -> i32 {
+    let (spec, radii, channel) = match checked_flags(args) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
     if let Some(dir) = &args.batch {
         let Some(out_dir) = &args.out_dir else { return fail("--batch needs --out-dir DIR") };
         return run_batch(args, dir, out_dir, &spec, &radii, channel);
@@ -237,11 +211,11 @@ pub fn run(args: &FitArgs) -> i32 {
     let bundle = match fit::fit_bundle(&shape, &opts, &report) {
         Ok(b) => b,
         Err(e) => {
-            progress.done();
+            progress.finish();
             return fail(e);
         }
     };
-    progress.done();
+    progress.finish();
     if let Err(e) = bundle.save(out) {
         return fail(format!("--out: {e}"));
     }
@@ -296,7 +270,7 @@ fn run_batch(args: &FitArgs, dir: &Path, out_dir: &Path, spec: &FitSpec, radii: 
             Err(e) => failures.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {e}", path.display())),
         }
     });
-    progress.done();
+    progress.finish();
     let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
     for f in &failures {
         eprintln!("sparsebokeh fit: {f}");

@@ -2,8 +2,9 @@
 
 use super::common::{failed, load_bundle, usage, Fail};
 use clap::Args;
-use sparsebokeh::bundle::AtRadius;
-use sparsebokeh::kernel::psf::complex_psf;
+use sparsebokeh::psf::complex_psf;
+use sparsebokeh::AtRadius;
+use sparsebokeh::MAX_RADIUS;
 use sparsebokeh::{Complex, Image};
 use std::path::PathBuf;
 
@@ -44,8 +45,8 @@ pub fn run(a: &InspectArgs) -> Result<(), Fail> {
         (Some(_), None) => Err(usage("--psf needs --out FILE")),
         (None, Some(_)) => Err(usage("--out needs --psf RADIUS")),
         (Some(r), Some(out)) => {
-            if !(r.is_finite() && (0.0..=1024.0).contains(&r)) {
-                return Err(usage(format!("--psf {r}: must be a radius in 0..=1024")));
+            if !(r.is_finite() && (0.0..=MAX_RADIUS).contains(&r)) {
+                return Err(usage(format!("--psf {r}: must be a radius in 0..={MAX_RADIUS}")));
             }
             let complex = match b.at_radius(r) {
                 AtRadius::PassThrough => Complex::identity(),

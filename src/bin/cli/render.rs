@@ -3,11 +3,12 @@
 use super::common::{failed, load_bundle, usage, Fail, Progress};
 use clap::{Args, ValueEnum};
 use sparsebokeh::io::{self, Role};
-use sparsebokeh::render::Edges;
+use sparsebokeh::MAX_RADIUS;
+use sparsebokeh::{Edges, Output, RenderOptions};
 use sparsebokeh::{Engine, Image, Lens, LensMode};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// Thin lens on depth z: r = size·|z − focus|/z.
     Depth,
@@ -17,7 +18,7 @@ pub enum Mode {
     Coc,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EdgesArg {
     /// Each pixel filters with its own radius (halos and cut-off foreground blur at depth edges).
     Gather,
@@ -25,13 +26,38 @@ pub enum EdgesArg {
     Layered,
 }
 
-impl From<EdgesArg> for Edges {
-    fn from(e: EdgesArg) -> Edges {
-        match e {
-            EdgesArg::Gather => Edges::Gather,
-            EdgesArg::Layered => Edges::Layered,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// The blurred image (blended with the input by --mix).
+    Result,
+    /// The input tinted red in front of the in-focus band, green inside it, blue behind it.
+    FocalPlaneSetup,
+    /// The blur radius in pixels.
+    CocMap,
+}
+
+/// The flags' enums, both ways: each flag value is one library value.
+macro_rules! flag_enum {
+    ($flag:ident <=> $lib:ident { $($v:ident = $w:ident),* }) => {
+        impl From<$flag> for $lib {
+            fn from(e: $flag) -> $lib {
+                match e { $($flag::$v => $lib::$w),* }
+            }
         }
-    }
+        impl From<$lib> for $flag {
+            fn from(e: $lib) -> $flag {
+                match e { $($lib::$w => $flag::$v),* }
+            }
+        }
+    };
+}
+flag_enum!(Mode <=> LensMode { Depth = Depth, InverseDepth = InverseDepth, Coc = Coc });
+flag_enum!(EdgesArg <=> Edges { Gather = Gather, Layered = Layered });
+flag_enum!(OutputArg <=> Output { Result = Result, FocalPlaneSetup = FocalPlaneSetup, CocMap = CocMap });
+
+/// The defaults of the flags: those of the library's render request.
+fn defaults() -> RenderOptions {
+    RenderOptions::default()
 }
 
 #[derive(Args, Debug)]
@@ -48,19 +74,19 @@ pub struct RenderArgs {
     #[arg(long, default_value = "disc")]
     pub bundle: String,
     /// How depth becomes a blur radius.
-    #[arg(long, value_enum, default_value = "depth")]
+    #[arg(long, value_enum, default_value_t = defaults().lens.mode.into())]
     pub mode: Mode,
     /// Depth in focus (depth mode: z; inverse-depth: the map's value).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().lens.focus, allow_negative_numbers = true)]
     pub focus: f64,
     /// Width of the in-focus band around --focus.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().lens.dof, allow_negative_numbers = true)]
     pub dof: f64,
     /// Blur radius at infinite depth, in pixels.
-    #[arg(long, default_value_t = 16.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().lens.size, allow_negative_numbers = true)]
     pub size: f64,
-    /// Largest blur radius in pixels (≤ 1024).
-    #[arg(long, default_value_t = 32.0, allow_negative_numbers = true)]
+    /// Largest blur radius in pixels (at most the engine's MAX_RADIUS, 1024).
+    #[arg(long, default_value_t = defaults().lens.maximum, allow_negative_numbers = true)]
     pub maximum: f64,
     /// Fixed blur radius in pixels (no depth needed).
     #[arg(long, allow_negative_numbers = true)]
@@ -70,8 +96,17 @@ pub struct RenderArgs {
     pub frames: Option<String>,
     /// Depth-edge handling: layered (occlusion-aware slices near depth edges) or gather (each
     /// pixel with its own radius).
-    #[arg(long, value_enum, default_value = "layered")]
+    #[arg(long, value_enum, default_value_t = defaults().edges.into())]
     pub edges: EdgesArg,
+    /// What to write: the blurred image, the focal-plane setup or the CoC map.
+    #[arg(long, value_enum, default_value_t = defaults().output.into())]
+    pub output_kind: OutputArg,
+    /// Blend between the input (0) and the blurred result (1).
+    #[arg(long, default_value_t = defaults().mix, allow_negative_numbers = true)]
+    pub mix: f64,
+    /// Use 1 − depth (normalised depth maps where white is near).
+    #[arg(long, default_value_t = defaults().invert_depth)]
+    pub invert_depth: bool,
     /// Render threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -115,30 +150,41 @@ fn check_finite(flag: &str, v: f64) -> Result<(), Fail> {
     }
 }
 
+/// The render request of the flags.
+fn options(a: &RenderArgs) -> RenderOptions {
+    RenderOptions {
+        lens: Lens {
+            mode: a.mode.into(),
+            focus: a.focus,
+            dof: a.dof,
+            size: a.size,
+            maximum: a.maximum,
+            ..defaults().lens
+        },
+        edges: a.edges.into(),
+        output: a.output_kind.into(),
+        mix: a.mix,
+        radius: a.radius.unwrap_or(defaults().radius),
+        invert_depth: a.invert_depth,
+        ..defaults()
+    }
+}
+
 pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     for (flag, v) in [("--focus", a.focus), ("--dof", a.dof), ("--size", a.size), ("--maximum", a.maximum)] {
         check_finite(flag, v)?;
     }
     if let Some(r) = a.radius {
-        if !(r.is_finite() && (0.0..=1024.0).contains(&r)) {
-            return Err(usage(format!("--radius {r}: must be a number of pixels in 0..=1024")));
+        if !(r.is_finite() && (0.0..=MAX_RADIUS).contains(&r)) {
+            return Err(usage(format!("--radius {r}: must be a number of pixels in 0..={MAX_RADIUS}")));
         }
     }
-    let lens = Lens {
-        mode: match a.mode {
-            Mode::Depth => LensMode::Depth,
-            Mode::InverseDepth => LensMode::InverseDepth,
-            Mode::Coc => LensMode::Coc,
-        },
-        focus: a.focus,
-        dof: a.dof,
-        size: a.size,
-        maximum: a.maximum,
-        render_scale: 1.0,
-    };
+    let options = options(a);
     if a.radius.is_none() {
+        let lens = options.lens;
         lens.validate().map_err(|e| usage(format!("{e} (flag --{})", lens_flag(&e))))?;
     }
+    options.validate(a.radius.is_none()).map_err(|e| usage(e.to_string()))?;
     let bundle = load_bundle("--bundle", &a.bundle)?;
     let engine = Engine::new(a.threads).map_err(|e| usage(format!("--threads {}: {e}", a.threads)))?;
 
@@ -177,7 +223,7 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     }
     let progress = Progress::new(jobs.len(), "render");
     let mut failures = Vec::new();
-    let setup = Setup { bundle: &bundle, engine: &engine, lens: &lens, edges: a.edges.into(), radius: a.radius };
+    let setup = Setup { bundle: &bundle, engine: &engine, options, fixed: a.radius.is_some() };
     for (i, (input, depth, output)) in jobs.iter().enumerate() {
         match render_frame(&setup, input, depth.as_deref(), output) {
             Ok(line) => progress.done(i, &format!("{output}: {line}")),
@@ -198,8 +244,8 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     }
 }
 
-fn lens_flag(e: &sparsebokeh::render::LensError) -> &'static str {
-    let sparsebokeh::render::LensError::Param { field, .. } = e;
+fn lens_flag(e: &sparsebokeh::LensError) -> &'static str {
+    let sparsebokeh::LensError::Param { field, .. } = e;
     field
 }
 
@@ -207,13 +253,13 @@ fn lens_flag(e: &sparsebokeh::render::LensError) -> &'static str {
 struct Setup<'a> {
     bundle: &'a sparsebokeh::Bundle,
     engine: &'a Engine,
-    lens: &'a Lens,
-    edges: Edges,
-    radius: Option<f64>,
+    options: RenderOptions,
+    /// A fixed --radius: no depth is read.
+    fixed: bool,
 }
 
 fn render_frame(
-    Setup { bundle, engine, lens, edges, radius }: &Setup,
+    Setup { bundle, engine, options, fixed }: &Setup,
     input: &str,
     depth_path: Option<&str>,
     output: &str,
@@ -227,11 +273,11 @@ fn render_frame(
     let mut src = frame.color;
     let (w, h) = (src.width, src.height);
     // A fixed blur renders in place (one frame in memory); a depth blur into a second frame.
-    let mut out = Image::new(if radius.is_some() { 0 } else { w }, h, src.channels);
+    let mut out = Image::new(if *fixed { 0 } else { w }, h, src.channels);
     let started = std::time::Instant::now();
-    let stats = match radius {
-        Some(r) => engine.blur_fixed_in_place(bundle, *r, &mut src.view_mut()),
-        None => {
+    let stats = match fixed {
+        true => engine.render_in_place(Some(bundle), options, &mut src.view_mut()),
+        false => {
             let depth = match depth_path {
                 Some(d) => {
                     let img = io::read(Path::new(d), Role::Data).map_err(|e| usage(e.to_string()))?;
@@ -261,16 +307,16 @@ fn render_frame(
                     src.height
                 )));
             }
-            engine.blur_depth_with(bundle, lens, *edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
+            engine.render(Some(bundle), options, &src.view(), Some(&depth.view()), &mut out.view_mut())
         }
     }
     .map_err(|e| usage(format!("{input}: {e}")))?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
-    let result = if radius.is_some() { &src } else { &out };
+    let result = if *fixed { &src } else { &out };
     io::write(&out_path, result).map_err(|e| failed(e.to_string()))?;
     let mut line = format!("{w}×{h} in {ms:.1} ms, {} radius tables", stats.tables);
-    if stats.nonfinite_pixels > 0 {
-        line += &format!(", warning: {} NaN/Inf samples treated as 0", stats.nonfinite_pixels);
+    if stats.nonfinite_samples > 0 {
+        line += &format!(", warning: {} NaN/Inf samples treated as 0", stats.nonfinite_samples);
     }
     if stats.bad_depth > 0 {
         line += &format!(", warning: {} non-finite or negative depth values treated as far", stats.bad_depth);

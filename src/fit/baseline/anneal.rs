@@ -6,7 +6,7 @@
 //! move by transfers between two taps of a layer), so the product of the layer sums is 1 and the
 //! PSF keeps unit mass.
 //!
-//! Loss: the DESIGN §3 squared error between the complex's PSF and the target over the union of
+//! Loss: the ARCHITECTURE.md "Bundle format" squared error between the complex's PSF and the target over the union of
 //! both grids (PSF mass outside the target grid counts as error); minimising the sum of squares is
 //! minimising the MSE of [`crate::kernel::psf::psnr_db`].
 //!

@@ -127,7 +127,7 @@ pub fn separable_factors(target: &Grid, rank: usize) -> Vec<(Vec<f32>, Vec<f32>)
         .collect()
 }
 
-/// Kernel PSNR (DESIGN §3, [`psnr_db`]) of the rank-`rank` approximation of `target`.
+/// Kernel PSNR (ARCHITECTURE.md "Bundle format", [`psnr_db`]) of the rank-`rank` approximation of `target`.
 pub fn lowrank_psnr(target: &Grid, rank: usize) -> f64 {
     psnr_db(&lowrank_kernel(target, rank), target)
 }

@@ -7,7 +7,7 @@
 //! `anneal(target, L, N, seed, anneal_default_iters(target, L, N))`, a fixed amount of work (about
 //! 4–5 s on one core of the 2-core development machine, whatever the radius); low-rank gets the
 //! smallest rank with at least `L·N` taps per pixel, `lowrank(target, L * N)`. The renderers of
-//! the baselines are [`crate::render::lowrank`] and [`crate::render::fft`].
+//! the baselines are [`crate::reference::LowRankFilter`] and [`crate::reference::FftConvolver`].
 
 pub mod anneal;
 pub mod lowrank;

@@ -15,7 +15,7 @@
 //!   implementation has them) and on weights; no clamping, no smoothing, no restarts.
 //! - The better of the two starts is kept; [`crate::fit::finish`] rounds and renormalises it.
 //!
-//! The paper optimises a Charbonnier loss; this baseline uses the MSE of DESIGN §3 (what PSNR
+//! The paper optimises a Charbonnier loss; this baseline uses the MSE of ARCHITECTURE.md "Bundle format" (what PSNR
 //! measures), which can only help it on this metric.
 
 use crate::fit::init::{support_radius, Rng};
