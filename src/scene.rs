@@ -101,3 +101,29 @@ pub fn city(width: usize, height: usize) -> Scene {
     }
     Scene { color, depth }
 }
+
+/// The demo's scene ([`city`]) with a row of small lights (2–4 px, HDR, warm and cold) at a
+/// middle depth (z = 8) in front of the far wall: in a lens blur each keeps a disc of its own
+/// radius with a crisp rim, smaller than the wall's discs behind it.
+pub fn city_with_lights(width: usize, height: usize) -> Scene {
+    let mut scene = city(width, height);
+    let (wf, hf) = (width as f32, height as f32);
+    let n = 13;
+    for k in 0..n {
+        let side = (2 + k % 3) as usize;
+        let cx = (0.04 + 0.92 * (k as f32 + 0.5) / n as f32) * wf;
+        let cy = (0.09 + 0.03 * hash(k, 0, 11)) * hf;
+        let warm = hash(k, 0, 12);
+        let k_hdr = 15.0 + 25.0 * hash(k, 0, 13);
+        let rgb = [k_hdr * (0.7 + 0.3 * warm), k_hdr * 0.75, k_hdr * (1.0 - 0.6 * warm)];
+        let (x0, y0) = (cx as usize - side / 2, cy as usize - side / 2);
+        for y in y0..(y0 + side).min(height) {
+            for x in x0..(x0 + side).min(width) {
+                let i = y * width + x;
+                scene.color.data[i * 4..i * 4 + 4].copy_from_slice(&[rgb[0], rgb[1], rgb[2], 1.0]);
+                scene.depth[i] = 8.0;
+            }
+        }
+    }
+    scene
+}

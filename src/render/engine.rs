@@ -52,6 +52,9 @@ pub enum Edges {
 pub struct RenderStats {
     /// Source samples that were NaN or ±Inf (treated as 0).
     pub nonfinite_samples: usize,
+    /// Finite source samples below 0. Where there are none, no output sample is below 0 either
+    /// (see [`keep_non_negative`]).
+    pub negative_samples: usize,
     /// Depth values that were non-finite or negative (ARCHITECTURE.md "Depth to radius").
     pub bad_depth: usize,
     /// Radius tables built for the frame.
@@ -203,6 +206,7 @@ impl Engine {
             // Buffer A holds the whole source: the frame itself can take the result.
             let (a, geo, stats) = pad_source(&plan, &image.as_view(), radius as f32, &self.scratch);
             run_layers(&plan, a, &geo, image, None, &self.scratch);
+            keep_non_negative(&stats, image);
             Ok(stats)
         })
     }
@@ -282,6 +286,7 @@ impl Engine {
                 super::layered::scatter_add(bundle, &signed, excess, dst, &self.scratch);
             }
             self.scratch.1.floats.give(weight);
+            keep_non_negative(&stats, dst);
             Ok(RenderStats { bad_depth: bad, tables: stats.tables + slices, max_radius, ..stats })
         })
     }
@@ -490,7 +495,18 @@ impl TileMask {
 }
 
 fn run(plan: &Plan, src: &ImageView, dst: &mut ImageViewMut, max_r: f32, scratch: &Scratch) -> RenderStats {
-    run_masked(plan, src, dst, max_r, None, scratch)
+    let stats = run_masked(plan, src, dst, max_r, None, scratch);
+    keep_non_negative(&stats, dst);
+    stats
+}
+
+/// A lens never makes light negative: where the source holds no negative sample, output samples
+/// below 0 (a kernel with negative lobes rings below zero round a highlight) are set to 0. A
+/// source with negative values (wide-gamut colour, signed data) is left as the cascade gives it.
+fn keep_non_negative(stats: &RenderStats, dst: &mut ImageViewMut) {
+    if stats.negative_samples == 0 {
+        dst.rows_mut().par_iter_mut().for_each(|row| row.iter_mut().filter(|v| **v < 0.0).for_each(|v| *v = 0.0));
+    }
 }
 
 /// Padded column ranges of padded row `yp` to compute: the whole `lo..wp−lo`, or the active
@@ -536,8 +552,17 @@ fn pad_source(plan: &Plan, src: &ImageView, max_r: f32, scratch: &Scratch) -> (V
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad = super::request::padding(&plan.reaches);
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
-    let nonfinite_samples = (0..h).into_par_iter().map(|y| src.row(y).iter().filter(|v| !v.is_finite()).count()).sum();
-    let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, nonfinite_samples, ..Default::default() };
+    let (nonfinite_samples, negative_samples) = (0..h)
+        .into_par_iter()
+        .map(|y| src.row(y).iter().fold((0, 0), |(n, m), v| (n + !v.is_finite() as usize, m + (*v < 0.0) as usize)))
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let stats = RenderStats {
+        tables: plan.tables.len(),
+        max_radius: max_r,
+        nonfinite_samples,
+        negative_samples,
+        ..Default::default()
+    };
     let mut a = scratch.take(geo.wp * geo.hp * c);
     a.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
         let srow = src.row((yp as isize - pad as isize).clamp(0, h as isize - 1) as usize);

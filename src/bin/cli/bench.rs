@@ -91,6 +91,7 @@ struct Timings {
     fixed_4k_ms: Option<f64>,
     depth_ms: f64,
     layered_ms: f64,
+    lights_ms: f64,
     fft_ms: f64,
     dense_ms: f64,
     lowrank_ms: f64,
@@ -118,7 +119,6 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
     let (w, h) = (FRAME_W, FRAME_H);
     let scene = sparsebokeh::scene::city(w, h);
     let src = &scene.color;
-    let depth = Image { width: w, height: h, channels: 1, data: scene.depth.clone() };
     let mut out = Image::new(w, h, 4);
     let engine = Engine::new(0).map_err(|e| e.to_string())?;
     let one = Engine::new(1).map_err(|e| e.to_string())?;
@@ -145,16 +145,7 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
     });
 
     // 2. Depth-driven, CoC 0–32 px (the city scene: ground ramp, planes, hard-edged objects).
-    let lens = Lens { mode: LensMode::Depth, focus: 5.0, dof: 0.0, size: 24.0, maximum: 32.0, render_scale: 1.0 };
-    let mut depth_run = |edges: Edges, out: &mut Image| {
-        keep(
-            engine
-                .blur_depth_with(bundle, &lens, edges, &depth.view(), 0, &src.view(), &mut out.view_mut())
-                .map(|_| ()),
-        )
-    };
-    let depth_ms = median_ms(runs, || depth_run(Edges::Gather, &mut out));
-    let layered_ms = median_ms(runs, || depth_run(Edges::Layered, &mut out));
+    let (depth_ms, layered_ms, lights_ms) = time_depth(&engine, bundle, &scene, runs).map_err(|e| e.to_string())?;
 
     // 3. FFT convolution with the dense disc kernel (planned once, outside the timing).
     let mut fft = FftConvolver::new(disc, w, h).map_err(|e| e.to_string())?;
@@ -181,6 +172,7 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
         fixed_4k_ms,
         depth_ms,
         layered_ms,
+        lights_ms,
         fft_ms,
         dense_ms,
         lowrank_ms,
@@ -188,6 +180,33 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
         lowrank_taps: lr.taps_per_pixel(),
         dense_taps,
     })
+}
+
+/// Depth-driven blurs of the city scene, CoC 0–32 px: (gather ms, layered ms, layered ms on the
+/// demo's version with a row of small HDR lights before the far wall).
+fn time_depth(
+    engine: &Engine,
+    bundle: &Bundle,
+    scene: &sparsebokeh::scene::Scene,
+    runs: usize,
+) -> Result<(f64, f64, f64), sparsebokeh::RenderError> {
+    let (w, h) = (scene.color.width, scene.color.height);
+    let lit = sparsebokeh::scene::city_with_lights(w, h);
+    let lens = Lens { mode: LensMode::Depth, focus: 5.0, dof: 0.0, size: 24.0, maximum: 32.0, render_scale: 1.0 };
+    let mut out = Image::new(w, h, 4);
+    let mut result = Ok(());
+    let mut time = |edges: Edges, s: &sparsebokeh::scene::Scene| {
+        let depth = ImageView::new(&s.depth, w, h, 1, (w * 4) as isize).expect("a packed depth view");
+        median_ms(runs, || {
+            if let Err(e) =
+                engine.blur_depth_with(bundle, &lens, edges, &depth, 0, &s.color.view(), &mut out.view_mut())
+            {
+                result = Err(e);
+            }
+        })
+    };
+    let times = (time(Edges::Gather, scene), time(Edges::Layered, scene), time(Edges::Layered, &lit));
+    result.map(|_| times)
 }
 
 /// Dense direct convolution with `disc` through the engine's loop, timed on a crop of `src` and
@@ -223,6 +242,7 @@ fn print_json(t: &Timings, bundle: &Bundle, disc: &Grid, sparse_psnr: Option<f64
         "fixed_ms": t.fixed_ms,
         "depth_ms": t.depth_ms,
         "layered_ms": t.layered_ms,
+        "layered_lights_ms": t.lights_ms,
         "fft_ms": t.fft_ms,
         "dense_ms": t.dense_ms,
         "lowrank_ms": t.lowrank_ms,
@@ -281,6 +301,7 @@ fn print_table(t: &Timings, bundle: &Bundle, disc: &Grid, sparse_psnr: Option<f6
     row("1. sparse fixed r=32", t.fixed_ms, Some(fixed_taps));
     row("2. sparse depth-driven 0–32 px (gather)", t.depth_ms, Some(4 * bundle.layers * bundle.taps));
     row("   sparse depth-driven 0–32 px (layered)", t.layered_ms, None);
+    row("   layered, with a row of 13 small lights", t.lights_ms, None);
     row("3. FFT convolution, 65×65 disc", t.fft_ms, None);
     row("4. dense direct, 65×65 disc (crop, scaled)", t.dense_ms, Some(t.dense_taps));
     row(&format!("5. low-rank separable, rank {}", t.rank), t.lowrank_ms, Some(t.lowrank_taps));

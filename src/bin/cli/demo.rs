@@ -25,7 +25,7 @@ pub struct DemoArgs {
 pub fn run(a: &DemoArgs) -> Result<(), Fail> {
     let bundle = load_bundle("--bundle", &a.bundle)?;
     std::fs::create_dir_all(&a.out).map_err(|e| failed(format!("{}: {e}", a.out.display())))?;
-    let scene = sparsebokeh::scene::city(a.width, a.height);
+    let scene = sparsebokeh::scene::city_with_lights(a.width, a.height);
     let (w, h) = (a.width, a.height);
     let depth = Image { width: w, height: h, channels: 1, data: scene.depth.clone() };
     let lens = Lens { mode: LensMode::Depth, focus: 5.0, dof: 0.0, size: 14.0, maximum: 32.0, render_scale: 1.0 };
