@@ -16,7 +16,7 @@ fn signed_bundle(seed: u64) -> Bundle {
         for l in &mut e.complex.layers {
             for t in l.iter_mut() {
                 if rng.f64() < 0.3 {
-                    t.w = -0.5 * t.w;
+                    t.w *= -0.5;
                 }
             }
             let s: f32 = l.iter().map(|t| t.w).sum();
