@@ -249,7 +249,8 @@ impl Engine {
         check_depth(lens, depth, src, dst)?;
         self.install(|| {
             let (mut signed, bad) = lens.signed_coc_map(depth, depth_channel);
-            super::silhouette::assign_mixed_pixels(&mut signed, src);
+            let lum = super::sprites::luminance_map(src);
+            super::silhouette::assign_mixed_pixels(&mut signed, &lum, (src.width, src.height));
             let max_radius = signed.par_iter().map(|s| s.abs()).reduce(|| 0.0f32, f32::max);
             let (w, h) = (src.width, src.height);
             // Layered near depth edges (weight > 0, see layered::edge_weight_with), gather elsewhere:
@@ -261,13 +262,13 @@ impl Engine {
             let spread_at: Vec<usize> =
                 (0..=max_radius.ceil() as usize).into_par_iter().map(|r| psf_spread(bundle, r as f64)).collect();
             let band_for = |r: f32| spread_at[(r.ceil() as usize).min(spread_at.len() - 1)];
-            let features = super::sprites::small_features(&signed, src);
+            let features = super::sprites::small_features(&signed, &lum, (w, h));
             let weight = super::layered::edge_weight_with(&signed, &features.small, w, h, &band_for, &self.scratch.1);
             // Highlights on a surface whose CoC changes across their disc, away from depth
             // edges: their light above the surface's is scattered on top (gather sees the
             // surface without them). Near edges they are small features of the layered blur.
             let loose: Vec<bool> = features.highlight.par_iter().zip(&weight).map(|(&f, &e)| f && e <= 0.0).collect();
-            let split = loose.contains(&true).then(|| super::highlights::split(src, &loose));
+            let split = loose.contains(&true).then(|| super::highlights::split(src, &lum, &loose));
             let src = split.as_ref().map_or(*src, |(rest, _)| rest.view());
             let small: Vec<bool> = (0..w * h)
                 .into_par_iter()

@@ -4,24 +4,23 @@
 //! blurred as usual, and the excess is scattered on top at each light's own radius
 //! ([`super::layered::scatter_add`]).
 
-use super::sprites::{luminance_map, surroundings};
+use super::sprites::surroundings;
 use crate::image::{Image, ImageView};
 use rayon::prelude::*;
 
-/// The frame with each highlight pixel of `mask` replaced by its surroundings' mean colour, and
+/// The frame (`lum`: its luminance map) with each highlight pixel of `mask` replaced by its surroundings' mean colour, and
 /// the excess taken out: (pixel index, colour above the surroundings, as many channels as the
 /// frame; coverage unchanged).
-pub(crate) fn split(src: &ImageView, mask: &[bool]) -> (Image, Vec<(usize, [f32; 4])>) {
+pub(crate) fn split(src: &ImageView, lum: &[f32], mask: &[bool]) -> (Image, Vec<(usize, [f32; 4])>) {
     let (w, h, c) = (src.width, src.height, src.channels);
-    let lum = luminance_map(src);
-    let mut rest = Image::new(w, h, c);
+    let mut rest = Image { width: w, height: h, channels: c, data: crate::render::frame_buffer(w * h * c) };
     rest.data.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| row.copy_from_slice(&src.row(y)[..w * c]));
     let colour_channels = if c == 2 || c == 4 { c - 1 } else { c };
     let excess: Vec<(usize, [f32; 4])> = (0..w * h)
         .into_par_iter()
         .filter(|&i| mask[i])
         .map(|i| {
-            let around = surroundings(&lum, w, h, i % w, i / w);
+            let around = surroundings(lum, w, h, i % w, i / w);
             let mut e = [0.0f32; 4];
             for (ch, e) in e.iter_mut().enumerate().take(colour_channels) {
                 let base = around.iter().map(|&q| rest.data[q * c + ch]).sum::<f32>() / 4.0;

@@ -12,7 +12,6 @@
 //! of a soft rim.
 
 use super::layered::is_jump;
-use crate::image::ImageView;
 use rayon::prelude::*;
 
 /// Passes over the frame (each reaches one pixel further into a rim).
@@ -23,12 +22,12 @@ const PASSES: usize = 2;
 /// depth pass's answer, which is then as likely right as the guess).
 const CONTRAST: f32 = 4.0;
 
-/// Reassigns the signed CoC of mixed silhouette pixels of `src` (see the module doc); returns
+/// Reassigns the signed CoC of mixed silhouette pixels of a `w × h` frame whose luminance map is
+/// `lum` (see the module doc); returns
 /// how many pixels changed. The first pass looks at the pixels beside a depth edge; later passes
 /// only at the neighbours of those changed in the pass before, which take their CoC from one of
 /// them, so a rim grows outwards from its surface and never oscillates.
-pub(crate) fn assign_mixed_pixels(signed: &mut [f32], src: &ImageView) -> usize {
-    let (w, h) = (src.width, src.height);
+pub(crate) fn assign_mixed_pixels(signed: &mut [f32], lum: &[f32], (w, h): (usize, usize)) -> usize {
     // Candidates: pixels with a depth edge among their eight neighbours.
     let mut candidates: Vec<usize> = (0..w * h)
         .into_par_iter()
@@ -41,7 +40,6 @@ pub(crate) fn assign_mixed_pixels(signed: &mut [f32], src: &ImageView) -> usize 
     if candidates.is_empty() {
         return 0;
     }
-    let lum = super::sprites::luminance_map(src);
     let mut changed_before: Vec<usize> = Vec::new();
     let mut changed = 0;
     for pass in 0..PASSES {
@@ -50,7 +48,7 @@ pub(crate) fn assign_mixed_pixels(signed: &mut [f32], src: &ImageView) -> usize 
         let allow = |q: usize| pass == 0 || from.contains(&q);
         let moves: Vec<(usize, f32)> = candidates
             .par_iter()
-            .filter_map(|&i| mixed_pixel(signed, &lum, (w, h), (i % w, i / w), &allow).map(|v| (i, v)))
+            .filter_map(|&i| mixed_pixel(signed, lum, (w, h), (i % w, i / w), &allow).map(|v| (i, v)))
             .collect();
         if moves.is_empty() {
             break;
@@ -148,8 +146,7 @@ mod tests {
         }
         // A second ring: a hundredth covered.
         img[4 * w + 1] = 0.01 * 100.0 + 0.99 * 0.05;
-        let view = ImageView::packed(&img, w, h, 1).unwrap();
-        let n = assign_mixed_pixels(&mut signed, &view);
+        let n = assign_mixed_pixels(&mut signed, &img, (w, h));
         for (x, y) in [(2, 4), (6, 4), (4, 2), (4, 6), (1, 4)] {
             assert_eq!(signed[y * w + x], 10.0, "rim pixel ({x}, {y})");
         }
@@ -166,8 +163,7 @@ mod tests {
         let img: Vec<f32> = (0..w * h).map(|i| if i % w < 3 { 0.1 } else { 0.5 }).collect();
         let mut signed: Vec<f32> = (0..w * h).map(|i| if i % w < 3 { -20.0 } else { 5.0 }).collect();
         let before = signed.clone();
-        let view = ImageView::packed(&img, w, h, 1).unwrap();
-        assert_eq!(assign_mixed_pixels(&mut signed, &view), 0);
+        assert_eq!(assign_mixed_pixels(&mut signed, &img, (w, h)), 0);
         assert_eq!(signed, before);
     }
 }

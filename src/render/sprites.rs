@@ -31,15 +31,13 @@ pub(crate) struct Features {
     pub highlight: Vec<bool>,
 }
 
-/// The small features of `src` with signed CoC `signed`.
-pub(crate) fn small_features(signed: &[f32], src: &ImageView) -> Features {
-    let (w, h) = (src.width, src.height);
+/// The small features of a `w × h` frame with signed CoC `signed` and luminance map `lum`.
+pub(crate) fn small_features(signed: &[f32], lum: &[f32], (w, h): (usize, usize)) -> Features {
     let small = small_groups(signed, w, h);
-    let lum = luminance_map(src);
     let mut highlight = vec![false; w * h];
     highlight.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for (x, f) in row.iter_mut().enumerate() {
-            *f = is_highlight(&lum, w, h, x, y) && coc_varies(signed, w, h, x, y);
+            *f = is_highlight(lum, w, h, x, y) && coc_varies(signed, w, h, x, y);
         }
     });
     Features { small, highlight }
