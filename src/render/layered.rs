@@ -1124,3 +1124,86 @@ fn chamfer(s: &mut [(f32, f32)], w: usize, h: usize, spans: &[Vec<(usize, usize)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ladders_step_as_documented_and_end_at_the_extremes() {
+        let fine = Ladder::fine(-3.5, 40.0);
+        let c = fine.centres();
+        assert_eq!(&c[..6], &[-3.5, -3.0, -2.0, -1.0, 0.0, 1.0]);
+        // 1 px apart up to 32 px, then 1/32 of the radius; the last centre is 40 exactly.
+        assert!(c.windows(2).filter(|w| w[1] <= 32.0).all(|w| (w[1] - w[0] - 1.0).abs() < 1e-6 || w[0] < 0.0));
+        assert!(c.windows(2).filter(|w| w[0] >= 32.0).all(|w| w[1] - w[0] >= 1.0 && w[1] - w[0] <= 1.5 * 40.0 / 32.0));
+        assert_eq!(*c.last().unwrap(), 40.0);
+        let coarse = Ladder::coarse(-32.0, 18.0);
+        assert_eq!(coarse.centres(), &[-32.0, -16.0, -4.0, -1.0, 0.0, 1.0, 4.0, 18.0]);
+    }
+
+    #[test]
+    fn locate_gives_tent_weights_that_sum_to_one() {
+        let l = Ladder::fine(0.0, 10.0);
+        assert_eq!(l.locate(3.25), (3, 0.25));
+        assert_eq!(l.locate(-1.0), (0, 0.0));
+        assert_eq!(l.locate(10.0), (9, 1.0));
+        let (j, t) = l.locate(7.6);
+        assert!((l.centres()[j] * (1.0 - t) + l.centres()[j + 1] * t - 7.6).abs() < 1e-5);
+    }
+
+    #[test]
+    fn merged_layers_order_small_features_first_and_split_mass() {
+        let layers = Layers::new(Ladder::coarse(0.0, 16.0), Ladder::fine(0.0, 3.0));
+        // Front to back by centre; at an equal centre the small feature comes first.
+        let order: Vec<(f32, bool)> = layers.order.clone();
+        assert!(order.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 && !w[1].1)));
+        // A surface pixel at 2.5 px: between the surface centres 1 and 4, with weight 0.5 on 4.
+        let loc = layers.locate(2.5, false);
+        let n = order.len() as u32;
+        let own: f32 = (0..n).map(|p| masses(loc, p).0).sum();
+        assert!((own - 1.0).abs() < 1e-6);
+        // Nearer mass grows front to back and is 1 behind both of its layers.
+        let nearer: Vec<f32> = (0..n).map(|p| masses(loc, p).1).collect();
+        assert!(nearer.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(nearer[n as usize - 1], 1.0);
+        // A small-feature pixel at 2.5 px lies on the fine ladder (centres 2 and 3).
+        let (a, b, t) = layers.locate(2.5, true);
+        assert_eq!((order[a as usize], order[b as usize], t), ((2.0, true), (3.0, true), 0.5));
+    }
+
+    #[test]
+    fn pull_push_fills_holes_and_keeps_known_pixels() {
+        // A 6×4 grid, colour 1 on the left half and 3 on the right, the middle two columns unknown.
+        let (w, h) = (6, 4);
+        let col: Vec<f32> = (0..w * h).map(|i| if i % w < 3 { 1.0 } else { 3.0 }).collect();
+        let wt: Vec<f32> = (0..w * h).map(|i| if (2..4).contains(&(i % w)) { 0.0 } else { 1.0 }).collect();
+        let out = pull_push(&col, &wt, w, h, 1);
+        for (i, (&o, &k)) in out.iter().zip(&wt).enumerate() {
+            if k == 1.0 {
+                assert_eq!(o, col[i]);
+            } else {
+                assert!((1.0..=3.0).contains(&o), "pixel {i}: {o}");
+            }
+        }
+        // The unknown columns lean towards their own side.
+        assert!(out[2] < out[3]);
+    }
+
+    #[test]
+    fn compositing_is_front_to_back_over() {
+        // Two one-tile regions over a 16×16 frame: a half-covering red in front of an opaque blue.
+        let (w, ci) = (16, 4);
+        let mut comp = TileMask::new(TILE, w, w);
+        comp.on[0] = true;
+        let r = Rect { x0: 0, y0: 0, x1: w, y1: w };
+        let job = |p| SliceJob { p, comp: comp.clone(), out_r: r, in_r: r };
+        let front: Vec<f32> = [0.5, 0.0, 0.0, 0.5].repeat(w * w);
+        let back: Vec<f32> = [0.0, 0.0, 1.0, 1.0].repeat(w * w);
+        let (mut acc, mut trans) = (vec![0.0; w * w * ci], vec![1.0; w * w]);
+        composite(&job(0), &front, ci, w, &mut acc, &mut trans);
+        composite(&job(1), &back, ci, w, &mut acc, &mut trans);
+        assert_eq!(&acc[..4], &[0.5, 0.0, 0.5, 1.0]);
+        assert_eq!(trans[0], 0.0);
+    }
+}
