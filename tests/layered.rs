@@ -276,3 +276,32 @@ fn uniform_background_stays_uniform_around_a_sharp_object() {
     // corners). A seam at a tile edge of a half-resolution slice departed by 1.2e-2.
     assert!(worst <= 2e-3, "layered departs from a flat background by {worst}");
 }
+
+/// A constant opaque frame stays constant whatever the depth (hostile-input issue, item 11): a
+/// flat colour blurred by any kernel of unit mass, layered or not, is the same flat colour.
+#[test]
+fn a_constant_frame_stays_constant_over_blocky_depth() {
+    let (w, h) = (128, 96);
+    let colour = [0.3f32, 0.6, 0.1, 1.0];
+    let img = Image { width: w, height: h, channels: 4, data: colour.repeat(w * h) };
+    let mut rng = Rng(11);
+    let blocks: Vec<f32> = (0..(w / 8) * (h / 8)).map(|_| rng.range(0.5, 20.0) as f32).collect();
+    let depth = Image {
+        width: w,
+        height: h,
+        channels: 1,
+        data: (0..w * h).map(|i| blocks[(i / w / 8) * (w / 8) + i % w / 8]).collect(),
+    };
+    let lens = Lens { mode: LensMode::Depth, focus: 2.0, dof: 0.0, size: 8.0, maximum: 8.0, render_scale: 1.0 };
+    let engine = Engine::new(2).unwrap();
+    for name in ["heart", "disc", "hexagon", "star"] {
+        let bundle = sparsebokeh::locate(name).unwrap();
+        let mut out = Image::new(w, h, 4);
+        engine
+            .blur_depth_with(&bundle, &lens, Edges::Layered, &depth.view(), 0, &img.view(), &mut out.view_mut())
+            .unwrap();
+        let worst = out.data.iter().zip(colour.iter().cycle()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("{name}: constant frame departs by {worst}");
+        assert!(worst <= 1e-3, "{name}: a constant frame changed by {worst}");
+    }
+}

@@ -259,9 +259,7 @@ impl Engine {
             let plan = Plan::per_pixel(bundle, &radii);
             check_work(&plan, src)?;
             // The blur's spread per whole radius (rounded up), looked up per jump.
-            let spread_at: Vec<usize> =
-                (0..=max_radius.ceil() as usize).into_par_iter().map(|r| psf_spread(bundle, r as f64)).collect();
-            let band_for = |r: f32| spread_at[(r.ceil() as usize).min(spread_at.len() - 1)];
+            let band_for = spread_table(bundle, max_radius);
             let features = super::sprites::small_features(&signed, &lum, (w, h));
             let weight = super::layered::edge_weight_with(&signed, &features.small, w, h, &band_for, &self.scratch.1);
             // Highlights on a surface whose CoC changes across their disc, away from depth
@@ -329,6 +327,25 @@ pub(crate) fn psf_spread(bundle: &Bundle, radius: f64) -> usize {
         }
     }
     ring.len().max(1)
+}
+
+/// [`psf_spread`] for any radius up to `max_radius`: measured (once, when first asked) per whole
+/// radius up to the bundle's largest entry, and beyond it (where the engine scales that entry's
+/// offsets) scaled with the radius, so a frame whose CoC reaches 1024 px costs no more to set up
+/// than one at the largest entry, and a frame without depth edges measures nothing.
+fn spread_table(bundle: &Bundle, max_radius: f32) -> impl Fn(f32) -> usize + Sync + '_ {
+    let largest = bundle.max_radius().ceil().max(1.0) as usize;
+    let top = (max_radius.ceil() as usize).min(largest);
+    let measured: Vec<std::sync::OnceLock<usize>> = (0..=top).map(|_| std::sync::OnceLock::new()).collect();
+    move |r: f32| {
+        let whole = r.max(0.0).ceil() as usize;
+        let at = |k: usize| *measured[k].get_or_init(|| psf_spread(bundle, k as f64));
+        if whole <= top {
+            at(whole)
+        } else {
+            (at(top) as f32 * r / top.max(1) as f32).ceil() as usize + 1
+        }
+    }
 }
 
 /// The share of a PSF's absolute mass allowed beyond [`psf_spread`].

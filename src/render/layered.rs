@@ -714,11 +714,14 @@ fn composite(job: &SliceJob, blurred: &[f32], ci: usize, w: usize, acc: &mut [f3
     });
 }
 
-/// The layered result where it is used, blended into `dst` (the gather result) by `weight`: the
-/// added coverage channel dropped (colour normalised by it: the input was opaque).
-fn finish(acc: &[f32], weight: &[f32], ci: usize, dst: &mut ImageViewMut) {
+/// The layered result where it is used, blended into `dst` (the gather result) by `weight`.
+/// For an opaque source (no alpha channel — the coverage channel was added — or alpha 1
+/// everywhere) the colour is normalised by the composited coverage, so what no layer covered
+/// (a hole the fills did not quite close) takes the colour around it instead of going dark: a
+/// constant frame stays constant. A source with transparency keeps its composited alpha.
+fn finish(acc: &[f32], weight: &[f32], ci: usize, opaque: bool, dst: &mut ImageViewMut) {
     let (w, c) = (dst.width, dst.channels);
-    let has_alpha = ci == c;
+    let added = ci > c;
     let mut rows = dst.rows_mut();
     rows.par_iter_mut().enumerate().for_each(|(y, out)| {
         let mut l = [0.0f32; 4];
@@ -728,13 +731,14 @@ fn finish(acc: &[f32], weight: &[f32], ci: usize, dst: &mut ImageViewMut) {
                 continue;
             }
             let a = &acc[(y * w + x) * ci..(y * w + x + 1) * ci];
-            if has_alpha {
-                l[..c].copy_from_slice(a);
+            let cov = a[ci - 1];
+            if opaque && cov > 1e-6 {
+                // Colour over coverage; an alpha channel (the coverage itself) becomes 1.
+                l[..c].iter_mut().zip(a).for_each(|(l, &v)| *l = v / cov);
+            } else if opaque || added {
+                l[..c].iter_mut().for_each(|l| *l = 0.0);
             } else {
-                let cov = a[c];
-                for ch in 0..c {
-                    l[ch] = if cov > 1e-6 { a[ch] / cov } else { 0.0 };
-                }
+                l[..c].copy_from_slice(&a[..c]);
             }
             if e >= 1.0 {
                 o.copy_from_slice(&l[..c]);
@@ -743,6 +747,11 @@ fn finish(acc: &[f32], weight: &[f32], ci: usize, dst: &mut ImageViewMut) {
             }
         }
     });
+}
+
+/// Whether every pixel of `img` (`ci` channels, the last one coverage) is fully covered.
+fn is_opaque(img: &[f32], ci: usize) -> bool {
+    img.par_chunks(ci).all(|p| p[ci - 1] == 1.0)
 }
 
 /// The source as premultiplied colour plus coverage (the alpha channel when there is one),
@@ -861,7 +870,7 @@ pub(crate) fn blur_layered(
         }
         start = end;
     }
-    finish(&acc, weight, ci, dst);
+    finish(&acc, weight, ci, is_opaque(&img, ci), dst);
     scratch.1.floats.give(acc);
     scratch.1.floats.give(trans);
     scratch.1.located.give(located);
