@@ -196,8 +196,8 @@ fn item07_hostile_valid_bundles_are_bounded() {
     let far = tap_bundle(&[(1.0, 4096.0, &[1.0])]);
     let far_path = dir.path().join("far.json");
     far.save(&far_path).unwrap();
-    let one = dir.path().join("one.png");
-    std::fs::write(&one, png_grey(1, 1)).unwrap();
+    let one = dir.path().join("one.exr");
+    io::write(&one, &test_image(1, 1, 4, 1)).unwrap();
     let o = run_limited(
         &["render", s(&one), s(&out), "--radius", "1", "--bundle", s(&far_path)],
         60,
