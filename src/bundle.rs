@@ -380,7 +380,7 @@ fn check_interpolated_mass(i: usize, a: &BasisEntry, b: &BasisEntry) -> Result<(
     for k in 1..16 {
         let t = k as f64 / 16.0;
         let mass: f64 = sa.iter().zip(&sb).map(|(x, y)| (1.0 - t) * x + t * y).product();
-        if !((mass - 1.0).abs() <= INTERPOLATED_MASS_TOLERANCE) {
+        if (mass - 1.0).abs().is_nan() || (mass - 1.0).abs() > INTERPOLATED_MASS_TOLERANCE {
             let r = a.radius + t * (b.radius - a.radius);
             return Err(invalid(
                 format!("basis[{}]..basis[{i}]", i - 1),

@@ -480,6 +480,9 @@ struct ExrPick {
     names: Vec<String>,
 }
 
+/// Channels of one layer: (part index, part name lower-cased, name prefix, [(short name, channel index)]).
+type ExrGroup = (usize, String, String, Vec<(String, usize)>);
+
 type ExrImage = exr::image::Image<exr::image::Layers<exr::image::AnyChannels<exr::image::FlatSamples>>>;
 
 impl ExrPick {
@@ -488,7 +491,7 @@ impl ExrPick {
     /// mixed. Depth: the first channel named Z or depth, else V/Z/Y/R of a part or layer named
     /// Depth or Z.
     fn of(image: &ExrImage) -> ExrPick {
-        let mut groups: Vec<(usize, String, String, Vec<(String, usize)>)> = Vec::new();
+        let mut groups: Vec<ExrGroup> = Vec::new();
         let mut names = Vec::new();
         for (li, layer) in image.layer_data.iter().enumerate() {
             let part = layer.attributes.layer_name.as_ref().map(|t| t.to_string()).unwrap_or_default();
@@ -503,10 +506,8 @@ impl ExrPick {
                 }
             }
         }
-        let find = |g: &(usize, String, String, Vec<(String, usize)>), n: &str| {
-            g.3.iter().find(|(s, _)| s == n).map(|&(_, ci)| (g.0, ci))
-        };
-        let is_depth_layer = |g: &(usize, String, String, Vec<(String, usize)>)| {
+        let find = |g: &ExrGroup, n: &str| g.3.iter().find(|(s, _)| s == n).map(|&(_, ci)| (g.0, ci));
+        let is_depth_layer = |g: &ExrGroup| {
             let prefix = short_name(&g.2);
             g.1.contains("depth") || g.1 == "z" || prefix == "depth" || prefix == "z"
         };

@@ -33,6 +33,9 @@ fn render_checked(dir: &Path, input: &Path, bundle: &str, extra: &[&str]) -> i32
     code
 }
 
+/// A part with its name owned.
+type OwnedPart = (Option<String>, Window, Vec<(&'static str, f32)>);
+
 fn side() -> impl Strategy<Value = u32> {
     prop_oneof![1u32..40, Just(0), Just(65536), Just(65537), Just(100_000), Just(u32::MAX >> 1), 8000u32..9000]
 }
@@ -69,12 +72,12 @@ proptest! {
         random_bundle(1, 2, 3, &[2.0, 4.0]).save(&bundle).unwrap();
         let input = dir.path().join("in.exr");
         // Part names must be unique in a multi-part file.
-        let named: Vec<(Option<String>, (i32, i32, usize, usize), Vec<(&str, f32)>)> = parts
+        let named: Vec<OwnedPart> = parts
             .iter()
             .enumerate()
             .map(|(i, (n, win, ch))| (n.map(|n| format!("{n}{i}")).or_else(|| (parts.len() > 1).then(|| format!("p{i}"))), *win, ch.iter().map(|c| (*c, 0.5)).collect()))
             .collect();
-        let refs: Vec<(Option<&str>, (i32, i32, usize, usize), &[(&str, f32)])> =
+        let refs: Vec<ExrPart> =
             named.iter().map(|(n, w, c)| (n.as_deref(), *w, c.as_slice())).collect();
         write_exr(&input, display, &refs);
         if let Some((w, h)) = declared {

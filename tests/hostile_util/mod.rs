@@ -126,13 +126,14 @@ pub fn png_grey(w: u32, h: u32) -> Vec<u8> {
     bytes
 }
 
+/// A data window: x, y, width, height.
+pub type Window = (i32, i32, usize, usize);
+/// One part of a test EXR: its name, data window and channels (name, constant value).
+pub type ExrPart<'a> = (Option<&'a str>, Window, &'a [(&'a str, f32)]);
+
 /// Writes an EXR of one or more parts: each part a name (or none), its data window (x, y, w,
 /// h) and its channels (name, value); the display window is `display` (w, h) at the origin.
-pub fn write_exr(
-    path: &Path,
-    display: (usize, usize),
-    parts: &[(Option<&str>, (i32, i32, usize, usize), &[(&str, f32)])],
-) {
+pub fn write_exr(path: &Path, display: (usize, usize), parts: &[ExrPart]) {
     use exr::prelude::*;
     let layers: Vec<_> = parts
         .iter()
