@@ -83,9 +83,10 @@ typedef enum sb_status {
     SB_ERR_BUNDLE_VERSION = 11,
     /** An output array is smaller than the data to copy into it. Nothing was written. */
     SB_ERR_BUFFER_TOO_SMALL = 12,
-    /** The request is too large: a bundle in memory over 256 MiB, or a render whose working
+    /** The request is too large: a bundle in memory over 32 MiB, or a render whose working
      *  frame (the frame padded by the kernel's reach at the largest radius of the call) would
-     *  exceed the library's limits (a reach of 8192 px, 2^30 floats). */
+     *  exceed the library's limits (a reach of 8192 px, 2^28 floats), or whose radius tables
+     *  would hold more than 2^24 taps. */
     SB_ERR_TOO_LARGE = 13,
     /** This CPU lacks instructions the library was built for (x86-64-v3: AVX2 and FMA). */
     SB_ERR_CPU = 14,
@@ -279,7 +280,8 @@ typedef struct sb_bundle sb_bundle;
  * Reads and validates the bundle file at `path` (a NUL-terminated path; on POSIX any bytes,
  * elsewhere UTF-8). On success *out holds the new bundle (free it with sb_bundle_free). On
  * failure *out is set to NULL (if out is not NULL) and the status is SB_ERR_NULL_POINTER,
- * SB_ERR_CPU, SB_ERR_IO (missing or unreadable file, or larger than 256 MiB),
+ * SB_ERR_CPU, SB_ERR_IO (missing or unreadable file, not a regular file: a named pipe or
+ * device is refused without blocking, or larger than 32 MiB),
  * SB_ERR_BUNDLE_PARSE, SB_ERR_BUNDLE_INVALID or SB_ERR_BUNDLE_VERSION.
  */
 sb_status sb_bundle_load(const char *path, sb_bundle **out);
@@ -287,7 +289,7 @@ sb_status sb_bundle_load(const char *path, sb_bundle **out);
 /**
  * Parses and validates a bundle from `size` bytes at `data` (UTF-8 JSON, no terminator needed;
  * the bytes are not kept). `data` may be NULL only when size is 0 (an empty bundle:
- * SB_ERR_BUNDLE_PARSE). Statuses as sb_bundle_load, with SB_ERR_TOO_LARGE over 256 MiB instead
+ * SB_ERR_BUNDLE_PARSE). Statuses as sb_bundle_load, with SB_ERR_TOO_LARGE over 32 MiB instead
  * of SB_ERR_IO.
  */
 sb_status sb_bundle_load_memory(const void *data, size_t size, sb_bundle **out);

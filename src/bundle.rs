@@ -16,14 +16,23 @@ pub const MAX_LAYERS: u64 = 16;
 pub const MAX_TAPS: u64 = 4096;
 /// Largest tap offset in pixels and largest basis radius a bundle may hold.
 pub const MAX_OFFSET: f64 = 4096.0;
-/// Largest bundle file this loader reads.
-pub const MAX_FILE_BYTES: u64 = 256 << 20;
+/// Largest bundle file this loader reads: 32 MiB (ARCHITECTURE.md "Hostile input"; parsing takes
+/// up to ~21× the file's size, so a bundle can cost at most ~0.7 GB while it is read).
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+/// Smallest basis radius: the render's radius step (1/32 px). Below it, scaling the smallest
+/// entry up to a render radius would overflow.
+pub const MIN_BASIS_RADIUS: f64 = 1.0 / 32.0;
+/// Tolerance on the mass of the complex interpolated between two entries (checked at 15 points
+/// between each pair): what renders between entries must keep a constant frame constant.
+pub const INTERPOLATED_MASS_TOLERANCE: f64 = 1e-2;
 
 /// Why a bundle could not be read or used. The message names the field and the basis entry.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BundleError {
     #[error("cannot read bundle {path}: {reason}")]
     Io { path: String, reason: String },
+    #[error("cannot write bundle {path}: {reason}")]
+    Write { path: String, reason: String },
     #[error("bundle is not valid JSON: {0}")]
     Json(String),
     #[error("bundle field `{field}`: {reason}")]
@@ -104,18 +113,29 @@ impl Bundle {
     /// Reads and validates a bundle file.
     pub fn load(path: &Path) -> Result<Bundle, BundleError> {
         let io = |reason: String| BundleError::Io { path: path.display().to_string(), reason };
-        let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(io(format!("{} bytes is larger than the {MAX_FILE_BYTES}-byte limit", meta.len())));
+        use std::io::Read;
+        let file = crate::io::open_regular(path).map_err(io)?;
+        let len = file.metadata().map_err(|e| io(e.to_string()))?.len();
+        let too_large = |n: u64| io(format!("{n} bytes is larger than the {MAX_FILE_BYTES}-byte limit on bundles"));
+        if len > MAX_FILE_BYTES {
+            return Err(too_large(len));
         }
-        let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+        // Read at most one byte past the limit, whatever the size said.
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| io(e.to_string()))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
         Bundle::from_slice(&bytes)
     }
 
     /// Parses and validates a bundle held in memory.
     pub fn from_slice(bytes: &[u8]) -> Result<Bundle, BundleError> {
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(BundleError::Json(format!("{} bytes is larger than the limit", bytes.len())));
+            return Err(BundleError::Json(format!(
+                "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit on bundles",
+                bytes.len()
+            )));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(BundleError::Json("the bundle is empty".into()));
@@ -161,6 +181,9 @@ impl Bundle {
         let mut basis: Vec<BasisEntry> = Vec::with_capacity(entries.len().min(1024));
         for (i, e) in entries.iter().enumerate() {
             let entry = basis_entry(i, e, basis.last().map(|p| p.radius), layers, taps)?;
+            if let Some(prev) = basis.last() {
+                check_interpolated_mass(i, prev, &entry)?;
+            }
             basis.push(entry);
         }
         Ok(Bundle { name, description, layers, taps, target, basis, fit })
@@ -241,7 +264,7 @@ impl Bundle {
     /// Writes the bundle atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), BundleError> {
         crate::io::write_atomic(path, self.to_json_string().as_bytes())
-            .map_err(|e| BundleError::Io { path: path.display().to_string(), reason: e.to_string() })
+            .map_err(|e| BundleError::Write { path: path.display().to_string(), reason: e.to_string() })
     }
 
     pub fn radii(&self) -> Vec<f64> {
@@ -314,8 +337,8 @@ fn basis_entry(i: usize, e: &Value, prev: Option<f64>, layers: usize, taps: usiz
     let eo =
         e.as_object().ok_or_else(|| invalid(format!("basis[{i}]"), format!("must be an object, found {}", kind(e))))?;
     let radius = finite(eo.get("radius").ok_or_else(|| invalid(at("radius"), "missing"))?, &at("radius"))?;
-    if radius <= 0.0 || radius > MAX_OFFSET {
-        return Err(invalid(at("radius"), format!("{radius} is outside (0, {MAX_OFFSET}]")));
+    if !(MIN_BASIS_RADIUS..=MAX_OFFSET).contains(&radius) {
+        return Err(invalid(at("radius"), format!("{radius} is outside [{MIN_BASIS_RADIUS}, {MAX_OFFSET}]")));
     }
     if let Some(prev) = prev.filter(|&p| radius <= p) {
         return Err(invalid(at("radius"), format!("radii must increase strictly: {radius} follows {prev}")));
@@ -346,6 +369,28 @@ fn basis_entry(i: usize, e: &Value, prev: Option<f64>, layers: usize, taps: usiz
         ));
     }
     Ok(BasisEntry { radius, psnr_db, complex })
+}
+
+/// The mass of what renders between entries `i − 1` (`a`) and `i` (`b`): each layer's weight
+/// sum moves linearly, so their product (the mass) can leave 1 between two entries of mass 1.
+/// Checked at 15 evenly spaced points.
+fn check_interpolated_mass(i: usize, a: &BasisEntry, b: &BasisEntry) -> Result<(), BundleError> {
+    let sums = |c: &Complex| c.layers.iter().map(|l| l.iter().map(|t| t.w as f64).sum::<f64>()).collect::<Vec<_>>();
+    let (sa, sb) = (sums(&a.complex), sums(&b.complex));
+    for k in 1..16 {
+        let t = k as f64 / 16.0;
+        let mass: f64 = sa.iter().zip(&sb).map(|(x, y)| (1.0 - t) * x + t * y).product();
+        if (mass - 1.0).abs().is_nan() || (mass - 1.0).abs() > INTERPOLATED_MASS_TOLERANCE {
+            let r = a.radius + t * (b.radius - a.radius);
+            return Err(invalid(
+                format!("basis[{}]..basis[{i}]", i - 1),
+                format!(
+                    "the complex interpolated at radius {r} has weights summing to {mass:.6} (must be 1 within {INTERPOLATED_MASS_TOLERANCE}); each layer's sum must stay near constant between entries"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One layer of a complex (named `lf` in messages): exactly `taps` finite taps in range.

@@ -230,7 +230,7 @@ fn cpu_check() -> Outcome {
 
 fn bundle_failure(e: BundleError) -> Failure {
     let status = match &e {
-        BundleError::Io { .. } => SbStatus::Io,
+        BundleError::Io { .. } | BundleError::Write { .. } => SbStatus::Io,
         BundleError::Json(_) => SbStatus::BundleParse,
         BundleError::Invalid { field, .. } if field == "version" => SbStatus::BundleVersion,
         BundleError::Invalid { .. } => SbStatus::BundleInvalid,
@@ -245,7 +245,7 @@ fn render_failure(e: RenderError) -> Failure {
         RenderError::NoBundle => SbStatus::NullPointer,
         RenderError::Mismatch(_) => SbStatus::SizeMismatch,
         RenderError::Threads(..) => SbStatus::Threads,
-        RenderError::TooLarge(_) | RenderError::Reach(_) => SbStatus::TooLarge,
+        RenderError::TooLarge(_) | RenderError::Reach(_) | RenderError::Tables { .. } => SbStatus::TooLarge,
     };
     fail(status, e.to_string())
 }
@@ -494,8 +494,8 @@ fn no_overlap(input: &Checked, what: &str, output: &Checked, out_what: &str) -> 
 /// Refuses a plain blur whose reach or padded working frame would be absurd, before the
 /// engine builds anything (the engine's own guard, which `sb_render` runs inside
 /// `Engine::render`).
-fn check_render_size(bundle: &Bundle, max_radius: f64, src: &Checked) -> Outcome {
-    check_reach(bundle, max_radius, src.width, src.height, src.channels).map_err(render_failure)
+fn check_render_size(bundle: &Bundle, max_radius: f64, src: &Checked, per_pixel: bool) -> Outcome {
+    check_reach(bundle, max_radius, (src.width, src.height, src.channels), per_pixel).map_err(render_failure)
 }
 
 /// # Safety
@@ -810,7 +810,7 @@ pub unsafe extern "C" fn sb_bundle_load_memory(data: *const c_void, size: usize,
             let bytes: &[u8] = if size == 0 {
                 &[]
             } else {
-                // SAFETY: non-null, `size` ≤ 256 MiB < isize::MAX, readable per the caller.
+                // SAFETY: non-null, `size` ≤ 32 MiB < isize::MAX, readable per the caller.
                 unsafe { std::slice::from_raw_parts(data as *const u8, size) }
             };
             Bundle::from_slice(bytes).map_err(bundle_failure)
@@ -923,7 +923,7 @@ pub unsafe extern "C" fn sb_blur_fixed(
         }
         same_shape(&s, &d)?;
         no_overlap(&s, "src", &d, "dst")?;
-        check_render_size(&b.bundle, radius, &s)?;
+        check_render_size(&b.bundle, radius, &s, false)?;
         // SAFETY: both ranges are checked and disjoint; the caller owns the memory for the
         // duration of the call.
         let (sv, mut dv) = unsafe { (s.view(), d.view_mut()) };
@@ -967,7 +967,7 @@ pub unsafe extern "C" fn sb_blur_depth(
         same_size(&s, &z, "`depth`")?;
         no_overlap(&s, "src", &d, "dst")?;
         no_overlap(&z, "depth", &d, "dst")?;
-        check_render_size(&b.bundle, l.maximum * l.render_scale, &s)?;
+        check_render_size(&b.bundle, l.maximum * l.render_scale, &s, true)?;
         // SAFETY: all ranges checked; `dst` overlaps neither input (inputs may share memory,
         // both being read-only); the caller owns the memory for the duration of the call.
         let (sv, zv, mut dv) = unsafe { (s.view(), z.view(), d.view_mut()) };

@@ -28,7 +28,10 @@ pub mod io;
 pub mod ofx;
 pub mod scene;
 
-pub use bundle::{kernel_dirs, locate, AtRadius, BasisEntry, Bundle, BundleError, MAX_LAYERS, MAX_OFFSET, MAX_TAPS};
+pub use bundle::{
+    kernel_dirs, locate, AtRadius, BasisEntry, Bundle, BundleError, INTERPOLATED_MASS_TOLERANCE, MAX_FILE_BYTES,
+    MAX_LAYERS, MAX_OFFSET, MAX_TAPS, MIN_BASIS_RADIUS,
+};
 pub use image::{Image, ImageError, ImageView, ImageViewMut};
 pub use kernel::{Complex, Layer, Tap};
 pub use render::lens::MAX_RADIUS;

@@ -2,6 +2,18 @@
 
 use clap::{Parser, Subcommand};
 
+// Standard output and error through `common::out`/`common::err`, which never panic: a closed
+// pipe (`inspect disc | head -1`) ends the process quietly with 141 (as SIGPIPE would), another
+// failure of stdout (`> /dev/full`) with a message and exit 1, and a failing stderr is ignored.
+// These shadow the prelude's macros in every module below.
+macro_rules! println {
+    () => { $crate::common::out(format_args!("")) };
+    ($($t:tt)*) => { $crate::common::out(format_args!($($t)*)) };
+}
+macro_rules! eprintln {
+    ($($t:tt)*) => { $crate::common::err(format_args!($($t)*)) };
+}
+
 #[path = "cli/bench.rs"]
 mod bench;
 #[path = "cli/bundle_ofx.rs"]
@@ -45,6 +57,7 @@ fn main() {
         eprintln!("sparsebokeh: {e}");
         std::process::exit(2);
     }
+    sparsebokeh::io::remove_temp_files_on_signal();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Render(a) => render::run(a),

@@ -405,6 +405,11 @@ impl Default for BasisOptions {
 /// also minimising the error of the interpolation between it and that neighbour at the radius
 /// half-way ([`Bridge`]), which is what the engine renders between entries. The two chains run
 /// in parallel. `progress(radius, psnr_db)` is called as entries finish.
+/// Largest radius a bundle entry is fitted at (ARCHITECTURE.md "Hostile input"): the fit's cost
+/// grows with r² (a 1024 px fit ran for minutes and converged poorly); renders above a bundle's
+/// largest entry scale it, so larger entries add little.
+pub const MAX_FIT_RADIUS: f64 = 256.0;
+
 pub fn fit_bundle(
     shape: &Shape,
     opts: &BasisOptions,
@@ -416,8 +421,8 @@ pub fn fit_bundle(
     if radii.is_empty() {
         return Err(invalid("radii", "must hold at least one radius"));
     }
-    if let Some(bad) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= 1024.0)) {
-        return Err(invalid("radii", format!("{bad} is outside (0, 1024]")));
+    if let Some(bad) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= MAX_FIT_RADIUS)) {
+        return Err(invalid("radii", format!("{bad} is outside (0, {MAX_FIT_RADIUS}] (the fit limit)")));
     }
     radii.sort_by(f64::total_cmp);
     radii.dedup();

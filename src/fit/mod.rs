@@ -20,7 +20,9 @@ pub mod init;
 pub mod optimize;
 pub mod symmetry;
 
-pub use basis::{fit_bundle, fit_radius, fit_target, BasisOptions, FitError, FitSpec, TargetFit, DEFAULT_RADII};
+pub use basis::{
+    fit_bundle, fit_radius, fit_target, BasisOptions, FitError, FitSpec, TargetFit, DEFAULT_RADII, MAX_FIT_RADIUS,
+};
 pub use dual::Dual;
 pub use init::{Init, Rng};
 pub use optimize::{finish, loss, loss_and_gradient, optimize, Fitted, Options, Params};

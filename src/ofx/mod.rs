@@ -36,26 +36,81 @@ pub const ARCH_DIR: &str = if cfg!(all(target_os = "linux", target_arch = "x86_6
 /// Lays out `out_dir/SparseBokeh.ofx.bundle`: `Contents/Info.plist` (from the skeleton in this
 /// source tree's `bundle/`, or a built-in one), `Contents/<arch>/SparseBokeh.ofx` (a copy of the
 /// built library `so_path`), and `Contents/Resources/kernels/*.json` (copies of the bundles in
-/// `kernels_dir`, each checked to load). Returns the bundle's path. Replaces an existing bundle's
-/// files of the same names.
+/// `kernels_dir`, each checked to load). Returns the bundle's path.
+///
+/// Atomic (ARCHITECTURE.md "Hostile input"): the library must be a plugin (a regular file
+/// exporting `OfxGetPlugin`) and every kernel must load before anything is created; the bundle
+/// is built in a hidden folder next to it and renamed into place, replacing an existing one
+/// whole. On an error nothing is left behind and an existing bundle is untouched.
 pub fn make_ofx_bundle(out_dir: &Path, so_path: &Path, kernels_dir: &Path) -> std::io::Result<PathBuf> {
     use std::io::{Error, ErrorKind};
-    let so_meta = std::fs::metadata(so_path)
-        .map_err(|e| Error::new(e.kind(), format!("plugin library {}: {e}", so_path.display())))?;
-    if !so_meta.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, format!("{} is not a file", so_path.display())));
+    check_plugin_library(so_path)?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(kernels_dir)
+        .map_err(|e| Error::new(e.kind(), format!("kernels folder {}: {e}", kernels_dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    entries.sort();
+    for p in &entries {
+        crate::bundle::Bundle::load(p).map_err(|e| Error::new(ErrorKind::InvalidData, e.to_string()))?;
     }
     let root = out_dir.join(BUNDLE_NAME);
+    let tmp = out_dir.join(format!(".{BUNDLE_NAME}.{}.tmp", std::process::id()));
+    let old = out_dir.join(format!(".{BUNDLE_NAME}.{}.old", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let built = lay_out(&tmp, so_path, &entries).and_then(|_| {
+        let had = std::fs::symlink_metadata(&root).is_ok();
+        if had {
+            std::fs::rename(&root, &old)?;
+        }
+        let moved = std::fs::rename(&tmp, &root);
+        if had {
+            match &moved {
+                Ok(()) => {
+                    let _ = std::fs::remove_dir_all(&old);
+                }
+                Err(_) => {
+                    let _ = std::fs::rename(&old, &root);
+                }
+            }
+        }
+        moved
+    });
+    if built.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    built.map(|_| root)
+}
+
+/// Refuses a `--library` that is not an OpenFX plugin: not a regular file, not a shared library
+/// (ELF, Mach-O or PE), or without the `OfxGetPlugin` entry point.
+fn check_plugin_library(so_path: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind, Read};
+    let bad = |why: String| Error::new(ErrorKind::InvalidInput, format!("plugin library {}: {why}", so_path.display()));
+    let file = crate::io::open_regular(so_path).map_err(bad)?;
+    let mut bytes = Vec::new();
+    file.take(1 << 30).read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+    let magic = bytes.get(..4).unwrap_or(&[]);
+    let library = magic == b"\x7fELF" || magic == [0xcf, 0xfa, 0xed, 0xfe] || magic.starts_with(b"MZ");
+    if !library {
+        return Err(bad("not a shared library".into()));
+    }
+    if !bytes.windows(12).any(|w| w == b"OfxGetPlugin") {
+        return Err(bad("not an OpenFX plugin (it exports no OfxGetPlugin)".into()));
+    }
+    Ok(())
+}
+
+/// Writes the bundle's files under `root` (a new folder).
+fn lay_out(root: &Path, so_path: &Path, kernel_files: &[PathBuf]) -> std::io::Result<()> {
     let contents = root.join("Contents");
     let arch = contents.join(ARCH_DIR);
     let kernels = contents.join("Resources/kernels");
     std::fs::create_dir_all(&arch)?;
     std::fs::create_dir_all(&kernels)?;
-
     let skeleton = Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle").join(BUNDLE_NAME).join("Contents/Info.plist");
     let plist = std::fs::read_to_string(&skeleton).unwrap_or_else(|_| INFO_PLIST.to_string());
     std::fs::write(contents.join("Info.plist"), plist)?;
-
     let binary = arch.join("SparseBokeh.ofx");
     std::fs::copy(so_path, &binary)?;
     #[cfg(unix)]
@@ -63,22 +118,13 @@ pub fn make_ofx_bundle(out_dir: &Path, so_path: &Path, kernels_dir: &Path) -> st
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))?;
     }
-
     // Hosts show `Contents/Resources/<plugin identifier>.png` as the plugin's icon.
     std::fs::write(contents.join("Resources").join(format!("{PLUGIN_ID}.png")), icon_png())?;
-
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(kernels_dir)
-        .map_err(|e| Error::new(e.kind(), format!("kernels folder {}: {e}", kernels_dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    entries.sort();
-    for p in entries {
-        crate::bundle::Bundle::load(&p).map_err(|e| Error::new(ErrorKind::InvalidData, e.to_string()))?;
+    for p in kernel_files {
         let name = p.file_name().expect("read_dir entries have names");
-        std::fs::copy(&p, kernels.join(name))?;
+        std::fs::copy(p, kernels.join(name))?;
     }
-    Ok(root)
+    Ok(())
 }
 
 /// The plugin icon: a few soft hexagonal bokeh highlights on a dark ground, 128×128 RGBA PNG.

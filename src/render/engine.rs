@@ -31,8 +31,10 @@ pub enum RenderError {
     Mismatch(String),
     #[error("cannot start {0} render threads: {1}")]
     Threads(usize, String),
-    #[error("the blur reaches too far for this frame: its padded working frame would hold {0} floats (limit 2^30)")]
+    #[error("the blur reaches too far for this frame: its padded working frame would hold {0} floats (limit 2^28)")]
     TooLarge(u128),
+    #[error("the bundle's {taps} taps per radius table, in up to {tables} tables for this frame's radii, would need {total} taps (limit {max}); use a smaller bundle, a smaller --maximum or a fixed radius", max = super::request::MAX_TABLE_TAPS)]
+    Tables { taps: usize, tables: u64, total: u128 },
 }
 
 /// How depth edges are treated (ARCHITECTURE.md, "Gather and layered").
@@ -61,6 +63,9 @@ pub struct RenderStats {
     pub tables: usize,
     /// Largest radius used.
     pub max_radius: f32,
+    /// Output samples that came out NaN or ±Inf (finite source values so large that their
+    /// blur overflows f32); a front end should warn (ARCHITECTURE.md "Hostile input").
+    pub nonfinite_output: usize,
 }
 
 /// Runs renders on a thread pool of a chosen size (0 = all cores, rayon's global pool).
@@ -355,8 +360,9 @@ const SPREAD_TAIL: f64 = 1e-3;
 /// alone are skipped).
 const GATHER_TILE: usize = 16;
 
-/// Largest padded working buffer, in floats (two are allocated): 4 GiB each.
-pub const MAX_WORK_FLOATS: u128 = 1 << 30;
+/// Largest padded working buffer, in floats (two are allocated): 1 GiB each, room for an 8K
+/// RGBA frame padded by ~1000 px (ARCHITECTURE.md "Hostile input").
+pub const MAX_WORK_FLOATS: u128 = 1 << 28;
 
 /// Refuses a render whose padded working frame would be absurd (a far-reaching bundle at a
 /// large radius on a large frame) before anything is allocated.

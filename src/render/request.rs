@@ -151,16 +151,30 @@ pub fn blur_reach(bundle: &Bundle, max_radius: f64) -> usize {
 /// Largest [`blur_reach`] a render accepts, in pixels.
 pub const MAX_REACH: usize = 8192;
 
+/// Largest number of taps the radius tables of one render may hold (tables × layers × taps per
+/// layer; a table also holds merged integer taps, ~50 bytes a tap in all): 2^24, ~0.8 GB.
+pub const MAX_TABLE_TAPS: u128 = 1 << 24;
+
 /// Refuses, before anything is built, a blur of a `width × height × channels` frame at radii up
-/// to `max_radius` that reaches more than [`MAX_REACH`] or whose padded working frame would
-/// exceed [`super::engine::MAX_WORK_FLOATS`]. `Engine::render` and the C API's plain blurs use it.
+/// to `max_radius` that reaches more than [`MAX_REACH`], whose padded working frame would
+/// exceed [`super::engine::MAX_WORK_FLOATS`], or (`per_pixel`: a radius per pixel, one table per
+/// 1/32 px in use) whose radius tables could exceed [`MAX_TABLE_TAPS`]. `Engine::render` and
+/// the C API's plain blurs use it.
 pub(crate) fn check_reach(
     bundle: &Bundle,
     max_radius: f64,
-    width: usize,
-    height: usize,
-    channels: usize,
+    (width, height, channels): (usize, usize, usize),
+    per_pixel: bool,
 ) -> Result<(), RenderError> {
+    if per_pixel {
+        let buckets = super::plan::bucket(max_radius.min(MAX_RADIUS) as f32) as u64 + 1;
+        let tables = buckets.min(width as u64 * height as u64);
+        let taps = bundle.layers * bundle.taps;
+        let total = tables as u128 * taps as u128;
+        if total > MAX_TABLE_TAPS {
+            return Err(RenderError::Tables { taps, tables, total });
+        }
+    }
     let pad = blur_reach(bundle, max_radius);
     if pad > MAX_REACH {
         return Err(RenderError::Reach(pad));
@@ -175,6 +189,12 @@ pub(crate) fn check_reach(
 /// The padding a cascade of layers with these reaches needs around the frame: their sum.
 pub(crate) fn padding(layer_reaches: &[i32]) -> usize {
     layer_reaches.iter().map(|&r| r.max(0) as usize).sum()
+}
+
+/// The NaN and ±Inf samples of a view.
+fn count_nonfinite(view: &ImageView) -> usize {
+    use rayon::prelude::*;
+    (0..view.height).into_par_iter().map(|y| view.row(y).iter().filter(|v| !v.is_finite()).count()).sum()
 }
 
 /// The tints of the focal-plane setup output.
@@ -208,7 +228,8 @@ impl Engine {
         }
         let bundle = match bundle {
             Some(b) if options.needs_bundle(with_depth) => {
-                check_reach(b, options.max_radius(with_depth), src.width, src.height, src.channels)?;
+                let size = (src.width, src.height, src.channels);
+                check_reach(b, options.max_radius(with_depth), size, with_depth)?;
                 Some(b)
             }
             Some(b) => Some(b),
@@ -236,7 +257,7 @@ impl Engine {
         if options.output == Output::Result && options.mix < 1.0 {
             mix_with_source(options.mix as f32, src, dst);
         }
-        Ok(stats)
+        Ok(RenderStats { nonfinite_output: count_nonfinite(&dst.as_view()), ..stats })
     }
 
     /// Renders `image` in place as `options` ask, without depth (at `options.radius`): the same
@@ -252,8 +273,9 @@ impl Engine {
         match bundle {
             Some(b) if plain && options.needs_bundle(false) => {
                 let r = options.max_radius(false);
-                check_reach(b, r, image.width, image.height, image.channels)?;
-                self.blur_fixed_in_place(b, r, image)
+                check_reach(b, r, (image.width, image.height, image.channels), false)?;
+                let stats = self.blur_fixed_in_place(b, r, image)?;
+                Ok(RenderStats { nonfinite_output: count_nonfinite(&image.as_view()), ..stats })
             }
             _ if plain && !options.needs_bundle(false) => Ok(RenderStats::default()),
             _ => {

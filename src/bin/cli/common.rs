@@ -21,6 +21,39 @@ pub fn failed(message: impl Into<String>) -> Fail {
     Fail { code: 1, message: message.into() }
 }
 
+/// One line on standard output; see the `println` of `sparsebokeh.rs`.
+pub fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n")).and_then(|_| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        err(format_args!("sparsebokeh: cannot write to standard output: {e}"));
+        std::process::exit(1);
+    }
+}
+
+/// One line on standard error, ignoring a failure (there is nowhere left to report it).
+pub fn err(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_fmt(args).and_then(|_| e.write_all(b"\n"));
+}
+
+/// Refuses, before any work, an output path that cannot be written: its extension is not one
+/// of `kinds`, its folder is missing or read-only, or something other than a regular file is
+/// there (exit 2, nothing written).
+pub fn check_output(flag: &str, path: &std::path::Path, kinds: &[&str]) -> Result<(), Fail> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let shown = path.display();
+    if !kinds.contains(&ext.as_str()) {
+        let list = kinds.iter().map(|k| format!(".{k}")).collect::<Vec<_>>().join(" or ");
+        return Err(usage(format!("{flag}{shown}: the output must end in {list}")));
+    }
+    sparsebokeh::io::check_writable(path).map_err(|e| usage(format!("{flag}{shown}: {e}; nothing was written")))
+}
+
 pub fn load_bundle(flag: &str, name_or_path: &str) -> Result<sparsebokeh::Bundle, Fail> {
     sparsebokeh::locate(name_or_path).map_err(|e| usage(format!("{flag} {name_or_path}: {e}")))
 }

@@ -1,6 +1,6 @@
 //! `sparsebokeh demo`: a synthetic scene blurred with a shipped bundle, before and after.
 
-use super::common::{failed, load_bundle, Fail};
+use super::common::{failed, load_bundle, usage, Fail};
 use clap::Args;
 use sparsebokeh::io;
 use sparsebokeh::Edges;
@@ -23,6 +23,8 @@ pub struct DemoArgs {
 }
 
 pub fn run(a: &DemoArgs) -> Result<(), Fail> {
+    io::check_frame_size(a.width as u64, a.height as u64)
+        .map_err(|e| usage(format!("--width {} --height {}: the demo frame {e}", a.width, a.height)))?;
     let bundle = load_bundle("--bundle", &a.bundle)?;
     std::fs::create_dir_all(&a.out).map_err(|e| failed(format!("{}: {e}", a.out.display())))?;
     let scene = sparsebokeh::scene::city_with_lights(a.width, a.height);

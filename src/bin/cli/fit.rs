@@ -160,8 +160,19 @@ fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), St
         (None, Some(list)) => list.clone(),
         (None, None) => DEFAULT_RADII.to_vec(),
     };
-    if let Some(r) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= MAX_RADIUS)) {
-        return Err(format!("--radii/--radius: {r} is outside (0, {MAX_RADIUS}]"));
+    let max = if args.compare { MAX_RADIUS } else { fit::MAX_FIT_RADIUS };
+    if let Some(r) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= max)) {
+        return Err(format!("--radii/--radius: {r} is outside (0, {max}] (the largest radius a bundle is fitted at)"));
+    }
+    let params = [
+        ("--rotation", args.rotation),
+        ("--curvature", args.curvature),
+        ("--inner", args.inner),
+        ("--sigma", args.sigma),
+        ("--offset", args.offset),
+    ];
+    if let Some((flag, Some(v))) = params.iter().find(|(_, v)| v.is_some_and(|v| !v.is_finite())) {
+        return Err(format!("{flag} {v}: must be a finite number"));
     }
     Ok((spec, radii, channel))
 }
@@ -196,6 +207,9 @@ pub fn run(args: &FitArgs) -> i32 {
         return run_compare(&shape, &name, args.radius.unwrap_or(32.0), &spec);
     }
     let Some(out) = &args.out else { return fail("--out FILE is required (where the bundle is written)") };
+    if let Err(e) = sparsebokeh::io::check_writable(out) {
+        return fail(format!("--out {}: {e}; nothing was fitted", out.display()));
+    }
     let opts = BasisOptions {
         spec,
         radii,

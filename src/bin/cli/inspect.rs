@@ -1,6 +1,6 @@
 //! `sparsebokeh inspect`: a bundle's entries, and the PSF at a radius as an image.
 
-use super::common::{failed, load_bundle, usage, Fail};
+use super::common::{check_output, failed, load_bundle, usage, Fail};
 use clap::Args;
 use sparsebokeh::psf::complex_psf;
 use sparsebokeh::AtRadius;
@@ -20,7 +20,13 @@ pub struct InspectArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Largest PSF `--psf` writes, in samples (a 4096 × 4096 grid of f64, 128 MiB).
+pub const MAX_PSF_SAMPLES: u64 = 1 << 24;
+
 pub fn run(a: &InspectArgs) -> Result<(), Fail> {
+    if let Some(out) = &a.out {
+        check_output("--out ", out, &["exr", "png"])?;
+    }
     let b = load_bundle("bundle", &a.bundle)?;
     println!("name:        {}", b.name);
     if !b.description.is_empty() {
@@ -52,6 +58,13 @@ pub fn run(a: &InspectArgs) -> Result<(), Fail> {
                 AtRadius::PassThrough => Complex::identity(),
                 AtRadius::Complex(c) => c,
             };
+            let side = 2 * complex.reach() as u64 + 1;
+            if side * side > MAX_PSF_SAMPLES {
+                return Err(usage(format!(
+                    "--psf {r}: the PSF there reaches {} px, a {side}×{side} grid, more than the {MAX_PSF_SAMPLES}-sample limit",
+                    complex.reach()
+                )));
+            }
             let psf = complex_psf(&complex);
             let side = psf.side();
             let img =

@@ -1,12 +1,12 @@
 //! `sparsebokeh render`: frames and frame-numbered sequences.
 
-use super::common::{failed, load_bundle, usage, Fail, Progress};
+use super::common::{check_output, failed, load_bundle, usage, Fail, Progress};
 use clap::{Args, ValueEnum};
 use sparsebokeh::io::{self, Role};
 use sparsebokeh::MAX_RADIUS;
 use sparsebokeh::{Edges, Output, RenderOptions};
 use sparsebokeh::{Engine, Image, Lens, LensMode};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -112,6 +112,24 @@ pub struct RenderArgs {
     pub threads: usize,
 }
 
+/// Most digits a frame pattern may pad to (`%016d`).
+pub const MAX_FRAME_DIGITS: usize = 16;
+
+/// Refuses a frame pattern padding to more than [`MAX_FRAME_DIGITS`] digits (`%070000d`).
+fn check_pattern(flag: &str, pattern: &str) -> Result<(), Fail> {
+    let Some(rest) = pattern.find('%').map(|i| &pattern[i + 1..]) else { return Ok(()) };
+    let Some(spec) = rest.find('d').map(|e| &rest[..e]) else { return Ok(()) };
+    let digits = spec.trim_start_matches('0');
+    if spec.chars().all(|c| c.is_ascii_digit())
+        && digits.parse::<usize>().map_or(!digits.is_empty(), |w| w > MAX_FRAME_DIGITS)
+    {
+        return Err(usage(format!(
+            "{flag}{pattern}: the frame number pads to {digits} digits; at most {MAX_FRAME_DIGITS} are allowed"
+        )));
+    }
+    Ok(())
+}
+
 /// `in.%04d.exr` with frame 7 → `in.0007.exr`; `None` when the path has no pattern.
 pub fn frame_path(pattern: &str, frame: i64) -> Option<String> {
     let start = pattern.find('%')?;
@@ -122,6 +140,7 @@ pub fn frame_path(pattern: &str, frame: i64) -> Option<String> {
         return None;
     }
     let width: usize = if spec.is_empty() { 0 } else { spec.trim_start_matches('0').parse().unwrap_or(0) };
+    let width = width.min(MAX_FRAME_DIGITS);
     let num =
         if frame < 0 { format!("-{:0w$}", -frame, w = width.saturating_sub(1)) } else { format!("{frame:0width$}") };
     Some(format!("{}{}{}", &pattern[..start], num, &rest[end + 1..]))
@@ -179,6 +198,15 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
             return Err(usage(format!("--radius {r}: must be a number of pixels in 0..={MAX_RADIUS}")));
         }
     }
+    let max_threads = sparsebokeh::capi::MAX_THREADS as usize;
+    if a.threads > max_threads {
+        return Err(usage(format!("--threads {}: at most {max_threads} render threads", a.threads)));
+    }
+    check_pattern("", &a.input)?;
+    check_pattern("", &a.output)?;
+    if let Some(d) = &a.depth {
+        check_pattern("--depth ", d)?;
+    }
     let options = options(a);
     if a.radius.is_none() {
         let lens = options.lens;
@@ -187,43 +215,27 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     options.validate(a.radius.is_none()).map_err(|e| usage(e.to_string()))?;
     let bundle = load_bundle("--bundle", &a.bundle)?;
     let engine = Engine::new(a.threads).map_err(|e| usage(format!("--threads {}: {e}", a.threads)))?;
-
-    // The frames to do: (input, depth, output) paths.
-    let jobs: Vec<(String, Option<String>, String)> = match &a.frames {
-        None => {
-            if frame_path(&a.input, 0).is_some() {
-                return Err(usage(format!("{}: a frame pattern needs --frames", a.input)));
-            }
-            vec![(a.input.clone(), a.depth.clone(), a.output.clone())]
+    let jobs = jobs(a)?;
+    let setup = Setup { bundle: &bundle, engine: &engine, options, fixed: a.radius.is_some() };
+    // Nothing is skipped or half done silently: every output can be written and, in a
+    // sequence, every frame (and its depth) decodes, before the first frame renders.
+    for (input, depth, output) in &jobs {
+        check_output("", Path::new(output), &["exr", "png"])?;
+        if !Path::new(input).exists() {
+            return Err(usage(format!("{input}: input frame not found")));
         }
-        Some(spec) => {
-            let frames = parse_frames(spec)?;
-            let out_pat = frame_path(&a.output, 0)
-                .map(|_| a.output.clone())
-                .ok_or_else(|| usage(format!("{}: --frames needs a frame pattern such as out.%04d.exr", a.output)))?;
-            if frame_path(&a.input, 0).is_none() {
-                return Err(usage(format!("{}: --frames needs a frame pattern such as in.%04d.exr", a.input)));
-            }
-            frames
-                .iter()
-                .map(|&f| {
-                    let depth = a.depth.as_ref().map(|d| frame_path(d, f).unwrap_or_else(|| d.clone()));
-                    (frame_path(&a.input, f).unwrap(), depth, frame_path(&out_pat, f).unwrap())
-                })
-                .collect()
+        if let Some(d) = depth.as_ref().filter(|d| !Path::new(d).exists()) {
+            return Err(usage(format!("{d}: input frame not found")));
         }
-    };
-    // Nothing is skipped silently: every input must exist before the first frame starts.
-    for (input, depth, _) in &jobs {
-        for p in std::iter::once(input).chain(depth.iter()) {
-            if !Path::new(p).exists() {
-                return Err(usage(format!("{p}: input frame not found")));
-            }
+    }
+    if jobs.len() > 1 {
+        for (input, depth, _) in &jobs {
+            load_frame(&setup, input, depth.as_deref())
+                .map_err(|e| usage(format!("{}; no frame was rendered", e.message)))?;
         }
     }
     let progress = Progress::new(jobs.len(), "render");
     let mut failures = Vec::new();
-    let setup = Setup { bundle: &bundle, engine: &engine, options, fixed: a.radius.is_some() };
     for (i, (input, depth, output)) in jobs.iter().enumerate() {
         match render_frame(&setup, input, depth.as_deref(), output) {
             Ok(line) => progress.done(i, &format!("{output}: {line}")),
@@ -244,6 +256,30 @@ pub fn run(a: &RenderArgs) -> Result<(), Fail> {
     }
 }
 
+/// The frames to do: (input, depth, output) paths.
+fn jobs(a: &RenderArgs) -> Result<Vec<(String, Option<String>, String)>, Fail> {
+    let Some(spec) = &a.frames else {
+        if frame_path(&a.input, 0).is_some() {
+            return Err(usage(format!("{}: a frame pattern needs --frames", a.input)));
+        }
+        return Ok(vec![(a.input.clone(), a.depth.clone(), a.output.clone())]);
+    };
+    let frames = parse_frames(spec)?;
+    let out_pat = frame_path(&a.output, 0)
+        .map(|_| a.output.clone())
+        .ok_or_else(|| usage(format!("{}: --frames needs a frame pattern such as out.%04d.exr", a.output)))?;
+    if frame_path(&a.input, 0).is_none() {
+        return Err(usage(format!("{}: --frames needs a frame pattern such as in.%04d.exr", a.input)));
+    }
+    Ok(frames
+        .iter()
+        .map(|&f| {
+            let depth = a.depth.as_ref().map(|d| frame_path(d, f).unwrap_or_else(|| d.clone()));
+            (frame_path(&a.input, f).unwrap(), depth, frame_path(&out_pat, f).unwrap())
+        })
+        .collect())
+}
+
 fn lens_flag(e: &sparsebokeh::LensError) -> &'static str {
     let sparsebokeh::LensError::Param { field, .. } = e;
     field
@@ -258,68 +294,72 @@ struct Setup<'a> {
     fixed: bool,
 }
 
-fn render_frame(
-    Setup { bundle, engine, options, fixed }: &Setup,
-    input: &str,
-    depth_path: Option<&str>,
-    output: &str,
-) -> Result<String, Fail> {
-    let out_path = PathBuf::from(output);
-    match out_path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
-        Some(e) if e == "exr" || e == "png" => {}
-        _ => return Err(usage(format!("{output}: output must end in .exr or .png"))),
-    }
+/// A frame's source and (unless the blur is fixed) its depth, decoded and checked.
+fn load_frame(setup: &Setup, input: &str, depth_path: Option<&str>) -> Result<(Image, Option<Image>), Fail> {
     let frame = io::read(Path::new(input), Role::Color).map_err(|e| usage(e.to_string()))?;
-    let mut src = frame.color;
-    let (w, h) = (src.width, src.height);
-    // A fixed blur renders in place (one frame in memory); a depth blur into a second frame.
-    let mut out = Image::new(if *fixed { 0 } else { w }, h, src.channels);
-    let started = std::time::Instant::now();
-    let stats = match fixed {
-        true => engine.render_in_place(Some(bundle), options, &mut src.view_mut()),
-        false => {
-            let depth = match depth_path {
-                Some(d) => {
-                    let img = io::read(Path::new(d), Role::Data).map_err(|e| usage(e.to_string()))?;
-                    match img.depth {
-                        Some(z) => Image { width: img.color.width, height: img.color.height, channels: 1, data: z },
-                        None => img.color,
-                    }
-                }
-                None => match frame.depth {
-                    Some(z) => Image { width: src.width, height: src.height, channels: 1, data: z },
-                    None => {
-                        return Err(usage(format!(
-                            "{input}: no depth found (looked for {}; the file holds {}); pass --depth FILE or a fixed --radius",
-                            io::DEPTH_NAMES,
-                            if frame.channels.is_empty() { "no named channels".to_string() } else { frame.channels.join(", ") }
-                        )))
-                    }
-                },
-            };
-            if depth.width != src.width || depth.height != src.height {
-                return Err(usage(format!(
-                    "{}: depth is {}×{} but {input} is {}×{}",
-                    depth_path.unwrap_or(input),
-                    depth.width,
-                    depth.height,
-                    src.width,
-                    src.height
-                )));
+    let src = frame.color;
+    if setup.fixed {
+        return Ok((src, None));
+    }
+    let depth = match depth_path {
+        Some(d) => {
+            let img = io::read(Path::new(d), Role::Data).map_err(|e| usage(e.to_string()))?;
+            match img.depth {
+                Some(z) => Image { width: img.color.width, height: img.color.height, channels: 1, data: z },
+                None => img.color,
             }
-            engine.render(Some(bundle), options, &src.view(), Some(&depth.view()), &mut out.view_mut())
         }
+        None => match frame.depth {
+            Some(z) => Image { width: src.width, height: src.height, channels: 1, data: z },
+            None => {
+                return Err(usage(format!(
+                    "{input}: no depth found (looked for {}; the file holds {}); pass --depth FILE or a fixed --radius",
+                    io::DEPTH_NAMES,
+                    if frame.channels.is_empty() { "no named channels".to_string() } else { frame.channels.join(", ") }
+                )))
+            }
+        },
+    };
+    if depth.width != src.width || depth.height != src.height {
+        return Err(usage(format!(
+            "{}: depth is {}×{} but {input} is {}×{}",
+            depth_path.unwrap_or(input),
+            depth.width,
+            depth.height,
+            src.width,
+            src.height
+        )));
+    }
+    Ok((src, Some(depth)))
+}
+
+fn render_frame(setup: &Setup, input: &str, depth_path: Option<&str>, output: &str) -> Result<String, Fail> {
+    let Setup { bundle, engine, options, .. } = setup;
+    let (mut src, depth) = load_frame(setup, input, depth_path)?;
+    let (w, h) = (src.width, src.height);
+    let started = std::time::Instant::now();
+    // A fixed blur renders in place (one frame in memory); a depth blur into a second frame.
+    let mut out = Image::new(if depth.is_none() { 0 } else { w }, h, src.channels);
+    let stats = match &depth {
+        None => engine.render_in_place(Some(bundle), options, &mut src.view_mut()),
+        Some(z) => engine.render(Some(bundle), options, &src.view(), Some(&z.view()), &mut out.view_mut()),
     }
     .map_err(|e| usage(format!("{input}: {e}")))?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
-    let result = if *fixed { &src } else { &out };
-    io::write(&out_path, result).map_err(|e| failed(e.to_string()))?;
+    let result = if depth.is_none() { &src } else { &out };
+    io::write(Path::new(output), result).map_err(|e| failed(e.to_string()))?;
     let mut line = format!("{w}×{h} in {ms:.1} ms, {} radius tables", stats.tables);
     if stats.nonfinite_samples > 0 {
         line += &format!(", warning: {} NaN/Inf samples treated as 0", stats.nonfinite_samples);
     }
     if stats.bad_depth > 0 {
         line += &format!(", warning: {} non-finite or negative depth values treated as far", stats.bad_depth);
+    }
+    if stats.nonfinite_output > 0 {
+        line += &format!(
+            ", warning: {} output samples are NaN/Inf (source values too large to blur in 32-bit float)",
+            stats.nonfinite_output
+        );
     }
     Ok(line)
 }
