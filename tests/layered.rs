@@ -85,21 +85,6 @@ fn bundle() -> Bundle {
     random_bundle(17, 3, 12, &[1.0, 2.0, 4.0, 8.0])
 }
 
-/// RMS error over the pixels where `select` holds.
-fn rms(a: &Image, b: &Image, select: &dyn Fn(usize) -> bool) -> f64 {
-    let (mut se, mut n) = (0.0f64, 0usize);
-    for i in 0..a.width * a.height {
-        if select(i) {
-            for ch in 0..4 {
-                let d = (a.data[i * 4 + ch] - b.data[i * 4 + ch]) as f64;
-                se += d * d;
-            }
-            n += 4;
-        }
-    }
-    (se / n.max(1) as f64).sqrt()
-}
-
 /// (band rms gather, band rms layered, psnr gather away, psnr layered away)
 fn evaluate(scene: &Scene) -> (f64, f64, f64, f64) {
     let b = bundle();

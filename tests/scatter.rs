@@ -231,21 +231,6 @@ fn minus(a: &Image, b: &Image) -> Image {
     d
 }
 
-/// RMS over the pixels where `select` holds.
-fn rms(a: &Image, b: &Image, select: &dyn Fn(usize) -> bool) -> f64 {
-    let (mut se, mut n) = (0.0f64, 0usize);
-    for i in 0..a.width * a.height {
-        if select(i) {
-            for ch in 0..4 {
-                let d = (a.data[i * 4 + ch] - b.data[i * 4 + ch]) as f64;
-                se += d * d;
-            }
-            n += 4;
-        }
-    }
-    (se / n.max(1) as f64).sqrt()
-}
-
 /// Pixels within `reach` of a light.
 fn near_lights(lights: &[Light], w: usize, h: usize, reach: f64) -> Vec<bool> {
     (0..w * h)

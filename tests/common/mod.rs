@@ -101,3 +101,18 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// RMS over the pixels (4 channels) of `a` against `b` where `select` holds.
+pub fn rms(a: &Image, b: &Image, select: &dyn Fn(usize) -> bool) -> f64 {
+    let (mut se, mut n) = (0.0f64, 0usize);
+    for i in 0..a.width * a.height {
+        if select(i) {
+            for ch in 0..4 {
+                let d = (a.data[i * 4 + ch] - b.data[i * 4 + ch]) as f64;
+                se += d * d;
+            }
+            n += 4;
+        }
+    }
+    (se / n.max(1) as f64).sqrt()
+}
