@@ -105,15 +105,24 @@ fn item03_frame_pattern_wider_than_16_digits_exit_2() {
 #[test]
 fn item04_failed_stdout_does_not_panic() {
     use std::process::{Command, Stdio};
-    // A closed pipe (`inspect disc | head -1`): quiet, 141 as SIGPIPE would give.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sparsebokeh"))
+    // A closed pipe (`inspect disc | head -1`): quiet, 141 as SIGPIPE would give. The pipe's
+    // reading end is closed before the child starts, so its first write fails (with the end
+    // closed after the start, a small output could fit the pipe's buffer first).
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created by pipe(2) and are owned here alone.
+    let (read_end, write_end) = unsafe {
+        use std::os::fd::FromRawFd;
+        (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    };
+    drop(read_end);
+    let o = Command::new(env!("CARGO_BIN_EXE_sparsebokeh"))
         .args(["inspect", "disc"])
-        .stdout(Stdio::piped())
+        .stdout(Stdio::from(write_end))
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
     // A full device: a message and exit 1.
