@@ -68,6 +68,10 @@ pub struct FitArgs {
     /// Initial layout: radial, support, symmetric (quarter/half-turn symmetric targets) or auto (all that apply, the best kept).
     #[arg(long, default_value = "auto")]
     pub init: String,
+    /// Weight of the flatness term: the squared error over the aperture's flat interior counts
+    /// 1 + FLAT times, so the fit keeps a highlight's disc flat (no rings, no central dot).
+    #[arg(long, default_value_t = fit::basis::DEFAULT_FLAT)]
+    pub flat: f64,
     /// Seed of the fit (the same seed gives the same taps).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -180,6 +184,7 @@ pub fn run(args: &FitArgs) -> i32 {
         init,
         seed: args.seed,
         rounds: args.rounds,
+        flat: args.flat,
     };
     if !(1..=16).contains(&spec.layers) {
         return fail(format!("--layers: {} is outside 1..=16", spec.layers));
@@ -189,6 +194,9 @@ pub fn run(args: &FitArgs) -> i32 {
     }
     if spec.iterations == 0 {
         return fail("--iterations: must be at least 1");
+    }
+    if !(spec.flat.is_finite() && (0.0..=1000.0).contains(&spec.flat)) {
+        return fail(format!("--flat: {} is outside 0..=1000", spec.flat));
     }
     let radii = match (&args.radius, &args.radii) {
         (Some(r), _) => vec![*r],
