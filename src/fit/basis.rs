@@ -630,7 +630,9 @@ mod tests {
                 let t = shape.rasterize(e.radius).unwrap();
                 let db = crate::kernel::psf::psnr_db(&crate::kernel::psf::complex_psf(&e.complex), &t);
                 assert!((db - e.psnr_db.unwrap()).abs() < 0.01, "{name} r={}: {db} vs {:?}", e.radius, e.psnr_db);
-                assert!(db > 17.0, "{name} r={}: {db:.2} dB", e.radius);
+                // Non-negative weights and a flat interior cost PSNR against the signed fits
+                // (which all passed 17 dB here): the lowest now is the disc at r=32, 16.57 dB.
+                assert!(db > 16.0, "{name} r={}: {db:.2} dB", e.radius);
             }
             // What the engine renders between entries (the lerp, DESIGN §1) stays near the target:
             // half-way between each pair of entries from radius 6 to 48, at least 14 dB and
