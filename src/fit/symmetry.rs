@@ -8,7 +8,8 @@
 //! sharpening, at about 19.9 dB after one Adam run, where the radial and support starts reach
 //! about 19.3 dB (and the best of 100 random unconstrained starts 19.6). The fitter's perturbation
 //! rounds then break the symmetry (see [`super::basis`]); from these starts they reach about
-//! 21.0–21.1 dB, from the others about 20.2.
+//! 21.0–21.1 dB, from the others about 20.2. (Those figures are for signed weights; with the
+//! fitter's non-negative weights and flatness term the radial start often wins: disc r=16 18.2 dB.)
 
 use super::init::{identity_layer, Rng};
 use super::optimize::{adam, objective_and_gradient, Options, Params};
