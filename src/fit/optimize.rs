@@ -225,7 +225,7 @@ fn blur(g: &Grid, sigma: f64) -> Grid {
 /// cells: `|B·R|²/n` with B the gaussian blur (the loss of both PSF and target blurred by σ). Early in a fit this lets taps feel the target beyond their 2×2 footprint; σ = 0
 /// is the exact loss.
 pub fn smoothed_loss_and_gradient(params: &Params, target: &Grid, sigma: f64, grad: Option<&mut Params>) -> f64 {
-    objective_and_gradient(params, target, sigma, 0.0, grad)
+    objective_and_gradient(params, target, sigma, 0.0, 0.0, grad)
 }
 
 /// The cells of `target`'s interior that the flatness term weighs, as `(dx, dy)`: where the target
@@ -251,8 +251,19 @@ pub const FLAT_REACH: f64 = 0.8;
 /// The fitting objective: [`smoothed_loss_and_gradient`] plus `flat` × the mean squared error
 /// over the target's flat interior ([`flat_cells`], summed over those cells and divided by the
 /// whole grid's cell count, like the loss): a highlight shows the interior's pattern (rings, a
-/// central dot) far more than the PSNR weighs it. `flat` = 0 is the loss of DESIGN §3.
-pub fn objective_and_gradient(params: &Params, target: &Grid, sigma: f64, flat: f64, grad: Option<&mut Params>) -> f64 {
+/// central dot) far more than the PSNR weighs it; plus `lobe` × the sum of the PSF's squared
+/// negative values over the same cell count (every cell of the PSF, inside the target's grid and
+/// out): with signed weights, what keeps the PSF's negative lobes — a dark ring round an HDR
+/// highlight — near 0 while the signed taps still sharpen. `flat` = `lobe` = 0 is the loss of
+/// DESIGN §3.
+pub fn objective_and_gradient(
+    params: &Params,
+    target: &Grid,
+    sigma: f64,
+    flat: f64,
+    lobe: f64,
+    grad: Option<&mut Params>,
+) -> f64 {
     let splats: Vec<Splat> = params.layers.iter().map(|l| splat(l)).collect();
     let nl = splats.len();
     let total_half: i32 = splats.iter().map(|s| s.half).sum();
@@ -271,6 +282,12 @@ pub fn objective_and_gradient(params: &Params, target: &Grid, sigma: f64, flat: 
     // Residual on a grid covering both the PSF and the target.
     let m = total_half.max(target.half).max(psf.half);
     let mut residual = psf.recut(m);
+    // The PSF's negative values (every cell, the target's grid and beyond).
+    let below: Vec<(usize, f64)> = if lobe > 0.0 {
+        residual.data.iter().enumerate().filter(|(_, v)| **v < 0.0).map(|(i, v)| (i, *v)).collect()
+    } else {
+        Vec::new()
+    };
     let rside = residual.side();
     let tside = target.side();
     let off = (m - target.half) as usize;
@@ -306,6 +323,11 @@ pub fn objective_and_gradient(params: &Params, target: &Grid, sigma: f64, flat: 
     for (i, r) in interior {
         loss += flat * r * r / n;
         residual.data[i] += flat * r;
+    }
+    // + lobe·Σ min(0, PSF)²/n, likewise.
+    for (i, d) in below {
+        loss += lobe * d * d / n;
+        residual.data[i] += lobe * d;
     }
     let Some(grad) = grad else { return loss };
     tap_gradients(&splats, &qs, &residual, m, n, grad);
@@ -416,6 +438,8 @@ pub struct Options {
     /// The flatness weight of [`objective_and_gradient`] for callers whose objective is the
     /// target's alone (the symmetric search); see `FitSpec::flat`.
     pub flat: f64,
+    /// The lobe weight of [`objective_and_gradient`], likewise.
+    pub lobe: f64,
 }
 
 impl Default for Options {
@@ -431,6 +455,7 @@ impl Default for Options {
             smooth_until: 0.5,
             non_negative: true,
             flat: 0.0,
+            lobe: 0.0,
         }
     }
 }
@@ -639,22 +664,29 @@ mod tests {
     #[test]
     fn gradient_matches_central_differences_for_every_parameter() {
         // Spread 4 on a half-5 target: the PSF spills outside the grid, so that term is exercised too.
-        // The fifth case checks the coarse-to-fine (smoothed) loss too, the last two the
-        // flatness term, exact and smoothed.
-        for (layers, taps, seed, sigma, flat) in [
-            (3, 6, 1u64, 0.0, 0.0),
-            (2, 5, 2, 0.0, 0.0),
-            (1, 4, 3, 0.0, 0.0),
-            (4, 3, 4, 0.0, 0.0),
-            (3, 5, 5, 1.3, 0.0),
-            (3, 5, 6, 0.0, 3.0),
-            (3, 5, 7, 1.3, 2.0),
+        // The fifth case checks the coarse-to-fine (smoothed) loss too, the next two the
+        // flatness term, exact and smoothed, the last two the lobe term (every third weight
+        // negated, so the PSF has negative cells).
+        for (layers, taps, seed, sigma, flat, lobe) in [
+            (3, 6, 1u64, 0.0, 0.0, 0.0),
+            (2, 5, 2, 0.0, 0.0, 0.0),
+            (1, 4, 3, 0.0, 0.0, 0.0),
+            (4, 3, 4, 0.0, 0.0, 0.0),
+            (3, 5, 5, 1.3, 0.0, 0.0),
+            (3, 5, 6, 0.0, 3.0, 0.0),
+            (3, 5, 7, 1.3, 2.0, 0.0),
+            (3, 5, 8, 0.0, 0.0, 40.0),
+            (2, 6, 9, 1.3, 2.0, 40.0),
         ] {
             let target = disc(5, 4.5);
-            let p = random_params(layers, taps, 4.0, seed);
+            let mut p = random_params(layers, taps, 4.0, seed);
+            if lobe > 0.0 {
+                p.layers.iter_mut().flatten().step_by(3).for_each(|t| t[2] = -t[2]);
+                assert!(complex_psf(&p.to_complex()).data.iter().any(|v| *v < 0.0));
+            }
             let mut g = p.zeros_like();
-            let loss = |p: &Params, t: &Grid| objective_and_gradient(p, t, sigma, flat, None);
-            objective_and_gradient(&p, &target, sigma, flat, Some(&mut g));
+            let loss = |p: &Params, t: &Grid| objective_and_gradient(p, t, sigma, flat, lobe, None);
+            objective_and_gradient(&p, &target, sigma, flat, lobe, Some(&mut g));
             for l in 0..layers {
                 for i in 0..taps {
                     for k in 0..3 {
@@ -693,9 +725,23 @@ mod tests {
         );
         let n = (target.side() * target.side()) as f64;
         let se: f64 = cells.iter().map(|&(x, y)| (psf.get(x, y) - target.get(x, y)).powi(2)).sum();
-        let with = objective_and_gradient(&p, &target, 0.0, 2.5, None);
+        let with = objective_and_gradient(&p, &target, 0.0, 2.5, 0.0, None);
         let without = loss(&p, &target);
         assert!(((with - without) - 2.5 * se / n).abs() < 1e-6 * with, "{with} - {without} vs {}", 2.5 * se / n);
+    }
+
+    #[test]
+    fn lobe_term_is_the_squared_negative_part_of_the_dense_psf() {
+        let target = disc(6, 5.5);
+        let mut p = random_params(3, 7, 3.0, 13);
+        p.layers.iter_mut().flatten().step_by(3).for_each(|t| t[2] = -t[2]);
+        let psf = complex_psf(&p.to_complex());
+        let n = (target.side() * target.side()) as f64;
+        let neg: f64 = psf.data.iter().map(|v| v.min(0.0).powi(2)).sum();
+        assert!(neg > 0.0);
+        let with = objective_and_gradient(&p, &target, 0.0, 0.0, 70.0, None);
+        let without = loss(&p, &target);
+        assert!(((with - without) - 70.0 * neg / n).abs() < 1e-5 * with, "{with} - {without} vs {}", 70.0 * neg / n);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn optimize_orbits(base: &Params, k: usize, target: &Grid, opts: &Options) -
     let taps = base.layers.iter().map(Vec::len).max().unwrap_or(1) * k;
     let mut full_grad = expand(base, k);
     let mut eval = |p: &Params, sigma: f64, grad: &mut Params| {
-        let l = objective_and_gradient(&expand(p, k), target, sigma, opts.flat, Some(&mut full_grad));
+        let l = objective_and_gradient(&expand(p, k), target, sigma, opts.flat, opts.lobe, Some(&mut full_grad));
         pull_back(&full_grad, k, grad);
         l
     };
@@ -165,7 +165,7 @@ pub fn search(
             let mut rng = Rng::new(seed.wrapping_add(0x5A11 + trial as u64));
             let start = random_orbits(target, layers, orbits, k, &mut rng, trial % 2 == 0);
             let full = expand(&optimize_orbits(&start, k, target, opts), k);
-            let l = objective_and_gradient(&full, target, 0.0, opts.flat, None);
+            let l = objective_and_gradient(&full, target, 0.0, opts.flat, opts.lobe, None);
             (full, l)
         })
         .collect();

@@ -72,6 +72,13 @@ pub struct FitArgs {
     /// 1 + FLAT times, so the fit keeps a highlight's disc flat (no rings, no central dot).
     #[arg(long, default_value_t = fit::basis::DEFAULT_FLAT)]
     pub flat: f64,
+    /// Tap weights: non-negative (the PSF is non-negative by construction) or signed (with the
+    /// lobe term keeping the PSF's negative part near 0).
+    #[arg(long, default_value = "non-negative")]
+    pub weights: String,
+    /// Weight of the lobe term: the squared negative part of the PSF counts LOBE times.
+    #[arg(long, default_value_t = 0.0)]
+    pub lobe: f64,
     /// Seed of the fit (the same seed gives the same taps).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -185,6 +192,12 @@ pub fn run(args: &FitArgs) -> i32 {
         seed: args.seed,
         rounds: args.rounds,
         flat: args.flat,
+        signed: match args.weights.as_str() {
+            "signed" => true,
+            "non-negative" => false,
+            w => return fail(format!("--weights: {w} is not signed or non-negative")),
+        },
+        lobe: args.lobe,
     };
     if !(1..=16).contains(&spec.layers) {
         return fail(format!("--layers: {} is outside 1..=16", spec.layers));
