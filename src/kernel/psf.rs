@@ -132,6 +132,55 @@ pub fn psnr_db(psf: &Grid, target: &Grid) -> f64 {
     10.0 * (peak * peak / mse).log10()
 }
 
+/// The most negative value of `psf` over its peak (0 when no value is negative): what a
+/// highlight far brighter than its surroundings shows as a dark ring.
+pub fn negative_lobe(psf: &Grid) -> f64 {
+    let peak = psf.max();
+    let low = psf.data.iter().cloned().fold(0.0, f64::min);
+    if peak > 0.0 {
+        low / peak
+    } else {
+        low
+    }
+}
+
+/// Fraction of the radius inside which [`interior_flatness`] measures.
+pub const INTERIOR_FRACTION: f64 = 0.8;
+
+/// The interior of a flat target at radius `r`: the cells whose centre lies within
+/// [`INTERIOR_FRACTION`]·r of the origin and where the target is at its peak (to 0.1 %); `None`
+/// when those are fewer than half the cells within that distance (a target that is not flat
+/// there: a gaussian, a star's arms).
+pub fn interior_cells(target: &Grid, r: f64) -> Option<Vec<(i32, i32)>> {
+    let peak = target.max();
+    let reach = INTERIOR_FRACTION * r;
+    let h = target.half;
+    let mut within = 0usize;
+    let mut cells = Vec::new();
+    for dy in -h..=h {
+        for dx in -h..=h {
+            if ((dx * dx + dy * dy) as f64).sqrt() <= reach {
+                within += 1;
+                if target.get(dx, dy) >= 0.999 * peak {
+                    cells.push((dx, dy));
+                }
+            }
+        }
+    }
+    (cells.len() >= 2 && 2 * cells.len() >= within).then_some(cells)
+}
+
+/// The interior's relative variation: standard deviation over mean of `psf` on the
+/// [`interior_cells`] of `target` at radius `r` (`None` where the target has no flat interior).
+/// Onion rings and a central dot show here long before they cost PSNR.
+pub fn interior_flatness(psf: &Grid, target: &Grid, r: f64) -> Option<f64> {
+    let cells = interior_cells(target, r)?;
+    let n = cells.len() as f64;
+    let mean = cells.iter().map(|&(x, y)| psf.get(x, y)).sum::<f64>() / n;
+    let var = cells.iter().map(|&(x, y)| (psf.get(x, y) - mean).powi(2)).sum::<f64>() / n;
+    Some(var.sqrt() / mean.abs().max(f64::MIN_POSITIVE))
+}
+
 /// A unit-sum disc of cells whose centres lie within `r` (test fixture; the fitter's targets
 /// are area-averaged, see `kernel::shapes`).
 #[cfg(test)]

@@ -68,6 +68,17 @@ pub struct FitArgs {
     /// Initial layout: radial, support, symmetric (quarter/half-turn symmetric targets) or auto (all that apply, the best kept).
     #[arg(long, default_value = "auto")]
     pub init: String,
+    /// Weight of the flatness term: the squared error over the aperture's flat interior counts
+    /// 1 + FLAT times, so the fit keeps a highlight's disc flat (no rings, no central dot).
+    #[arg(long, default_value_t = fit::basis::DEFAULT_FLAT)]
+    pub flat: f64,
+    /// Tap weights: non-negative (the PSF is non-negative by construction) or signed (with the
+    /// lobe term keeping the PSF's negative part near 0).
+    #[arg(long, default_value = "non-negative")]
+    pub weights: String,
+    /// Weight of the lobe term: the squared negative part of the PSF counts LOBE times.
+    #[arg(long, default_value_t = 0.0)]
+    pub lobe: f64,
     /// Seed of the fit (the same seed gives the same taps).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -144,6 +155,13 @@ fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), St
         init,
         seed: args.seed,
         rounds: args.rounds,
+        flat: args.flat,
+        signed: match args.weights.as_str() {
+            "signed" => true,
+            "non-negative" => false,
+            w => return Err(format!("--weights: {w} is not signed or non-negative")),
+        },
+        lobe: args.lobe,
     };
     let (max_layers, max_taps) = (sparsebokeh::MAX_LAYERS as usize, sparsebokeh::MAX_TAPS as usize);
     if !(1..=max_layers).contains(&spec.layers) {
@@ -154,6 +172,12 @@ fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), St
     }
     if spec.iterations == 0 {
         return Err("--iterations: must be at least 1".into());
+    }
+    if !(spec.flat.is_finite() && (0.0..=1000.0).contains(&spec.flat)) {
+        return Err(format!("--flat: {} is outside 0..=1000", spec.flat));
+    }
+    if !(spec.lobe.is_finite() && spec.lobe >= 0.0) {
+        return Err(format!("--lobe: {} must be a finite weight ≥ 0", spec.lobe));
     }
     let radii = match (&args.radius, &args.radii) {
         (Some(r), _) => vec![*r],

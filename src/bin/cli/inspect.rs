@@ -2,11 +2,10 @@
 
 use super::common::{check_output, failed, load_bundle, usage, Fail};
 use clap::Args;
-use sparsebokeh::psf::complex_psf;
-use sparsebokeh::AtRadius;
-use sparsebokeh::MAX_RADIUS;
-use sparsebokeh::{Complex, Image};
-use std::path::PathBuf;
+use sparsebokeh::psf::{complex_psf, interior_flatness, negative_lobe, psnr_db};
+use sparsebokeh::shapes::Shape;
+use sparsebokeh::{AtRadius, Bundle, Complex, Image, MAX_RADIUS};
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -23,6 +22,47 @@ pub struct InspectArgs {
 /// Largest PSF `--psf` writes, in samples (a 4096 × 4096 grid of f64, 128 MiB).
 pub const MAX_PSF_SAMPLES: u64 = 1 << 24;
 
+/// The shape a bundle was fitted to, if it names one this machine can rasterise (an image target's
+/// path is relative to the bundle's folder).
+fn bundle_shape(b: &Bundle, name_or_path: &str) -> Option<Shape> {
+    let p = Path::new(name_or_path);
+    let dir = if p.exists() { p.parent().unwrap_or(Path::new(".")).to_path_buf() } else { PathBuf::from(".") };
+    Shape::from_json(&b.target, &dir).ok()
+}
+
+/// One row of the quality table: PSNR (ARCHITECTURE.md, bundle format), the most negative PSF value over the peak, and
+/// the interior's std/mean (inside 0.8 r; "-" where the target has no flat interior).
+fn quality_row(label: &str, complex: &Complex, r: f64, shape: Option<&Shape>, reach: String) {
+    let psf = complex_psf(complex);
+    let target = shape.and_then(|s| s.rasterize(r).ok());
+    let psnr = target.as_ref().map_or("-".to_string(), |t| format!("{:.2}", psnr_db(&psf, t)));
+    let flat =
+        target.as_ref().and_then(|t| interior_flatness(&psf, t, r)).map_or("-".to_string(), |f| format!("{f:.4}"));
+    println!("{label:>8}  {psnr:>9}  {:>+10.4}  {flat:>9}  {reach:>7}", negative_lobe(&psf));
+}
+
+/// Per entry, then per midpoint between entries (what the engine renders there).
+fn print_quality(b: &Bundle, name_or_path: &str) {
+    let shape = bundle_shape(b, name_or_path);
+    println!("{:>8}  {:>9}  {:>10}  {:>9}  {:>7}", "radius", "psnr_db", "min/peak", "std/mean", "reach");
+    for e in &b.basis {
+        let stored = e.psnr_db.map_or("-".to_string(), |p| format!("{p:.2}"));
+        match &shape {
+            Some(s) => {
+                quality_row(&format!("{}", e.radius), &e.complex, e.radius, Some(s), e.complex.reach().to_string())
+            }
+            None => println!("{:>8}  {stored:>9}  {:>+10.4}", e.radius, negative_lobe(&complex_psf(&e.complex))),
+        }
+    }
+    println!("between entries (the engine's interpolation):");
+    for w in b.basis.windows(2) {
+        let r = 0.5 * (w[0].radius + w[1].radius);
+        if let AtRadius::Complex(c) = b.at_radius(r) {
+            quality_row(&format!("{r}"), &c, r, shape.as_ref(), String::new());
+        }
+    }
+}
+
 pub fn run(a: &InspectArgs) -> Result<(), Fail> {
     if let Some(out) = &a.out {
         check_output("--out ", out, &["exr", "png"])?;
@@ -38,11 +78,7 @@ pub fn run(a: &InspectArgs) -> Result<(), Fail> {
         println!("target:      {}", b.target);
     }
     println!("radii:       {}", b.radii().iter().map(|r| format!("{r}")).collect::<Vec<_>>().join(", "));
-    println!("{:>8}  {:>9}  {:>7}", "radius", "psnr_db", "reach");
-    for e in &b.basis {
-        let psnr = e.psnr_db.map_or("-".to_string(), |p| format!("{p:.2}"));
-        println!("{:>8}  {:>9}  {:>7}", e.radius, psnr, e.complex.reach());
-    }
+    print_quality(&b, &a.bundle);
     if !b.fit.is_null() {
         println!("fit:         {}", b.fit);
     }
