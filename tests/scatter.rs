@@ -431,6 +431,12 @@ fn a_moving_light_does_not_flicker() {
                     depth.data[i] = depth_for(&lens, r);
                     input_energy += 3.0 * (v - sky) as f64;
                 }
+                if i == 0 {
+                    // A marker at CoC 24 (a small feature: the sky is at 28), so the light's
+                    // slices are not at its own radius but around it (a ladder ends at its
+                    // largest CoC): its disc is the blend of the two slices around it.
+                    depth.data[0] = depth_for(&lens, 24.0);
+                }
             }
         }
         let ours = render(&engine, &bundle, &lens, Edges::Layered, &color, &depth);
