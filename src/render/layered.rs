@@ -689,9 +689,20 @@ fn upsample(v: &[f32], hw: usize, hh: usize, w: usize, h: usize, c: usize) -> Ve
     out
 }
 
-/// Composites a blurred region over what nearer layers left: `acc += T·C`, `T ·= 1 − coverage`,
-/// in the region's output tiles.
-fn composite(job: &SliceJob, blurred: &[f32], ci: usize, w: usize, acc: &mut [f32], trans: &mut [f32]) {
+/// Composites a blurred region over what nearer layers left: `acc += T·C`, then `T ·= 1 −
+/// coverage` — except that a small feature's coverage only waits (`pending`) until the next
+/// surface layer at that pixel: small features do not occlude one another, so the two tent
+/// halves of one light (or two overlapping lights) add up instead of one hiding part of the
+/// other, while the wall behind them is still covered by them. `trans` holds (T, pending).
+fn composite(
+    job: &SliceJob,
+    blurred: &[f32],
+    ci: usize,
+    w: usize,
+    feature: bool,
+    acc: &mut [f32],
+    trans: &mut [(f32, f32)],
+) {
     let (out_r, in_r) = (job.out_r, job.in_r);
     let rw = in_r.width();
     let rows = out_r.y0..out_r.y1;
@@ -702,13 +713,18 @@ fn composite(job: &SliceJob, blurred: &[f32], ci: usize, w: usize, acc: &mut [f3
         let line = &blurred[(y - in_r.y0) * rw * ci..(y - in_r.y0 + 1) * rw * ci];
         for (a, b) in job.comp.spans(y, w) {
             for x in a..b {
-                let tr = trow[x];
+                let (mut tr, pending) = trow[x];
+                if !feature && pending > 0.0 {
+                    tr = (tr - pending).max(0.0);
+                    trow[x] = (tr, 0.0);
+                }
                 if tr <= 0.0 {
                     continue;
                 }
                 let px = &line[(x - in_r.x0) * ci..(x - in_r.x0 + 1) * ci];
                 arow[x * ci..(x + 1) * ci].iter_mut().zip(px).for_each(|(o, &v)| *o += tr * v);
-                trow[x] = tr * (1.0 - px[ci - 1].clamp(0.0, 1.0));
+                let cover = tr * px[ci - 1].clamp(0.0, 1.0);
+                trow[x] = if feature { (tr, pending + cover) } else { (tr - cover, 0.0) };
             }
         }
     });
@@ -853,7 +869,7 @@ pub(crate) fn blur_layered(
         .collect();
     let frame = Frame { bundle, img: &img, ci, w, signed, located: &located };
     let mut acc = scratch.1.floats.take(w * h * ci, 0.0);
-    let mut trans = scratch.1.floats.take(w * h, 1.0);
+    let mut trans = scratch.1.pairs.take(w * h, (1.0, 0.0));
     let mut start = 0;
     while start < jobs.len() {
         // A batch of regions, blurred in parallel, composited in order.
@@ -866,13 +882,13 @@ pub(crate) fn blur_layered(
         let blurred: Vec<Vec<f32>> =
             jobs[start..end].par_iter().map(|j| blur_region(&frame, j, &info[j.p as usize], scratch)).collect();
         for (j, b) in jobs[start..end].iter().zip(&blurred) {
-            composite(j, b, ci, w, &mut acc, &mut trans);
+            composite(j, b, ci, w, info[j.p as usize].feature, &mut acc, &mut trans);
         }
         start = end;
     }
     finish(&acc, weight, ci, is_opaque(&img, ci), dst);
     scratch.1.floats.give(acc);
-    scratch.1.floats.give(trans);
+    scratch.1.pairs.give(trans);
     scratch.1.located.give(located);
     owns.iter().filter(|o| o.any()).count()
 }
@@ -1209,10 +1225,16 @@ mod tests {
         let job = |p| SliceJob { p, comp: comp.clone(), out_r: r, in_r: r };
         let front: Vec<f32> = [0.5, 0.0, 0.0, 0.5].repeat(w * w);
         let back: Vec<f32> = [0.0, 0.0, 1.0, 1.0].repeat(w * w);
-        let (mut acc, mut trans) = (vec![0.0; w * w * ci], vec![1.0; w * w]);
-        composite(&job(0), &front, ci, w, &mut acc, &mut trans);
-        composite(&job(1), &back, ci, w, &mut acc, &mut trans);
+        let (mut acc, mut trans) = (vec![0.0; w * w * ci], vec![(1.0, 0.0); w * w]);
+        composite(&job(0), &front, ci, w, false, &mut acc, &mut trans);
+        composite(&job(1), &back, ci, w, false, &mut acc, &mut trans);
         assert_eq!(&acc[..4], &[0.5, 0.0, 0.5, 1.0]);
-        assert_eq!(trans[0], 0.0);
+        assert_eq!(trans[0], (0.0, 0.0));
+        // Small features add up (no self-occlusion) but still cover the surface behind them.
+        let (mut acc, mut trans) = (vec![0.0; w * w * ci], vec![(1.0, 0.0); w * w]);
+        composite(&job(0), &front, ci, w, true, &mut acc, &mut trans);
+        composite(&job(1), &front, ci, w, true, &mut acc, &mut trans);
+        composite(&job(2), &back, ci, w, false, &mut acc, &mut trans);
+        assert_eq!(&acc[..4], &[1.0, 0.0, 0.0, 1.0]);
     }
 }
