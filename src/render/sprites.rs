@@ -23,6 +23,10 @@ const COC_TOLERANCE: f32 = 0.5;
 /// Largest group of pixels (8-connected, no depth edge inside) treated as a small feature.
 pub const SPRITE_MAX_PX: usize = 1024;
 
+/// When more than 1 / SMALL_SHARE_LIMIT of the frame lies in small groups, only the highlights
+/// among them stay small features.
+const SMALL_SHARE_LIMIT: usize = 16;
+
 /// The small features of a frame, per pixel (row-major).
 pub(crate) struct Features {
     /// In a small group bordered by depth edges.
@@ -33,7 +37,13 @@ pub(crate) struct Features {
 
 /// The small features of a `w × h` frame with signed CoC `signed` and luminance map `lum`.
 pub(crate) fn small_features(signed: &[f32], lum: &[f32], (w, h): (usize, usize)) -> Features {
-    let small = small_groups(signed, w, h);
+    let mut small = small_groups(signed, w, h);
+    // A depth map of noise (foliage, a broken Z pass) makes every pixel a small group: past this
+    // share of the frame, groups count only where they are highlights, which bounds the work of
+    // the 1-px ladder to what is worth it.
+    if small.par_iter().filter(|&&s| s).count() > w * h / SMALL_SHARE_LIMIT {
+        small.par_iter_mut().enumerate().for_each(|(i, s)| *s = *s && is_highlight(lum, w, h, i % w, i / w));
+    }
     let mut highlight = vec![false; w * h];
     highlight.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for (x, f) in row.iter_mut().enumerate() {
@@ -190,6 +200,20 @@ mod tests {
         assert!(!small[20 * w + 40] && !small[15 * w + 30]);
         assert!(!small[0] && !small[9 * w + 11]);
         assert_eq!(small.iter().filter(|&&s| s).count(), 9);
+    }
+
+    /// Depth noise (every pixel its own group) keeps only the highlights as small features.
+    #[test]
+    fn depth_noise_leaves_only_highlights() {
+        let (w, h) = (64, 64);
+        // Noise: each pixel one of 16 CoCs 2 px apart (a scrambled index), so groups are tiny.
+        let signed: Vec<f32> =
+            (0..w * h).map(|i| 5.0 + 2.0 * ((i as u32).wrapping_mul(2654435761) >> 28) as f32).collect();
+        let mut lum = vec![0.1f32; w * h];
+        lum[30 * w + 30] = 50.0;
+        let f = small_features(&signed, &lum, (w, h));
+        assert!(f.small[30 * w + 30]);
+        assert_eq!(f.small.iter().filter(|&&s| s).count(), 1);
     }
 
     /// A continuous ramp with a light on it (same CoC as the ramp there): one surface.
