@@ -253,11 +253,11 @@ impl Engine {
         }
         check_depth(lens, depth, src, dst)?;
         self.install(|| {
+            let (w, h) = (src.width, src.height);
             let (mut signed, bad) = lens.signed_coc_map(depth, depth_channel);
             let lum = super::sprites::luminance_map(src);
-            super::silhouette::assign_mixed_pixels(&mut signed, &lum, (src.width, src.height));
+            super::silhouette::assign_mixed_pixels(&mut signed, &lum, (w, h));
             let max_radius = signed.par_iter().map(|s| s.abs()).reduce(|| 0.0f32, f32::max);
-            let (w, h) = (src.width, src.height);
             // Layered near depth edges (weight > 0, see layered::edge_weight_with), gather elsewhere:
             // gather is computed only in the tiles with some weight below 1.
             let radii: Vec<f32> = signed.par_iter().map(|s| s.abs()).collect();

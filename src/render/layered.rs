@@ -634,24 +634,22 @@ fn blur_region(f: &Frame, job: &SliceJob, layer: &Layer, scratch: &Scratch) -> V
     let mask = job.comp.crop(tx0, ty0, rw, rh);
     let d = if !layer.feature && layer.centre.abs() >= HALF_RES_FROM { 2 } else { 1 };
     let (source, radii) = slice_source(f, job, &need, layer.feature, d);
-    let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
-    let blurred = match &layer.plan {
-        Some(plan) => return blur_with(plan, source, (rw, rh, f.ci), &mask, scratch),
-        // Radii of half a px or less pass through: nothing to blur.
-        None if radii.par_iter().all(|&r| r <= 0.5) => source,
-        // At half resolution the interpolation back reads one blurred pixel past the output
-        // tiles: blur one tile more on every side.
-        None if d == 2 => {
-            let half_mask = TileMask { tile: TILE / 2, ..mask.dilated(1) };
-            blur_with(&Plan::per_pixel(f.bundle, &radii), source, (bw, bh, f.ci), &half_mask, scratch)
-        }
-        None => return blur_with(&Plan::per_pixel(f.bundle, &radii), source, (rw, rh, f.ci), &mask, scratch),
-    };
-    if d == 1 {
-        blurred
-    } else {
-        upsample(&blurred, bw, bh, rw, rh, f.ci)
+    if let Some(plan) = &layer.plan {
+        return blur_with(plan, source, (rw, rh, f.ci), &mask, scratch);
     }
+    // Radii of half a px or less pass through: nothing to blur.
+    if radii.par_iter().all(|&r| r <= 0.5) {
+        return source;
+    }
+    let plan = Plan::per_pixel(f.bundle, &radii);
+    if d == 1 {
+        return blur_with(&plan, source, (rw, rh, f.ci), &mask, scratch);
+    }
+    // At half resolution the interpolation back reads one blurred pixel past the output tiles:
+    // blur one tile more on every side.
+    let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+    let half_mask = TileMask { tile: TILE / 2, ..mask.dilated(1) };
+    upsample(&blur_with(&plan, source, (bw, bh, f.ci), &half_mask, scratch), bw, bh, rw, rh, f.ci)
 }
 
 /// `source` (`w × h × c`) blurred by `plan` in the tiles of `mask`.
@@ -737,7 +735,6 @@ fn composite(
 /// constant frame stays constant. A source with transparency keeps its composited alpha.
 fn finish(acc: &[f32], weight: &[f32], ci: usize, opaque: bool, dst: &mut ImageViewMut) {
     let (w, c) = (dst.width, dst.channels);
-    let added = ci > c;
     let mut rows = dst.rows_mut();
     rows.par_iter_mut().enumerate().for_each(|(y, out)| {
         let mut l = [0.0f32; 4];
@@ -751,7 +748,7 @@ fn finish(acc: &[f32], weight: &[f32], ci: usize, opaque: bool, dst: &mut ImageV
             if opaque && cov > 1e-6 {
                 // Colour over coverage; an alpha channel (the coverage itself) becomes 1.
                 l[..c].iter_mut().zip(a).for_each(|(l, &v)| *l = v / cov);
-            } else if opaque || added {
+            } else if opaque {
                 l[..c].iter_mut().for_each(|l| *l = 0.0);
             } else {
                 l[..c].copy_from_slice(&a[..c]);
@@ -886,7 +883,9 @@ pub(crate) fn blur_layered(
         }
         start = end;
     }
-    finish(&acc, weight, ci, is_opaque(&img, ci), dst);
+    // An added coverage channel is 1 everywhere: opaque without looking.
+    let opaque = ci > src.channels || is_opaque(&img, ci);
+    finish(&acc, weight, ci, opaque, dst);
     scratch.1.floats.give(acc);
     scratch.1.pairs.give(trans);
     scratch.1.located.give(located);
