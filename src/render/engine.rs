@@ -79,7 +79,7 @@ pub struct Engine {
 /// a render reads it, and every layer writes the region the next one reads.
 /// The layered engine's frame-sized working arrays are kept too (in [`Pools`]).
 #[derive(Default)]
-pub(crate) struct Scratch(std::sync::Mutex<Vec<Vec<f32>>>, pub Pools);
+pub(crate) struct Scratch(Pool<f32>, pub Pools);
 
 /// Frame-sized arrays of the layered engine kept between frames, by element type.
 #[derive(Default)]
@@ -87,6 +87,8 @@ pub(crate) struct Pools {
     pub floats: Pool<f32>,
     pub pairs: Pool<(f32, f32)>,
     pub located: Pool<super::layered::Loc>,
+    pub flags: Pool<bool>,
+    pub bytes: Pool<u8>,
 }
 
 /// Arrays of one element type kept between frames, so that a frame does not page its working
@@ -100,55 +102,63 @@ impl<T> Default for Pool<T> {
 }
 
 impl<T: Copy + Default + Send + Sync> Pool<T> {
-    const KEEP: usize = 4;
+    const KEEP: usize = 6;
 
     /// An array of `n` copies of `fill`: the smallest kept one that is large enough, else a new one.
     pub fn take(&self, n: usize, fill: T) -> Vec<T> {
-        let kept = self.0.lock().ok().and_then(|mut g| {
-            let i = (0..g.len()).filter(|&i| g[i].capacity() >= n).min_by_key(|&i| g[i].capacity())?;
-            Some(g.swap_remove(i))
-        });
-        let mut v = match kept {
-            Some(mut v) => {
-                v.truncate(n);
-                v.resize(n, fill);
-                v
-            }
-            None => crate::render::frame_buffer::<T>(n),
-        };
+        let mut v = self.take_dirty(n);
         v.par_iter_mut().for_each(|e| *e = fill);
         v
     }
 
+    /// An array of `n` elements whose contents are unspecified (for one written whole).
+    pub fn take_dirty(&self, n: usize) -> Vec<T> {
+        let kept = self.0.lock().ok().and_then(|mut g| {
+            let i = (0..g.len()).filter(|&i| g[i].capacity() >= n).min_by_key(|&i| g[i].capacity())?;
+            Some(g.swap_remove(i))
+        });
+        match kept {
+            Some(mut v) => {
+                v.resize(n, T::default());
+                v
+            }
+            None => crate::render::frame_buffer::<T>(n),
+        }
+    }
+
     /// Keeps `v` for a later frame.
     pub fn give(&self, v: Vec<T>) {
+        self.give_keeping(v, Self::KEEP);
+    }
+
+    /// Keeps `v` for a later frame, and the largest `keep` arrays in all.
+    fn give_keeping(&self, v: Vec<T>, keep: usize) {
         if let Ok(mut g) = self.0.lock() {
-            g.push(v);
-            g.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
-            g.truncate(Self::KEEP);
+            if v.capacity() > 0 {
+                g.push(v);
+                g.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
+                g.truncate(keep);
+            }
         }
     }
 }
 
 impl Scratch {
-    /// A buffer of `n` floats (contents unspecified).
-    fn take(&self, n: usize) -> Vec<f32> {
-        let mut v = self.0.lock().map(|mut g| g.pop()).ok().flatten().unwrap_or_default();
-        if v.len() >= n {
-            v.truncate(n);
-        } else {
-            v = crate::render::frame_buffer(n);
-        }
-        v
+    /// Buffers kept: the padded pair of a whole-frame render, and a pair per worker thread for
+    /// the regions the layered engine blurs in parallel (no more than a render holds at once).
+    fn keep() -> usize {
+        2 + 2 * rayon::current_num_threads()
     }
 
-    /// Returns a buffer for the next render (two are kept).
-    fn give(&self, v: Vec<f32>) {
-        if let Ok(mut g) = self.0.lock() {
-            if g.len() < 2 && !v.is_empty() {
-                g.push(v);
-            }
-        }
+    /// A buffer of `n` floats (contents unspecified): the smallest kept one that is large enough
+    /// (its pages already in memory), else a new one.
+    pub(crate) fn take(&self, n: usize) -> Vec<f32> {
+        self.0.take_dirty(n)
+    }
+
+    /// Returns a buffer for later renders (the largest [`Scratch::keep`] are kept).
+    pub(crate) fn give(&self, v: Vec<f32>) {
+        self.0.give_keeping(v, Self::keep());
     }
 }
 
@@ -254,29 +264,39 @@ impl Engine {
         check_depth(lens, depth, src, dst)?;
         self.install(|| {
             let (w, h) = (src.width, src.height);
-            let (mut signed, bad) = lens.signed_coc_map(depth, depth_channel);
-            let lum = super::sprites::luminance_map(src);
-            super::silhouette::assign_mixed_pixels(&mut signed, &lum, (w, h));
+            let pools = &self.scratch.1;
+            let mut signed = pools.floats.take_dirty(w * h);
+            let bad = lens.signed_coc_into(depth, depth_channel, &mut signed);
+            let mut lum = pools.floats.take_dirty(w * h);
+            super::sprites::luminance_into(src, &mut lum);
+            let mut edges = pools.bytes.take_dirty(w * h);
+            super::edges::edge_bits_into(&signed, (w, h), &mut edges);
+            super::silhouette::assign_mixed_pixels(&mut signed, &lum, (w, h), &mut edges);
             let max_radius = signed.par_iter().map(|s| s.abs()).reduce(|| 0.0f32, f32::max);
             // Layered near depth edges (weight > 0, see layered::edge_weight_with), gather elsewhere:
             // gather is computed only in the tiles with some weight below 1.
-            let radii: Vec<f32> = signed.par_iter().map(|s| s.abs()).collect();
+            let mut radii = pools.floats.take_dirty(w * h);
+            radii.par_iter_mut().zip(&signed).for_each(|(r, s)| *r = s.abs());
             let plan = Plan::per_pixel(bundle, &radii);
             check_work(&plan, src)?;
             // The blur's spread per whole radius (rounded up), looked up per jump.
             let band_for = spread_table(bundle, max_radius);
-            let features = super::sprites::small_features(&signed, &lum, (w, h));
-            let weight = super::layered::edge_weight_with(&signed, &features.small, w, h, &band_for, &self.scratch.1);
+            let features = super::sprites::small_features(&signed, &lum, &edges, (w, h));
+            let weight =
+                super::layered::edge_weight_with(&signed, &edges, &features.small, w, h, &band_for, &self.scratch.1);
             // Highlights on a surface whose CoC changes across their disc, away from depth
             // edges: their light above the surface's is scattered on top (gather sees the
             // surface without them). Near edges they are small features of the layered blur.
-            let loose: Vec<bool> = features.highlight.par_iter().zip(&weight).map(|(&f, &e)| f && e <= 0.0).collect();
-            let split = loose.contains(&true).then(|| super::highlights::split(src, &lum, &loose));
+            let mut loose = pools.flags.take_dirty(w * h);
+            loose.par_iter_mut().zip(&features.highlight).zip(&weight).for_each(|((o, &f), &e)| *o = f && e <= 0.0);
+            let split = loose
+                .contains(&true)
+                .then(|| super::highlights::split(src, &lum, &loose, self.scratch.take(w * h * src.channels)));
             let src = split.as_ref().map_or(*src, |(rest, _)| rest.view());
-            let small: Vec<bool> = (0..w * h)
-                .into_par_iter()
-                .map(|i| features.small[i] || (features.highlight[i] && weight[i] > 0.0))
-                .collect();
+            let mut small = pools.flags.take_dirty(w * h);
+            small.par_iter_mut().enumerate().for_each(|(i, o)| {
+                *o = features.small[i] || (features.highlight[i] && weight[i] > 0.0);
+            });
             let gather_tiles = TileMask::from_pixels(GATHER_TILE, w, h, &weight, |e| e < 1.0);
             let stats = run_masked(&plan, &src, dst, max_radius, Some(&gather_tiles), &self.scratch);
             let slices = if weight.iter().any(|&e| e > 0.0) {
@@ -289,7 +309,12 @@ impl Engine {
             if let Some((_, excess)) = &split {
                 super::layered::scatter_add(bundle, &signed, excess, dst, &self.scratch);
             }
-            self.scratch.1.floats.give(weight);
+            if let Some((rest, _)) = split {
+                self.scratch.give(rest.data);
+            }
+            pools.bytes.give(edges);
+            [weight, signed, lum, radii].into_iter().for_each(|v| pools.floats.give(v));
+            [loose, small, features.small, features.highlight].into_iter().for_each(|v| pools.flags.give(v));
             keep_non_negative(&stats, dst);
             Ok(RenderStats { bad_depth: bad, tables: stats.tables + slices, max_radius, ..stats })
         })

@@ -10,10 +10,11 @@ use rayon::prelude::*;
 
 /// The frame (`lum`: its luminance map) with each highlight pixel of `mask` replaced by its surroundings' mean colour, and
 /// the excess taken out: (pixel index, colour above the surroundings, as many channels as the
-/// frame; coverage unchanged).
-pub(crate) fn split(src: &ImageView, lum: &[f32], mask: &[bool]) -> (Image, Vec<(usize, [f32; 4])>) {
+/// frame; coverage unchanged). `buf` holds `w × h × channels` floats (its contents are
+/// overwritten).
+pub(crate) fn split(src: &ImageView, lum: &[f32], mask: &[bool], buf: Vec<f32>) -> (Image, Vec<(usize, [f32; 4])>) {
     let (w, h, c) = (src.width, src.height, src.channels);
-    let mut rest = Image { width: w, height: h, channels: c, data: crate::render::frame_buffer(w * h * c) };
+    let mut rest = Image { width: w, height: h, channels: c, data: buf };
     rest.data.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| row.copy_from_slice(&src.row(y)[..w * c]));
     let colour_channels = if c == 2 || c == 4 { c - 1 } else { c };
     let excess: Vec<(usize, [f32; 4])> = (0..w * h)

@@ -420,11 +420,13 @@ fn locate_pixels(
     pools: &Pools,
 ) -> (Vec<Loc>, Vec<TileMask>) {
     let mut located = pools.located.take(w * h, (0, 0, 0.0));
-    let per_row: Vec<Vec<(u32, usize)>> = located
+    let (n, tw) = (layers.order.len(), w.div_ceil(TILE));
+    // Per row of tiles: whether each layer owns a pixel in each tile (layer-major).
+    let per_row: Vec<Vec<bool>> = located
         .par_chunks_mut(w * TILE)
         .enumerate()
         .map(|(ty, rows)| {
-            let mut own = Vec::new();
+            let mut own = vec![false; n * tw];
             for (dy, row) in rows.chunks_mut(w).enumerate() {
                 let y = ty * TILE + dy;
                 for (a, b) in relevant.spans(y, w) {
@@ -433,24 +435,21 @@ fn locate_pixels(
                         let loc = layers.locate(signed[i], feature[i]);
                         *slot = loc;
                         if loc.2 < 1.0 {
-                            own.push((loc.0, x / TILE));
+                            own[loc.0 as usize * tw + x / TILE] = true;
                         }
                         if loc.2 > 0.0 {
-                            own.push((loc.1, x / TILE));
+                            own[loc.1 as usize * tw + x / TILE] = true;
                         }
                     }
                 }
             }
-            own.sort_unstable();
-            own.dedup();
             own
         })
         .collect();
-    let mut owns: Vec<TileMask> = vec![TileMask::new(TILE, w, h); layers.order.len()];
+    let mut owns: Vec<TileMask> = vec![TileMask::new(TILE, w, h); n];
     for (ty, own) in per_row.into_iter().enumerate() {
-        for (p, tx) in own {
-            let m = &mut owns[p as usize];
-            m.on[ty * m.tw + tx] = true;
+        for (p, m) in owns.iter_mut().enumerate() {
+            m.on[ty * tw..(ty + 1) * tw].copy_from_slice(&own[p * tw..(p + 1) * tw]);
         }
     }
     (located, owns)
@@ -473,59 +472,97 @@ fn slice_jobs(p: u32, own: &TileMask, band: &TileMask, reach: usize, w: usize, h
         .collect()
 }
 
-/// Coarse cells (`fb × fb` pixels) of a region, for its fills: per cell, the layer's own pixels
-/// by matte m (Σ m·colour, coverage included) over what is at this layer or farther (Σ(1 − n),
-/// n the nearer mass) and that mass per pixel of the cell; the own pixels' mean |CoC| and their
-/// matte per pixel; and whether the region holds nearer mass at all. Only `need`'s pixels count.
-fn fill_cells(f: &Frame, job: &SliceJob, need: &TileMask, fb: usize) -> FillCells {
+/// One pass over a region's pixels (those of `need`'s tiles), summed per block of `d × d`
+/// pixels: own pixels by matte m (Σ m·colour, coverage included, `ci` channels), the nearer mass
+/// Σ n, Σ m·|CoC|, Σ m, and what is at this layer or farther, Σ (1 − n). Blocks outside `need`
+/// hold zeros.
+struct BlockSums {
+    col: Vec<f32>,
+    near: Vec<f32>,
+    rad: Vec<f32>,
+    own: Vec<f32>,
+    far: Vec<f32>,
+}
+
+fn block_sums(f: &Frame, job: &SliceJob, need: &TileMask, d: usize) -> BlockSums {
     let (ci, r) = (f.ci, job.in_r);
     let (rw, rh) = (r.width(), r.height());
-    let (lw, lh) = (rw.div_ceil(fb), rh.div_ceil(fb));
+    let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+    let mut b = BlockSums {
+        col: crate::render::frame_buffer::<f32>(bw * bh * ci),
+        near: vec![0.0; bw * bh],
+        rad: vec![0.0; bw * bh],
+        own: vec![0.0; bw * bh],
+        far: vec![0.0; bw * bh],
+    };
+    let rows = b.col.par_chunks_mut(bw * ci).zip(b.near.par_chunks_mut(bw));
+    let rows = rows.zip(b.rad.par_chunks_mut(bw).zip(b.own.par_chunks_mut(bw).zip(b.far.par_chunks_mut(bw))));
+    rows.enumerate().for_each(|(by, ((col, near), (rad, (own, far))))| {
+        for y in by * d..(by * d + d).min(rh) {
+            let base = (y + r.y0) * f.w + r.x0;
+            // `d` divides the tile side: a block lies in one tile row and column.
+            for (a, e) in need.spans(by * d, rw) {
+                for x in a..e {
+                    let (m, n) = masses(f.located[base + x], job.p);
+                    let bx = x / d;
+                    if m != 0.0 {
+                        let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
+                        col[bx * ci..(bx + 1) * ci].iter_mut().zip(px).for_each(|(o, &v)| *o += m * v);
+                        rad[bx] += m * f.signed[base + x].abs();
+                        own[bx] += m;
+                    }
+                    near[bx] += n;
+                    far[bx] += 1.0 - n;
+                }
+            }
+        }
+    });
+    b
+}
+
+/// Coarse cells of `k × k` blocks of a region, for its fills: per cell, the layer's own pixels
+/// by matte (Σ m·colour) over what is at this layer or farther (Σ(1 − n)) and that mass per pixel
+/// of the cell; the own pixels' mean |CoC| and their matte per pixel; and whether the region
+/// holds nearer mass at all.
+fn fill_cells(b: &BlockSums, k: usize, (rw, rh, d, ci): (usize, usize, usize, usize)) -> FillCells {
+    let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
+    let (lw, lh) = (bw.div_ceil(k), bh.div_ceil(k));
     let mut cells = FillCells {
         col: vec![0.0; lw * lh * ci],
         far: vec![0.0; lw * lh],
         rad: vec![0.0; lw * lh],
         own: vec![0.0; lw * lh],
-        hidden: false,
+        hidden: b.near.par_iter().any(|&n| n > 0.0),
     };
     let rows = cells.col.par_chunks_mut(lw * ci).zip(cells.far.par_chunks_mut(lw));
     let rows = rows.zip(cells.rad.par_chunks_mut(lw).zip(cells.own.par_chunks_mut(lw)));
-    cells.hidden = rows
-        .enumerate()
-        .map(|(ly, ((col, far), (rad, own)))| {
-            let mut hidden = false;
-            let ys = ly * fb..((ly + 1) * fb).min(rh);
-            for y in ys.clone() {
-                let base = (y + r.y0) * f.w + r.x0;
-                for (a, b) in need.spans(y, rw) {
-                    for x in a..b {
-                        let (m, n) = masses(f.located[base + x], job.p);
-                        hidden |= n > 0.0;
-                        let cell = x / fb;
-                        if m != 0.0 {
-                            let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
-                            col[cell * ci..(cell + 1) * ci].iter_mut().zip(px).for_each(|(o, &v)| *o += m * v);
-                            rad[cell] += m * f.signed[base + x].abs();
-                            own[cell] += m;
-                        }
-                        far[cell] += 1.0 - n;
-                    }
-                }
+    rows.enumerate().for_each(|(ly, ((col, far), (rad, own)))| {
+        for by in ly * k..(ly * k + k).min(bh) {
+            for bx in 0..bw {
+                let (cell, i) = (bx / k, by * bw + bx);
+                col[cell * ci..(cell + 1) * ci]
+                    .iter_mut()
+                    .zip(&b.col[i * ci..(i + 1) * ci])
+                    .for_each(|(o, &v)| *o += v);
+                far[cell] += b.far[i];
+                rad[cell] += b.rad[i];
+                own[cell] += b.own[i];
             }
-            for cell in 0..lw {
-                let count = (ys.len() * ((cell + 1) * fb).min(rw).saturating_sub(cell * fb)) as f32;
-                if far[cell] > 0.0 {
-                    col[cell * ci..(cell + 1) * ci].iter_mut().for_each(|v| *v /= far[cell]);
-                }
-                if own[cell] > 0.0 {
-                    rad[cell] /= own[cell];
-                }
-                far[cell] /= count;
-                own[cell] /= count;
+        }
+        let fb = k * d;
+        let ys = ly * fb..((ly + 1) * fb).min(rh);
+        for cell in 0..lw {
+            let count = (ys.len() * ((cell + 1) * fb).min(rw).saturating_sub(cell * fb)) as f32;
+            if far[cell] > 0.0 {
+                col[cell * ci..(cell + 1) * ci].iter_mut().for_each(|v| *v /= far[cell]);
             }
-            hidden
-        })
-        .reduce(|| false, |a, b| a || b);
+            if own[cell] > 0.0 {
+                rad[cell] /= own[cell];
+            }
+            far[cell] /= count;
+            own[cell] /= count;
+        }
+    });
     cells
 }
 
@@ -539,7 +576,7 @@ struct FillCells {
 }
 
 /// Resolution factor of the fills: they are seen only through a blur, so they are computed on
-/// a grid this many times coarser and interpolated bilinearly.
+/// a grid this many blocks coarser and interpolated bilinearly.
 const FILL_FACTOR: usize = 4;
 
 /// A region's source on blocks of `d × d` pixels (`ci` channels, the input rectangle's size
@@ -555,12 +592,13 @@ fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask, feature: bool, d: us
     let (ci, r) = (f.ci, job.in_r);
     let (rw, rh) = (r.width(), r.height());
     let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
-    let fb = if rw >= 2 * FILL_FACTOR * d && rh >= 2 * FILL_FACTOR * d { FILL_FACTOR * d } else { 1 };
-    let (lw, lh) = (rw.div_ceil(fb), rh.div_ceil(fb));
+    let k = if rw >= 2 * FILL_FACTOR * d && rh >= 2 * FILL_FACTOR * d { FILL_FACTOR } else { 1 };
+    let (fb, lw, lh) = (k * d, bw.div_ceil(k), bh.div_ceil(k));
+    let sums = block_sums(f, job, need, d);
     let (fill, fill_r) = if feature {
         (Vec::new(), Vec::new())
     } else {
-        let c = fill_cells(f, job, need, fb);
+        let c = fill_cells(&sums, k, (rw, rh, d, ci));
         let fill = if c.hidden { pull_push(&c.col, &c.far, lw, lh, ci) } else { Vec::new() };
         (fill, pull_push(&c.rad, &c.own, lw, lh, 1))
     };
@@ -572,15 +610,14 @@ fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask, feature: bool, d: us
         (p0, (p0 + 1).min(n - 1), p - p.floor())
     };
     let col_spans: Vec<(usize, usize, f32)> = (0..bw).map(|bx| centre(bx, rw, lw)).collect();
-    let mut source = crate::render::frame_buffer::<f32>(bw * bh * ci);
+    let BlockSums { col: mut source, near, rad, own, .. } = sums;
     let mut radii = crate::render::frame_buffer::<f32>(bw * bh);
     source.par_chunks_mut(bw * ci).zip(radii.par_chunks_mut(bw)).enumerate().for_each(|(by, (row, rrow))| {
-        let ys = by * d..(by * d + d).min(rh);
+        let rows = (by * d + d).min(rh) - by * d;
         let (y0, y1, ty) = centre(by, rh, lh);
         for (a, b) in need.spans(by * d, rw) {
             for bx in a / d..b.div_ceil(d) {
-                let xs = bx * d..(bx * d + d).min(rw);
-                let cnt = (ys.len() * xs.len()) as f32;
+                let (i, cnt) = (by * bw + bx, (rows * ((bx * d + d).min(rw) - bx * d)) as f32);
                 let (x0, x1, tx) = col_spans[bx];
                 let taps = [
                     (y0 * lw + x0, (1.0 - tx) * (1.0 - ty)),
@@ -591,29 +628,15 @@ fn slice_source(f: &Frame, job: &SliceJob, need: &TileMask, feature: bool, d: us
                 let at = |g: &[f32], n: usize, ch: usize| taps.iter().map(|&(i, k)| k * g[i * n + ch]).sum::<f32>();
                 let out = &mut row[bx * ci..(bx + 1) * ci];
                 // Own pixels by matte; the nearer mass and the radius of the rest from the fills.
-                let (mut hidden, mut rad, mut rest) = (0.0f32, 0.0f32, 0.0f32);
-                for y in ys.clone() {
-                    let base = (y + r.y0) * f.w + r.x0;
-                    for x in xs.clone() {
-                        let (m, n) = masses(f.located[base + x], job.p);
-                        if m != 0.0 {
-                            let px = &f.img[(base + x) * ci..(base + x + 1) * ci];
-                            out.iter_mut().zip(px).for_each(|(o, &v)| *o += m * v);
-                        }
-                        hidden += n;
-                        let own = m.clamp(0.0, 1.0);
-                        rad += own * f.signed[base + x].abs();
-                        rest += 1.0 - own;
-                    }
+                if near[i] > 0.0 && !fill.is_empty() {
+                    out.iter_mut().enumerate().for_each(|(ch, o)| *o += near[i] * at(&fill, ci, ch));
                 }
-                if hidden > 0.0 && !fill.is_empty() {
-                    out.iter_mut().enumerate().for_each(|(ch, o)| *o += hidden * at(&fill, ci, ch));
-                }
+                let (mut rd, rest) = (rad[i], cnt - own[i]);
                 if rest > 0.0 && !feature {
-                    rad += rest * at(&fill_r, 1, 0);
+                    rd += rest * at(&fill_r, 1, 0);
                 }
                 out.iter_mut().for_each(|o| *o /= cnt);
-                rrow[bx] = (rad / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
+                rrow[bx] = (rd / cnt / d as f32 / SLICE_RADIUS_STEP).round() * SLICE_RADIUS_STEP;
             }
         }
     });
@@ -649,7 +672,10 @@ fn blur_region(f: &Frame, job: &SliceJob, layer: &Layer, scratch: &Scratch) -> V
     // blur one tile more on every side.
     let (bw, bh) = (rw.div_ceil(d), rh.div_ceil(d));
     let half_mask = TileMask { tile: TILE / 2, ..mask.dilated(1) };
-    upsample(&blur_with(&plan, source, (bw, bh, f.ci), &half_mask, scratch), bw, bh, rw, rh, f.ci)
+    let half = blur_with(&plan, source, (bw, bh, f.ci), &half_mask, scratch);
+    let full = upsample(&half, (bw, bh), (rw, rh, f.ci), &mask, scratch.take(rw * rh * f.ci));
+    scratch.give(half);
+    full
 }
 
 /// `source` (`w × h × c`) blurred by `plan` in the tiles of `mask`.
@@ -660,7 +686,8 @@ fn blur_with(
     mask: &TileMask,
     scratch: &Scratch,
 ) -> Vec<f32> {
-    let mut blurred = crate::render::frame_buffer::<f32>(w * h * c);
+    // Only the tiles of `mask` are written, and only they are read.
+    let mut blurred = scratch.take(w * h * c);
     let sv = ImageView::packed(&source, w, h, c).expect("a region buffer is consistent");
     let mut bv = ImageViewMut::packed(&mut blurred, w, h, c).expect("a region buffer is consistent");
     let max_r = plan.tables.iter().map(|t| t.radius as f32).fold(0.0, f32::max);
@@ -668,19 +695,30 @@ fn blur_with(
     blurred
 }
 
-/// A `hw × hh × c` buffer interpolated bilinearly to `w × h` (pixel centres aligned).
-fn upsample(v: &[f32], hw: usize, hh: usize, w: usize, h: usize, c: usize) -> Vec<f32> {
+/// A `hw × hh × c` buffer interpolated bilinearly to `w × h` (pixel centres aligned), in the
+/// tiles of `mask` only, into `out` (the rest of it is left as it was: nothing reads it).
+fn upsample(
+    v: &[f32],
+    (hw, hh): (usize, usize),
+    (w, h, c): (usize, usize, usize),
+    mask: &TileMask,
+    mut out: Vec<f32>,
+) -> Vec<f32> {
     let cols: Vec<(usize, usize, f32)> = (0..w).map(|x| parent_span(x, hw, 2)).collect();
-    let mut out = crate::render::frame_buffer::<f32>(w * h * c);
+    debug_assert_eq!(out.len(), w * h * c);
     out.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| {
         let (y0, y1, ty) = parent_span(y, hh, 2);
-        for (x, o) in row.chunks_exact_mut(c).enumerate() {
-            let (x0, x1, tx) = cols[x];
-            for (ch, o) in o.iter_mut().enumerate() {
-                let at = |yy: usize, xx: usize| v[(yy * hw + xx) * c + ch];
-                let top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * tx;
-                let bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * tx;
-                *o = top + (bottom - top) * ty;
+        let (top, bottom) = (&v[y0 * hw * c..(y0 + 1) * hw * c], &v[y1 * hw * c..(y1 + 1) * hw * c]);
+        for (a, b) in mask.spans(y, w) {
+            for (x, &(x0, x1, tx)) in cols.iter().enumerate().take(b).skip(a) {
+                let o = &mut row[x * c..(x + 1) * c];
+                let (t0, t1) = (&top[x0 * c..(x0 + 1) * c], &top[x1 * c..(x1 + 1) * c]);
+                let (b0, b1) = (&bottom[x0 * c..(x0 + 1) * c], &bottom[x1 * c..(x1 + 1) * c]);
+                for ch in 0..c {
+                    let t = t0[ch] + (t1[ch] - t0[ch]) * tx;
+                    let u = b0[ch] + (b1[ch] - b0[ch]) * tx;
+                    o[ch] = t + (u - t) * ty;
+                }
             }
         }
     });
@@ -878,8 +916,9 @@ pub(crate) fn blur_layered(
         }
         let blurred: Vec<Vec<f32>> =
             jobs[start..end].par_iter().map(|j| blur_region(&frame, j, &info[j.p as usize], scratch)).collect();
-        for (j, b) in jobs[start..end].iter().zip(&blurred) {
-            composite(j, b, ci, w, info[j.p as usize].feature, &mut acc, &mut trans);
+        for (j, b) in jobs[start..end].iter().zip(blurred) {
+            composite(j, &b, ci, w, info[j.p as usize].feature, &mut acc, &mut trans);
+            scratch.give(b);
         }
         start = end;
     }
@@ -979,10 +1018,12 @@ pub(crate) fn is_jump(a: f32, b: f32) -> bool {
 /// euclidean): each pixel keeps the largest (B + fade) − distance over the jumps, with that
 /// jump's fade.
 ///
-/// Working arrays (and the result) come from `pools`; the pixels of small features
+/// `edges` holds the frame's edge masks ([`super::edges`]). Working arrays (and the result)
+/// come from `pools`; the pixels of small features
 /// ([`super::sprites`]) count as edges too (their own CoC's band around them).
 pub(crate) fn edge_weight_with(
     signed: &[f32],
+    edges: &[u8],
     features: &[bool],
     w: usize,
     h: usize,
@@ -991,7 +1032,7 @@ pub(crate) fn edge_weight_with(
 ) -> Vec<f32> {
     // (band left, fade of its jump) per pixel; the band left is −∞ far from every jump.
     let mut s = pools.pairs.take(w * h, (f32::NEG_INFINITY, 0.0));
-    let active = seed_edges(signed, features, w, h, band_for, &mut s);
+    let active = seed_edges(signed, edges, features, w, h, band_for, &mut s);
     let mut weight = pools.floats.take(w * h, 0.0);
     if let Some(active) = active {
         sweep_groups(&mut s, &active, w, h);
@@ -1010,6 +1051,7 @@ pub(crate) fn edge_weight_with(
 /// seeded tile), if any pixel was seeded.
 fn seed_edges(
     signed: &[f32],
+    edges: &[u8],
     features: &[bool],
     w: usize,
     h: usize,
@@ -1037,15 +1079,20 @@ fn seed_edges(
                     tiles[x / TILE] = tiles[x / TILE].max(band + fade);
                 };
                 for x in 0..w {
-                    let v = line[x];
-                    let others = [
-                        (x + 1 < w).then(|| line[x + 1]),
-                        (x > 0).then(|| line[x - 1]),
-                        above.map(|a| a[x]),
-                        below.map(|b| b[x]),
-                    ];
-                    for o in others.into_iter().flatten().filter(|&o| is_jump(v, o)) {
-                        seed(x, v.abs().max(o.abs()));
+                    let (v, e) = (line[x], edges[y * w + x]);
+                    if e & 0b1111 != 0 {
+                        // The four axis neighbours: bits 0–3 of the mask (super::edges::DIRS).
+                        let others = [
+                            (x + 1 < w).then(|| line[x + 1]),
+                            (x > 0).then(|| line[x - 1]),
+                            below.map(|b| b[x]),
+                            above.map(|a| a[x]),
+                        ];
+                        for (k, o) in others.into_iter().enumerate() {
+                            if let Some(o) = o.filter(|_| e >> k & 1 == 1) {
+                                seed(x, v.abs().max(o.abs()));
+                            }
+                        }
                     }
                     if features[y * w + x] {
                         seed(x, v.abs());

@@ -125,12 +125,17 @@ impl Lens {
 
     /// The signed CoC map of a depth image (see [`Lens::signed_coc`]) and the count of bad values.
     pub fn signed_coc_map(&self, depth: &ImageView, channel: usize) -> (Vec<f32>, usize) {
+        let mut out = vec![0.0f32; depth.width * depth.height];
+        let bad = self.signed_coc_into(depth, channel, &mut out);
+        (out, bad)
+    }
+
+    /// [`Lens::signed_coc_map`] written into `out` (`width × height` values), returning the
+    /// count of non-finite or negative depth values.
+    pub(crate) fn signed_coc_into(&self, depth: &ImageView, channel: usize, out: &mut [f32]) -> usize {
         use rayon::prelude::*;
         let c = channel.min(depth.channels - 1);
-        let w = depth.width;
-        let mut out = vec![0.0f32; w * depth.height];
-        let bad = out
-            .par_chunks_mut(w.max(1))
+        out.par_chunks_mut(depth.width.max(1))
             .enumerate()
             .map(|(y, row)| {
                 let mut bad = 0;
@@ -141,8 +146,7 @@ impl Lens {
                 }
                 bad
             })
-            .sum();
-        (out, bad)
+            .sum()
     }
 
     /// The CoC map of a depth image (one radius per pixel, row-major), reading `channel`, and

@@ -2,6 +2,7 @@
 //! the dense reference.
 
 pub mod dense;
+pub mod edges;
 pub mod engine;
 pub mod fft;
 pub mod highlights;

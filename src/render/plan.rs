@@ -132,12 +132,26 @@ impl Plan {
     /// A plan for per-pixel radii (each finite, 0 ≤ r ≤ 1024).
     pub fn per_pixel(bundle: &Bundle, radii: &[f32]) -> Plan {
         use rayon::prelude::*;
-        let buckets: Vec<u32> = radii.par_iter().map(|&r| bucket(r)).collect();
-        let max_bucket = buckets.iter().copied().max().unwrap_or(0) as usize;
-        let mut used = vec![false; max_bucket + 1];
-        for &b in &buckets {
-            used[b as usize] = true;
-        }
+        // The buckets in use, gathered per chunk of pixels in parallel.
+        let used = radii
+            .par_chunks(1 << 14)
+            .map(|c| {
+                let mut used = Vec::new();
+                for &r in c {
+                    let b = bucket(r) as usize;
+                    if b >= used.len() {
+                        used.resize(b + 1, false);
+                    }
+                    used[b] = true;
+                }
+                used
+            })
+            .reduce(Vec::new, |a, b| {
+                let (mut long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+                long.iter_mut().zip(short).for_each(|(l, s)| *l |= s);
+                long
+            });
+        let max_bucket = used.len().saturating_sub(1);
         let used_buckets: Vec<u32> = (0..=max_bucket as u32).filter(|&b| used[b as usize]).collect();
         if used_buckets.len() == 1 {
             return Plan::uniform(bundle, bucket_radius(used_buckets[0]));
@@ -147,7 +161,7 @@ impl Plan {
             index[b as usize] = i as u16;
         }
         let tables: Vec<TapTable> = used_buckets.par_iter().map(|&b| TapTable::new(bundle, bucket_radius(b))).collect();
-        let pixel_table = buckets.par_iter().map(|&b| index[b as usize]).collect();
+        let pixel_table = radii.par_iter().map(|&r| index[bucket(r) as usize]).collect();
         let mut reaches = vec![0; bundle.layers];
         for t in &tables {
             for (r, &tr) in reaches.iter_mut().zip(&t.reaches) {

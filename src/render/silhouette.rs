@@ -26,17 +26,11 @@ const CONTRAST: f32 = 4.0;
 /// `lum` (see the module doc); returns
 /// how many pixels changed. The first pass looks at the pixels beside a depth edge; later passes
 /// only at the neighbours of those changed in the pass before, which take their CoC from one of
-/// them, so a rim grows outwards from its surface and never oscillates.
-pub(crate) fn assign_mixed_pixels(signed: &mut [f32], lum: &[f32], (w, h): (usize, usize)) -> usize {
+/// them, so a rim grows outwards from its surface and never oscillates. `edges` holds the
+/// frame's edge masks ([`super::edges`]) and is kept up to date as CoCs move.
+pub(crate) fn assign_mixed_pixels(signed: &mut [f32], lum: &[f32], (w, h): (usize, usize), edges: &mut [u8]) -> usize {
     // Candidates: pixels with a depth edge among their eight neighbours.
-    let mut candidates: Vec<usize> = (0..w * h)
-        .into_par_iter()
-        .filter(|&i| {
-            let (x, y) = (i % w, i / w);
-            let (x0, x1, y0, y1) = (x.saturating_sub(1), (x + 1).min(w - 1), y.saturating_sub(1), (y + 1).min(h - 1));
-            (y0..=y1).any(|v| (x0..=x1).any(|u| is_jump(signed[i], signed[v * w + u])))
-        })
-        .collect();
+    let mut candidates: Vec<usize> = (0..w * h).into_par_iter().filter(|&i| edges[i] != 0).collect();
     if candidates.is_empty() {
         return 0;
     }
@@ -48,6 +42,7 @@ pub(crate) fn assign_mixed_pixels(signed: &mut [f32], lum: &[f32], (w, h): (usiz
         let allow = |q: usize| pass == 0 || from.contains(&q);
         let moves: Vec<(usize, f32)> = candidates
             .par_iter()
+            .filter(|&&i| edges[i] != 0)
             .filter_map(|&i| mixed_pixel(signed, lum, (w, h), (i % w, i / w), &allow).map(|v| (i, v)))
             .collect();
         if moves.is_empty() {
@@ -58,6 +53,7 @@ pub(crate) fn assign_mixed_pixels(signed: &mut [f32], lum: &[f32], (w, h): (usiz
         }
         changed += moves.len();
         changed_before = moves.iter().map(|&(i, _)| i).collect();
+        super::edges::update(signed, (w, h), edges, &changed_before);
         // Next: the unchanged neighbours of what changed.
         let done: std::collections::HashSet<usize> = changed_before.iter().copied().collect();
         candidates = changed_before
@@ -85,7 +81,8 @@ pub(crate) fn luminance(p: &[f32]) -> f32 {
 }
 
 /// The CoC pixel (x, y) should take, if not its own: that of its brightest neighbour across a
-/// depth edge (among those `from` allows) when that surface gave it most of its light.
+/// depth edge (among those `from` allows) when that surface gave it most of its light. The caller
+/// passes only pixels with a depth edge among their neighbours.
 fn mixed_pixel(
     signed: &[f32],
     lum: &[f32],
@@ -96,11 +93,6 @@ fn mixed_pixel(
     let i = y * w + x;
     let s = signed[i];
     let (x0, x1, y0, y1) = (x.saturating_sub(1), (x + 1).min(w - 1), y.saturating_sub(1), (y + 1).min(h - 1));
-    // Most pixels are inside a surface: no edge among their neighbours.
-    let any_edge = (y0..=y1).any(|v| (x0..=x1).any(|u| is_jump(s, signed[v * w + u])));
-    if !any_edge {
-        return None;
-    }
     // The brightest neighbour across an edge, and the mean light of the pixel's own surface.
     let (mut other, mut own_sum, mut own_n) = (None::<usize>, 0.0f32, 0usize);
     for q in (y0..=y1).flat_map(|v| (x0..=x1).map(move |u| v * w + u)).filter(|&q| q != i) {
@@ -127,6 +119,12 @@ fn mixed_pixel(
 mod tests {
     use super::*;
 
+    fn edges_of(signed: &[f32], size: (usize, usize)) -> Vec<u8> {
+        let mut e = vec![0u8; signed.len()];
+        super::super::edges::edge_bits_into(signed, size, &mut e);
+        e
+    }
+
     /// A 3×3 light (value 100, CoC 10) with a rim of mixed pixels carrying the wall's CoC (30)
     /// on a dim wall (0.05): the rim takes the light's CoC, the wall keeps its own.
     #[test]
@@ -146,7 +144,8 @@ mod tests {
         }
         // A second ring: a hundredth covered.
         img[4 * w + 1] = 0.01 * 100.0 + 0.99 * 0.05;
-        let n = assign_mixed_pixels(&mut signed, &img, (w, h));
+        let mut edges = edges_of(&signed, (w, h));
+        let n = assign_mixed_pixels(&mut signed, &img, (w, h), &mut edges);
         for (x, y) in [(2, 4), (6, 4), (4, 2), (4, 6), (1, 4)] {
             assert_eq!(signed[y * w + x], 10.0, "rim pixel ({x}, {y})");
         }
@@ -163,7 +162,8 @@ mod tests {
         let img: Vec<f32> = (0..w * h).map(|i| if i % w < 3 { 0.1 } else { 0.5 }).collect();
         let mut signed: Vec<f32> = (0..w * h).map(|i| if i % w < 3 { -20.0 } else { 5.0 }).collect();
         let before = signed.clone();
-        assert_eq!(assign_mixed_pixels(&mut signed, &img, (w, h)), 0);
+        let mut edges = edges_of(&signed, (w, h));
+        assert_eq!(assign_mixed_pixels(&mut signed, &img, (w, h), &mut edges), 0);
         assert_eq!(signed, before);
     }
 }

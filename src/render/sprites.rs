@@ -6,7 +6,7 @@
 //! them on a ladder of its own, 1 px of radius apart, each slice at one radius (scatter);
 //! surfaces are blurred with per-pixel radii on a coarser ladder (gather, exact inside them).
 
-use super::layered::is_jump;
+use super::edges::neighbour;
 use crate::image::ImageView;
 use rayon::prelude::*;
 
@@ -35,9 +35,10 @@ pub(crate) struct Features {
     pub highlight: Vec<bool>,
 }
 
-/// The small features of a `w × h` frame with signed CoC `signed` and luminance map `lum`.
-pub(crate) fn small_features(signed: &[f32], lum: &[f32], (w, h): (usize, usize)) -> Features {
-    let mut small = small_groups(signed, w, h);
+/// The small features of a `w × h` frame with signed CoC `signed`, luminance map `lum` and edge
+/// masks `edges` ([`super::edges`]).
+pub(crate) fn small_features(signed: &[f32], lum: &[f32], edges: &[u8], (w, h): (usize, usize)) -> Features {
+    let mut small = small_groups(edges, w, h);
     // A depth map of noise (foliage, a broken Z pass) makes every pixel a small group: past this
     // share of the frame, groups count only where they are highlights, which bounds the work of
     // the 1-px ladder to what is worth it.
@@ -53,12 +54,14 @@ pub(crate) fn small_features(signed: &[f32], lum: &[f32], (w, h): (usize, usize)
     Features { small, highlight }
 }
 
-/// The luminance of every pixel (see [`super::silhouette::luminance`]).
-pub(crate) fn luminance_map(src: &ImageView) -> Vec<f32> {
-    (0..src.height)
-        .into_par_iter()
-        .flat_map_iter(|y| src.row(y).chunks_exact(src.channels).map(super::silhouette::luminance).collect::<Vec<_>>())
-        .collect()
+/// The luminance of every pixel (see [`super::silhouette::luminance`]), written into `out`
+/// (`width × height` values).
+pub(crate) fn luminance_into(src: &ImageView, out: &mut [f32]) {
+    out.par_chunks_mut(src.width.max(1)).enumerate().for_each(|(y, row)| {
+        for (o, p) in row.iter_mut().zip(src.row(y).chunks_exact(src.channels)) {
+            *o = super::silhouette::luminance(p);
+        }
+    });
 }
 
 /// The surroundings of pixel (x, y): the pixels of the darker half of eight samples on a ring
@@ -110,34 +113,19 @@ fn coc_varies(signed: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
 /// Per pixel of a `w × h` signed CoC map (row-major): whether it belongs to a small group
 /// bordered by depth edges. Searches start only at pixels on a depth edge and stop as soon as a
 /// group is known to be large, so the cost follows the edges, not the frame.
-fn small_groups(signed: &[f32], w: usize, h: usize) -> Vec<bool> {
+fn small_groups(edges: &[u8], w: usize, h: usize) -> Vec<bool> {
     const UNSEEN: u8 = 0;
     const SMALL: u8 = 1;
     const LARGE: u8 = 2;
     let mut state = vec![UNSEEN; w * h];
-    let neighbours = |i: usize| {
-        let (x, y) = (i % w, i / w);
-        let (l, r, u, d) = (x > 0, x + 1 < w, y > 0, y + 1 < h);
-        [
-            l.then(|| i - 1),
-            r.then(|| i + 1),
-            u.then(|| i - w),
-            d.then(|| i + w),
-            (l && u).then(|| i - w - 1),
-            (r && u).then(|| i - w + 1),
-            (l && d).then(|| i + w - 1),
-            (r && d).then(|| i + w + 1),
-        ]
-        .into_iter()
-        .flatten()
-    };
-    let on_edge: Vec<bool> =
-        (0..w * h).into_par_iter().map(|i| neighbours(i).any(|j| is_jump(signed[i], signed[j]))).collect();
+    // The neighbours of pixel i on its own surface (no depth edge between).
+    let neighbours =
+        |i: usize| (0..8).filter(move |&k| edges[i] >> k & 1 == 0).filter_map(move |k| neighbour(i, k, (w, h)));
     let (mut group, mut stack) = (Vec::new(), Vec::new());
     // The search that last reached each pixel (seed + 1; 0: none).
     let mut reached = vec![0u32; w * h];
     for seed in 0..w * h {
-        if state[seed] != UNSEEN || !on_edge[seed] {
+        if state[seed] != UNSEEN || edges[seed] == 0 {
             continue;
         }
         group.clear();
@@ -153,7 +141,7 @@ fn small_groups(signed: &[f32], w: usize, h: usize) -> Vec<bool> {
                 break;
             }
             for j in neighbours(i) {
-                if is_jump(signed[i], signed[j]) || reached[j] == id {
+                if reached[j] == id {
                     continue;
                 }
                 if state[j] == LARGE {
@@ -179,6 +167,12 @@ fn small_groups(signed: &[f32], w: usize, h: usize) -> Vec<bool> {
 mod tests {
     use super::*;
 
+    fn edges_of(signed: &[f32], size: (usize, usize)) -> Vec<u8> {
+        let mut e = vec![0u8; signed.len()];
+        super::super::edges::edge_bits_into(signed, size, &mut e);
+        e
+    }
+
     /// A 3×3 light and a 40×40 square before a far background: the light is small, the square
     /// and the background are not.
     #[test]
@@ -195,7 +189,7 @@ mod tests {
                 signed[y * w + x] = -10.0;
             }
         }
-        let small = small_groups(&signed, w, h);
+        let small = small_groups(&edges_of(&signed, (w, h)), w, h);
         assert!(small[11 * w + 11] && small[10 * w + 12]);
         assert!(!small[20 * w + 40] && !small[15 * w + 30]);
         assert!(!small[0] && !small[9 * w + 11]);
@@ -211,7 +205,7 @@ mod tests {
             (0..w * h).map(|i| 5.0 + 2.0 * ((i as u32).wrapping_mul(2654435761) >> 28) as f32).collect();
         let mut lum = vec![0.1f32; w * h];
         lum[30 * w + 30] = 50.0;
-        let f = small_features(&signed, &lum, (w, h));
+        let f = small_features(&signed, &lum, &edges_of(&signed, (w, h)), (w, h));
         assert!(f.small[30 * w + 30]);
         assert_eq!(f.small.iter().filter(|&&s| s).count(), 1);
     }
@@ -221,6 +215,6 @@ mod tests {
     fn a_light_on_a_ramp_is_part_of_the_ramp() {
         let (w, h) = (64, 64);
         let signed: Vec<f32> = (0..w * h).map(|i| 5.0 + 0.2 * (i / w) as f32).collect();
-        assert!(small_groups(&signed, w, h).iter().all(|&s| !s));
+        assert!(small_groups(&edges_of(&signed, (w, h)), w, h).iter().all(|&s| !s));
     }
 }
