@@ -985,8 +985,10 @@ fn describe_declares_the_contract() {
     assert_eq!(p.string(k(kOfxImageEffectPluginPropGrouping), 0).as_deref(), Some("Filter/Blur"));
     assert_eq!(p.string(k(kOfxImageEffectPropSupportedContexts), 0).as_deref(), Some(k(kOfxImageEffectContextFilter)));
     assert_eq!(p.string(k(kOfxImageEffectPropSupportedContexts), 1).as_deref(), Some(k(kOfxImageEffectContextGeneral)));
-    assert_eq!(p.all(k(kOfxImageEffectPropSupportedPixelDepths)).len(), 1);
-    assert_eq!(p.string(k(kOfxImageEffectPropSupportedPixelDepths), 0).as_deref(), Some(k(kOfxBitDepthFloat)));
+    assert_eq!(p.all(k(kOfxImageEffectPropSupportedPixelDepths)).len(), 3);
+    for (i, d) in [kOfxBitDepthByte, kOfxBitDepthShort, kOfxBitDepthFloat].into_iter().enumerate() {
+        assert_eq!(p.string(k(kOfxImageEffectPropSupportedPixelDepths), i).as_deref(), Some(k(d)));
+    }
     assert_eq!(
         p.string(k(kOfxImageEffectPluginRenderThreadSafety), 0).as_deref(),
         Some(k(kOfxImageEffectRenderFullySafe))
@@ -1012,6 +1014,7 @@ fn describe_declares_the_contract() {
         [
             "center",
             "depth_channel",
+            "depth_from",
             "dof",
             "edges",
             "filter_file",
