@@ -160,10 +160,33 @@ fn dispatch(
 // ---------------------------------------------------------------------------------------------
 // Global state: the engine (one pool for every render), the bundle cache, the resource path.
 
-/// The render pool and the engine that renders on it.
+/// The render pool and the engines that render on it: one per frame in flight, each keeping its
+/// frame buffers for the next frame (frames rendered at once would otherwise take turns with
+/// one engine's buffers and page fresh ones in).
 struct Renderer {
     pool: rayon::ThreadPool,
-    engine: Engine,
+    engines: Mutex<Vec<Engine>>,
+}
+
+impl Renderer {
+    /// Engines kept between frames (more frames at once make new ones, dropped after).
+    const KEEP: usize = 4;
+
+    /// Runs `f` on the pool with an engine no other render is using.
+    fn run<R: Send>(&self, f: impl FnOnce(&Engine) -> R + Send) -> OfxResult<R> {
+        let kept = self.engines.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        // Engine::new(0) renders on the pool it is called in: `install` puts it on this one.
+        let engine = match kept {
+            Some(e) => e,
+            None => Engine::new(0).map_err(|e| OfxError::failed(e.to_string()))?,
+        };
+        let r = self.pool.install(|| f(&engine));
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        if engines.len() < Self::KEEP {
+            engines.push(engine);
+        }
+        Ok(r)
+    }
 }
 
 /// The one pool every render of the binary runs on, sized to the CPU count the host's
@@ -185,9 +208,7 @@ fn renderer() -> OfxResult<Arc<Renderer>> {
         .thread_name(|i| format!("sparsebokeh-{i}"))
         .build()
         .map_err(|e| OfxError::failed(format!("cannot start {threads} render threads: {e}")))?;
-    // Engine::new(0) renders on the pool it is called in: `pool.install` puts it on this one.
-    let engine = Engine::new(0).map_err(|e| OfxError::failed(e.to_string()))?;
-    let r = Arc::new(Renderer { pool, engine });
+    let r = Arc::new(Renderer { pool, engines: Mutex::new(Vec::new()) });
     *slot = Some(r.clone());
     Ok(r)
 }
@@ -870,9 +891,9 @@ fn render_region(job: &Job<'_>) -> OfxResult<Vec<f32>> {
     };
     let mut result = vec![0.0f32; w * h * c];
     let mut dst = ImageViewMut::packed(&mut result, w, h, c).map_err(bad)?;
-    let (r, bundle, options) = (renderer()?, job.bundle, job.options);
-    r.pool
-        .install(|| r.engine.render(bundle, options, &src, depth.as_ref(), &mut dst))
+    let (bundle, options) = (job.bundle, job.options);
+    renderer()?
+        .run(|engine| engine.render(bundle, options, &src, depth.as_ref(), &mut dst))?
         .map_err(|e| OfxError::failed(e.to_string()))?;
     if job.depth_from_source && job.options.output == Output::Result {
         // The channel that holds depth passes through unblurred (as ZDefocus keeps its depth).
