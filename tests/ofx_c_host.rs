@@ -2,7 +2,8 @@
 //! suite functions — on the built plugin, and compares what it rendered (whole frame, a render
 //! window, negative row bytes, four tiles, two concurrent renders, render scale 0.5) with the
 //! engine on the same data (max abs error ≤ 1e-6), and the region of interest it was asked for
-//! with the complex's reach.
+//! with the complex's reach. Its `--threads` mode times two frames rendered at once against two
+//! one after the other, with the host reporting 1 and 2 CPUs, and counts the threads left.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 mod common;

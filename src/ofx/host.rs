@@ -150,8 +150,7 @@ pub fn load() -> OfxResult<()> {
     let effect = need(get(kOfxImageEffectSuite, 1), "image effect")?;
     need(get(kOfxMemorySuite, 1), "memory")?;
     let threads = need(get(kOfxMultiThreadSuite, 1), "multi-thread")?;
-    let message = get(kOfxMessageSuite, 1);
-    let message2 = get(kOfxMessageSuite, 2);
+    let (message, persistent) = message_suites(get(kOfxMessageSuite, 1), get(kOfxMessageSuite, 2));
 
     // SAFETY: a non-null suite pointer returned for a suite name and version 1 points to that
     // version's struct, valid while the binary is loaded.
@@ -190,24 +189,32 @@ pub fn load() -> OfxResult<()> {
             clip_get_rod: required(e.clipGetRegionOfDefinition, "image effect", "clipGetRegionOfDefinition")?,
             abort: e.abort,
         },
-        message: if message.is_null() {
-            None
-        } else {
-            // SAFETY: non-null pointer to the version 1 message suite, valid while loaded.
-            unsafe { (*(message as *const OfxMessageSuiteV1)).message }
-        },
-        persistent: if message2.is_null() {
-            None
-        } else {
-            // SAFETY: non-null pointer to the version 2 message suite, valid while loaded.
-            let m = unsafe { &*(message2 as *const OfxMessageSuiteV2) };
-            m.setPersistentMessage.zip(m.clearPersistentMessage)
-        },
+        message,
+        persistent,
         // SAFETY: non-null pointer to the version 1 multi-thread suite, valid while loaded.
         cpus: host_cpus(unsafe { &*(threads as *const OfxMultiThreadSuiteV1) }),
     };
     *SUITES.write().unwrap_or_else(|e| e.into_inner()) = Some(suites);
     Ok(())
+}
+
+/// The message function of the version 1 suite and the persistent-message functions of version 2,
+/// when the host offers them (null pointers: not offered).
+fn message_suites(v1: *const c_void, v2: *const c_void) -> (Option<MessageFn>, Option<(MessageFn, ClearFn)>) {
+    let message = if v1.is_null() {
+        None
+    } else {
+        // SAFETY: non-null pointer to the version 1 message suite, valid while loaded.
+        unsafe { (*(v1 as *const OfxMessageSuiteV1)).message }
+    };
+    let persistent = if v2.is_null() {
+        None
+    } else {
+        // SAFETY: non-null pointer to the version 2 message suite, valid while loaded.
+        let m = unsafe { &*(v2 as *const OfxMessageSuiteV2) };
+        m.setPersistentMessage.zip(m.clearPersistentMessage)
+    };
+    (message, persistent)
 }
 
 /// The CPU count the host's multi-thread suite reports, or the machine's when it cannot say.
