@@ -158,7 +158,7 @@ fn dispatch(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Global state: the engine (one pool for every render), the bundle cache, the resource path.
+// Global state: the render pool (sized by the host), the bundle cache, the resource path.
 
 /// The render pool and the engines that render on it: one per frame in flight, each keeping its
 /// frame buffers for the next frame (frames rendered at once would otherwise take turns with
