@@ -180,7 +180,8 @@ typedef struct sb_lens {
     double size;
     /** Largest blur radius, in pixels at full resolution; finite, 0..1024. */
     double maximum;
-    /** Render scale for proxy renders, in (0, 1]: radii are multiplied by it. */
+    /** Render scale, finite and > 0 (below 1 for proxies, above 1 when a host scales up): radii are
+        multiplied by it (and stop at 1024 px). */
     double render_scale;
 } sb_lens;
 
@@ -200,7 +201,10 @@ enum {
     /** The source tinted red in front of the in-focus band, green inside it, blue behind it. */
     SB_OUTPUT_FOCAL_PLANE_SETUP = 1,
     /** The blur radius in full-resolution pixels in every colour channel (alpha 1). */
-    SB_OUTPUT_COC_MAP = 2
+    SB_OUTPUT_COC_MAP = 2,
+    /** The CoC map divided by the largest radius allowed (the maximum with depth, the radius
+        without): 0 in focus, 1 at the maximum. */
+    SB_OUTPUT_COC_MAP_NORMALISED = 3
 };
 
 /**
@@ -214,7 +218,7 @@ typedef struct sb_options {
     int32_t mode;
     /** SB_EDGES_GATHER or SB_EDGES_LAYERED. */
     int32_t edges;
-    /** SB_OUTPUT_RESULT, SB_OUTPUT_FOCAL_PLANE_SETUP or SB_OUTPUT_COC_MAP. */
+    /** SB_OUTPUT_RESULT, SB_OUTPUT_FOCAL_PLANE_SETUP, SB_OUTPUT_COC_MAP or SB_OUTPUT_COC_MAP_NORMALISED. */
     int32_t output;
     double focus;
     double dof;

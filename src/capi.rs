@@ -136,6 +136,7 @@ pub const SB_EDGES_LAYERED: i32 = 1;
 pub const SB_OUTPUT_RESULT: i32 = 0;
 pub const SB_OUTPUT_FOCAL_PLANE_SETUP: i32 = 1;
 pub const SB_OUTPUT_COC_MAP: i32 = 2;
+pub const SB_OUTPUT_COC_MAP_NORMALISED: i32 = 3;
 
 /// Largest thread count `sb_context_create` accepts.
 pub const MAX_THREADS: u32 = 1024;
@@ -413,10 +414,11 @@ unsafe fn read_options(options: *const SbOptions) -> Result<RenderOptions, Failu
         SB_OUTPUT_RESULT => Output::Result,
         SB_OUTPUT_FOCAL_PLANE_SETUP => Output::FocalPlaneSetup,
         SB_OUTPUT_COC_MAP => Output::CocMap,
+        SB_OUTPUT_COC_MAP_NORMALISED => Output::CocMapNormalised,
         v => {
             return Err(fail(
                 SbStatus::InvalidArgument,
-                format!("options `output` = {v} is not one of SB_OUTPUT_RESULT (0), SB_OUTPUT_FOCAL_PLANE_SETUP (1), SB_OUTPUT_COC_MAP (2)"),
+                format!("options `output` = {v} is not one of SB_OUTPUT_RESULT (0), SB_OUTPUT_FOCAL_PLANE_SETUP (1), SB_OUTPUT_COC_MAP (2), SB_OUTPUT_COC_MAP_NORMALISED (3)"),
             ))
         }
     };
@@ -617,6 +619,7 @@ fn output_value(output: Output) -> i32 {
         Output::Result => SB_OUTPUT_RESULT,
         Output::FocalPlaneSetup => SB_OUTPUT_FOCAL_PLANE_SETUP,
         Output::CocMap => SB_OUTPUT_COC_MAP,
+        Output::CocMapNormalised => SB_OUTPUT_COC_MAP_NORMALISED,
     }
 }
 

@@ -363,6 +363,7 @@ fn rust_layout() -> String {
         ("SB_OUTPUT_RESULT", SB_OUTPUT_RESULT),
         ("SB_OUTPUT_FOCAL_PLANE_SETUP", SB_OUTPUT_FOCAL_PLANE_SETUP),
         ("SB_OUTPUT_COC_MAP", SB_OUTPUT_COC_MAP),
+        ("SB_OUTPUT_COC_MAP_NORMALISED", SB_OUTPUT_COC_MAP_NORMALISED),
     ] {
         lines.push(format!("{name} {v}"));
     }

@@ -45,6 +45,7 @@ fn cli_flags_default_to_the_render_request() {
         Output::Result => "result",
         Output::FocalPlaneSetup => "focal-plane-setup",
         Output::CocMap => "coc-map",
+        Output::CocMapNormalised => "coc-map-normalised",
     };
     let want = [
         ("mode", mode.to_string()),
@@ -113,6 +114,7 @@ fn ofx_parameters_describe_the_render_request() {
         (names::OUTPUT, Value::Int(0)),
         (names::MIX, Value::Double(d.mix)),
         (names::RADIUS, Value::Double(d.radius)),
+        (names::DEPTH_FROM, Value::Int(0)),
     ];
     assert_eq!((d.lens.mode, d.edges, d.output), (LensMode::Depth, Edges::Layered, Output::Result));
     for (name, v) in want {

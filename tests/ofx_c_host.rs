@@ -2,7 +2,8 @@
 //! suite functions — on the built plugin, and compares what it rendered (whole frame, a render
 //! window, negative row bytes, four tiles, two concurrent renders, render scale 0.5) with the
 //! engine on the same data (max abs error ≤ 1e-6), and the region of interest it was asked for
-//! with the complex's reach.
+//! with the complex's reach. Its `--threads` mode times two frames rendered at once against two
+//! one after the other, with the host reporting 1 and 2 CPUs, and counts the threads left.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 mod common;
@@ -161,4 +162,50 @@ fn c_host_renders_what_the_engine_renders() {
     };
     assert!(grow >= complex_reach, "ROI grows {grow} px, the complex reaches {complex_reach} px");
     assert_eq!(grow, blur_reach(&bundle, lens.maximum) as f64);
+}
+
+/// Runs the C host's `--threads` mode: `(sequential ms, concurrent ms, threads afterwards)`.
+fn threads_run(exe: &Path, bundle: &Path, cpus: usize) -> (f64, f64, usize) {
+    let out = Command::new(exe)
+        .arg("--threads")
+        .arg(plugin_library())
+        .arg(bundle)
+        .args(["1280", "720", &cpus.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "C host --threads failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.starts_with("threads ")).expect("the host prints its timing");
+    println!("C host: {line}");
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!((f[1], f[3], f[5], f[7]), ("cpus", "sequential_ms", "concurrent_ms", "tasks"));
+    (f[4].parse().unwrap(), f[6].parse().unwrap(), f[8].parse().unwrap())
+}
+
+#[test]
+fn concurrent_frames_share_a_pool_sized_by_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.json");
+    random_bundle(7, 2, 4, &[2.0, 4.0, 8.0]).save(&bundle).unwrap();
+    let exe = dir.path().join("ofx_host");
+    compile_host(&exe);
+    let machine = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for cpus in [1, machine.max(2)] {
+        // Two frames at once share that pool: no longer in total than one after the other (best
+        // of 5 each; 10 % for timer noise). Other jobs on a shared machine can slow one run's
+        // concurrent half: up to 3 runs, a systematic slowdown fails all of them.
+        let mut ratios = Vec::new();
+        for _ in 0..3 {
+            let (sequential, concurrent, tasks) = threads_run(&exe, &bundle, cpus);
+            // The process holds its main thread and the plugin's pool of `cpus` threads,
+            // whatever the machine has.
+            assert_eq!(tasks, 1 + cpus, "the plugin's pool follows multiThreadNumCPUs = {cpus}");
+            ratios.push(concurrent / sequential);
+            if concurrent <= 1.10 * sequential {
+                break;
+            }
+        }
+        let best = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(best <= 1.10, "{cpus} CPUs: two frames at once take {ratios:?} × two one after the other");
+    }
 }

@@ -40,6 +40,8 @@ unsafe impl Send for V {}
 #[derive(Default)]
 struct PropSet {
     props: Mutex<HashMap<String, Vec<V>>>,
+    /// Property names in the order they were first set.
+    order: Mutex<Vec<String>>,
 }
 
 impl PropSet {
@@ -48,6 +50,9 @@ impl PropSet {
     }
     fn set(&self, name: &str, i: usize, v: V) {
         let mut m = self.props.lock().unwrap();
+        if !m.contains_key(name) {
+            self.order.lock().unwrap().push(name.to_string());
+        }
         let e = m.entry(name.to_string()).or_default();
         if e.len() <= i {
             e.resize(i + 1, v.clone());
@@ -229,6 +234,8 @@ struct HostImg {
     bounds: [i32; 4],
     row_bytes: i32,
     components: &'static [u8],
+    /// kOfxBitDepthFloat, kOfxBitDepthShort or kOfxBitDepthByte.
+    depth: &'static [u8],
 }
 // SAFETY (test host): the memory outlives every render that uses it.
 unsafe impl Send for HostImg {}
@@ -346,8 +353,11 @@ unsafe extern "C" fn clip_get_image(
     }
     p.set(k(kOfxImagePropRowBytes), 0, V::I(img.row_bytes));
     p.set(k(kOfxImageEffectPropComponents), 0, V::S(CString::new(k(img.components)).unwrap()));
-    p.set(k(kOfxImageEffectPropPixelDepth), 0, V::S(CString::new(k(kOfxBitDepthFloat)).unwrap()));
+    p.set(k(kOfxImageEffectPropPixelDepth), 0, V::S(CString::new(k(img.depth)).unwrap()));
     p.set(k(kOfxImagePropPixelAspectRatio), 0, V::D(1.0));
+    if let Some(premult) = c.props.get(k(kOfxImageEffectPropPreMultiplication), 0) {
+        p.set(k(kOfxImageEffectPropPreMultiplication), 0, premult);
+    }
     *out = Box::into_raw(p) as OfxPropertySetHandle;
     OUTSTANDING_IMAGES.fetch_add(1, Ordering::SeqCst);
     kOfxStatOK
@@ -464,6 +474,26 @@ unsafe extern "C" fn message(
     kOfxStatOK
 }
 
+/// Persistent messages (message suite version 2): "set KIND: TEXT" and "clear", in order.
+static PERSISTENT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn set_persistent(
+    h: *mut c_void,
+    kind: *const c_char,
+    id: *const c_char,
+    format: *const c_char,
+    arg: *const c_char,
+) -> OfxStatus {
+    let text = if cs(format) == "%s" { cs(arg) } else { cs(format) };
+    PERSISTENT.lock().unwrap().push(format!("set {}: {text}", cs(kind)));
+    // Also in the message log, so that tests looking for an error's text find it there.
+    message(h, kind, id, format, arg)
+}
+unsafe extern "C" fn clear_persistent(_h: *mut c_void) -> OfxStatus {
+    PERSISTENT.lock().unwrap().push("clear".into());
+    kOfxStatOK
+}
+
 unsafe extern "C" fn memory_alloc(_h: *mut c_void, n: usize, out: *mut *mut c_void) -> OfxStatus {
     *out = libc_malloc(n);
     if (*out).is_null() {
@@ -509,6 +539,7 @@ struct Suites {
     memory: OfxMemorySuiteV1,
     thread: OfxMultiThreadSuiteV1,
     message: OfxMessageSuiteV1,
+    message2: OfxMessageSuiteV2,
 }
 
 fn property_suite() -> OfxPropertySuiteV1 {
@@ -557,6 +588,13 @@ fn suites() -> Suites {
                 Msg,
             >(message),
         )
+    };
+    // SAFETY: as above, for setPersistentMessage.
+    let set_msg = unsafe {
+        std::mem::transmute::<
+            unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> OfxStatus,
+            Msg,
+        >(set_persistent)
     };
     Suites {
         prop: property_suite(),
@@ -608,6 +646,11 @@ fn suites() -> Suites {
             mutexTryLock: None,
         },
         message: OfxMessageSuiteV1 { message: Some(msg) },
+        message2: OfxMessageSuiteV2 {
+            message: Some(msg),
+            setPersistentMessage: Some(set_msg),
+            clearPersistentMessage: Some(clear_persistent),
+        },
     }
 }
 
@@ -648,6 +691,7 @@ unsafe extern "C" fn fetch_suite(_host: OfxPropertySetHandle, name: *const c_cha
         ("OfxMemorySuite", 1) => &g.suites.memory as *const _ as *const c_void,
         ("OfxMultiThreadSuite", 1) => &g.suites.thread as *const _ as *const c_void,
         ("OfxMessageSuite", 1) => &g.suites.message as *const _ as *const c_void,
+        ("OfxMessageSuite", 2) => &g.suites.message2 as *const _ as *const c_void,
         _ => ptr::null(),
     };
     p
@@ -842,6 +886,7 @@ impl Buffer {
             bounds: self.bounds,
             row_bytes,
             components,
+            depth: kOfxBitDepthFloat,
         }
     }
 
@@ -985,8 +1030,11 @@ fn describe_declares_the_contract() {
     assert_eq!(p.string(k(kOfxImageEffectPluginPropGrouping), 0).as_deref(), Some("Filter/Blur"));
     assert_eq!(p.string(k(kOfxImageEffectPropSupportedContexts), 0).as_deref(), Some(k(kOfxImageEffectContextFilter)));
     assert_eq!(p.string(k(kOfxImageEffectPropSupportedContexts), 1).as_deref(), Some(k(kOfxImageEffectContextGeneral)));
-    assert_eq!(p.all(k(kOfxImageEffectPropSupportedPixelDepths)).len(), 1);
-    assert_eq!(p.string(k(kOfxImageEffectPropSupportedPixelDepths), 0).as_deref(), Some(k(kOfxBitDepthFloat)));
+    assert_eq!(p.all(k(kOfxImageEffectPropSupportedPixelDepths)).len(), 3);
+    let depths: [&[u8]; 3] = [kOfxBitDepthByte, kOfxBitDepthShort, kOfxBitDepthFloat];
+    for (i, d) in depths.into_iter().enumerate() {
+        assert_eq!(p.string(k(kOfxImageEffectPropSupportedPixelDepths), i).as_deref(), Some(k(d)));
+    }
     assert_eq!(
         p.string(k(kOfxImageEffectPluginRenderThreadSafety), 0).as_deref(),
         Some(k(kOfxImageEffectRenderFullySafe))
@@ -1012,6 +1060,7 @@ fn describe_declares_the_contract() {
         [
             "center",
             "depth_channel",
+            "depth_from",
             "dof",
             "edges",
             "filter_file",
@@ -1568,6 +1617,572 @@ fn shipped_shapes_are_found_in_the_bundle_the_host_reports() {
     assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK, "{:?}", take_messages());
     let want = engine_reference(&s, &src, &depth, 1.0);
     assert!(max_abs_diff(&out.region(full).data, &want.data) <= 1e-6);
+    destroy(inst);
+    unload();
+}
+
+// ------------------------------------------------------------------------------------------------
+// What real hosts do (MLT's OpenFX module, the official HostSupport library): render scales
+// above 1, unpremultiplied and 8/16-bit images, no IsIdentity, a single input, hard ranges,
+// clipping to 0–1, tiles of a layered frame, one error per cause.
+
+/// An 8- or 16-bit image laid out as a host would (bottom-up rows, `pad` spare bytes a row).
+struct IntBuffer {
+    mem: Vec<u16>,
+    bounds: [i32; 4],
+    channels: usize,
+    bytes: usize,
+    stride: usize,
+}
+
+impl IntBuffer {
+    /// Codes `codes` (packed, top row first) as `bytes`-byte samples at (x0, y0).
+    fn new(codes: &[u16], w: usize, h: usize, c: usize, bytes: usize, origin: (i32, i32)) -> IntBuffer {
+        let stride = w * c * bytes + 2 * bytes;
+        let mut mem = vec![0u16; (stride * h).div_ceil(2)];
+        let raw = unsafe { std::slice::from_raw_parts_mut(mem.as_mut_ptr() as *mut u8, stride * h) };
+        for r in 0..h {
+            let m = h - 1 - r; // bottom-up in memory
+            for i in 0..w * c {
+                let v = codes[r * w * c + i];
+                let at = m * stride + i * bytes;
+                if bytes == 1 {
+                    raw[at] = v as u8;
+                } else {
+                    raw[at..at + 2].copy_from_slice(&v.to_ne_bytes());
+                }
+            }
+        }
+        let bounds = [origin.0, origin.1, origin.0 + w as i32, origin.1 + h as i32];
+        IntBuffer { mem, bounds, channels: c, bytes, stride }
+    }
+
+    fn host_img(&mut self) -> HostImg {
+        HostImg {
+            data: self.mem.as_mut_ptr() as *mut c_void,
+            bounds: self.bounds,
+            row_bytes: self.stride as i32,
+            components: if self.channels == 4 { kOfxImageComponentRGBA } else { kOfxImageComponentAlpha },
+            depth: if self.bytes == 1 { kOfxBitDepthByte } else { kOfxBitDepthShort },
+        }
+    }
+
+    /// Every code, top row first.
+    fn codes(&self) -> Vec<u16> {
+        let (w, h) = ((self.bounds[2] - self.bounds[0]) as usize, (self.bounds[3] - self.bounds[1]) as usize);
+        let raw = unsafe { std::slice::from_raw_parts(self.mem.as_ptr() as *const u8, self.stride * h) };
+        let mut out = Vec::with_capacity(w * h * self.channels);
+        for r in 0..h {
+            let m = h - 1 - r;
+            for i in 0..w * self.channels {
+                let at = m * self.stride + i * self.bytes;
+                out.push(if self.bytes == 1 { raw[at] as u16 } else { u16::from_ne_bytes([raw[at], raw[at + 1]]) });
+            }
+        }
+        out
+    }
+}
+
+fn set_clip_string(inst: &Effect, clip: &str, prop: &[u8], value: &[u8]) {
+    inst.clip(clip).props.set(k(prop), 0, V::S(CString::new(k(value)).unwrap()));
+}
+
+/// Min of `n` timings of `f`, in seconds.
+fn best_of(n: usize, mut f: impl FnMut()) -> f64 {
+    (0..n)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn render_scales_above_one_blur_more() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    let (w, h) = (36usize, 30usize);
+    let src = test_image(w, h, 4, 41);
+    let depth = depth_image(w, h, 4, s.channel);
+    let full = [0, 0, w as i32, h as i32];
+    for (t, scale) in [(1i64, 1.5), (2, 2.0)] {
+        let (_s, _d, out) = attach(&inst, t, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+        assert_eq!(render(&inst, t as f64, full, scale), kOfxStatOK, "scale {scale}: {:?}", take_messages());
+        let want = engine_reference(&s, &src, &depth, scale);
+        let err = max_abs_diff(&out.region(full).data, &want.data);
+        assert!(err <= 1e-6, "render scale {scale} differs from the engine by {err}");
+        let at_one = engine_reference(&s, &src, &depth, 1.0);
+        assert!(max_abs_diff(&out.region(full).data, &at_one.data) > 1e-3, "scale {scale} blurs more than 1");
+        // The region of interest grows by the reach at maximum × scale, in canonical units.
+        let args = PropSet::default();
+        args.set(k(kOfxPropTime), 0, V::D(t as f64));
+        args.set(k(kOfxImageEffectPropRenderScale), 0, V::D(scale));
+        args.set(k(kOfxImageEffectPropRenderScale), 1, V::D(scale));
+        for (i, v) in [10.0, 10.0, 12.0, 12.0].iter().enumerate() {
+            args.set(k(kOfxImageEffectPropRegionOfInterest), i, V::D(*v));
+        }
+        let roi = PropSet::default();
+        let st =
+            call(kOfxImageEffectActionGetRegionsOfInterest, inst.handle() as *const c_void, Some(&args), Some(&roi));
+        assert_eq!(st, kOfxStatOK);
+        let grow = 10.0 - roi.double("OfxImageClipPropRoI_Source", 0).unwrap();
+        assert_eq!(grow * scale, blur_reach(&s.bundle, s.lens.maximum * scale) as f64);
+    }
+    destroy(inst);
+    unload();
+}
+
+/// A red square on a transparent ground of colour `ground` (unpremultiplied RGBA).
+fn red_square(w: usize, h: usize, ground: f32) -> Image {
+    let mut img = Image::new(w, h, 4);
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (w / 3..2 * w / 3).contains(&x) && (h / 3..2 * h / 3).contains(&y);
+            let px = if inside { [1.0, 0.0, 0.0, 1.0] } else { [ground, ground, ground, 0.0] };
+            img.data[(y * w + x) * 4..(y * w + x) * 4 + 4].copy_from_slice(&px);
+        }
+    }
+    img
+}
+
+#[test]
+fn unpremultiplied_rims_keep_their_colour() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, false);
+    set_scene_params(&inst, &s);
+    inst.set_param("radius", V::D(5.0));
+    let (w, h) = (42usize, 36usize);
+    let full = [0, 0, w as i32, h as i32];
+    let engine = Engine::new(1).unwrap();
+    for (t, ground) in [(1i64, 0.0f32), (2, 1.0)] {
+        let src = red_square(w, h, ground);
+        for clip in ["Source", "Output"] {
+            set_clip_string(&inst, clip, kOfxImageEffectPropPreMultiplication, kOfxImageUnPreMultiplied);
+        }
+        let (_s, _d, out) = attach(&inst, t, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+        let got = out.region(full);
+        // Reference: the blur of the premultiplied square (its alpha is the coverage).
+        let mut pre = src.clone();
+        pre.data.chunks_mut(4).for_each(|p| (0..3).for_each(|i| p[i] *= p[3]));
+        let mut blurred = Image::new(w, h, 4);
+        engine.blur_fixed(&s.bundle, 5.0, &pre.view(), &mut blurred.view_mut()).unwrap();
+        let (mut rim, mut worst) = (0, 0.0f32);
+        for (g, b) in got.data.chunks(4).zip(blurred.data.chunks(4)) {
+            assert!((g[3] - b[3]).abs() <= 1e-6, "alpha is the blurred coverage");
+            if g[3] > 0.0 {
+                worst = worst.max((g[0] - 1.0).abs()).max(g[1].abs()).max(g[2].abs());
+                rim += (g[3] > 0.05 && g[3] < 0.95) as usize;
+            } else {
+                assert!(g[..3].iter().all(|&v| v == 0.0), "transparent pixels are transparent black: {g:?}");
+            }
+        }
+        println!("unpremultiplied ground {ground}: {rim} rim pixels, colour within {worst:e} of red");
+        assert!(rim > 20, "the blur makes a soft rim ({rim} pixels)");
+        assert!(worst <= 1e-3, "rims keep their colour within 1e-3 (off by {worst})");
+        if ground == 1.0 {
+            // Declared premultiplied, the same image turns the rim pink: the state matters.
+            for clip in ["Source", "Output"] {
+                set_clip_string(&inst, clip, kOfxImageEffectPropPreMultiplication, kOfxImagePreMultiplied);
+            }
+            let (_s, _d, out) = attach(&inst, 7, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
+            assert_eq!(render(&inst, 7.0, full, 1.0), kOfxStatOK);
+            let pink = out.region(full).data.chunks(4).filter(|p| p[3] > 0.05 && p[1] / p[3] > 0.1).count();
+            assert!(pink > 20, "declared premultiplied, {pink} rim pixels turn pink");
+        }
+    }
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn byte_and_short_images_round_trip_within_one_code_of_float() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    // Depth as 1/z in 0..1 ("far = 0"), which 8- and 16-bit samples can hold.
+    inst.set_param("math", V::I(1));
+    inst.set_param("center", V::D(0.5));
+    inst.set_param("dof", V::D(0.05));
+    let (w, h) = (34usize, 26usize);
+    let full = [0, 0, w as i32, h as i32];
+    let colour = test_image(w, h, 4, 51);
+    let ramp = depth_image(w, h, 4, s.channel);
+    for (t, bytes) in [(1i64, 1usize), (2, 2)] {
+        let top = if bytes == 1 { 255.0f32 } else { 65535.0 };
+        let code = |v: f32| (v.clamp(0.0, 1.0) * top).round() as u16;
+        let src_codes: Vec<u16> = colour.data.iter().map(|&v| code(v)).collect();
+        let depth_codes: Vec<u16> = ramp.data.iter().map(|&z| code(1.0 / z)).collect();
+        // The float path on exactly the values the codes stand for.
+        let as_float = |codes: &[u16]| Image {
+            width: w,
+            height: h,
+            channels: 4,
+            data: codes.iter().map(|&c| c as f32 / top).collect(),
+        };
+        let (_s, _d, fout) =
+            attach(&inst, 10 + t, &as_float(&src_codes), &as_float(&depth_codes), (0, 0), [(0, false); 3]);
+        assert_eq!(render(&inst, (10 + t) as f64, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+        let float_out = fout.region(full);
+        assert!(max_abs_diff(&float_out.data, &as_float(&src_codes).data) > 0.02, "the scene blurs");
+        let mut sb = IntBuffer::new(&src_codes, w, h, 4, bytes, (0, 0));
+        let mut db = IntBuffer::new(&depth_codes, w, h, 4, bytes, (0, 0));
+        let mut ob = IntBuffer::new(&vec![7; w * h * 4], w, h, 4, bytes, (0, 0));
+        inst.clip("Source").images.lock().unwrap().insert(t, sb.host_img());
+        inst.clip("Depth").images.lock().unwrap().insert(t, db.host_img());
+        inst.clip("Output").images.lock().unwrap().insert(t, ob.host_img());
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+        let got = ob.codes();
+        let worst = got.iter().zip(&float_out.data).map(|(&g, &f)| (g as i32 - code(f) as i32).abs()).max().unwrap();
+        println!("{}-bit: output within {worst} code(s) of the float path", bytes * 8);
+        assert!(worst <= 1, "{}-bit output differs from the float path by {worst} codes", bytes * 8);
+        // Clip preferences ask for the Source's depth on every clip.
+        set_clip_string(
+            &inst,
+            "Source",
+            kOfxImageEffectPropPixelDepth,
+            if bytes == 1 { kOfxBitDepthByte } else { kOfxBitDepthShort },
+        );
+        let prefs = PropSet::default();
+        let st = call(kOfxImageEffectActionGetClipPreferences, inst.handle() as *const c_void, None, Some(&prefs));
+        assert_eq!(st, kOfxStatOK);
+        let want = k(if bytes == 1 { kOfxBitDepthByte } else { kOfxBitDepthShort });
+        assert_eq!(prefs.string("OfxImageClipPropDepth_Output", 0).as_deref(), Some(want));
+        // Identity on an integer image is a copy of its codes.
+        inst.set_param("size", V::D(0.0));
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK);
+        assert_eq!(ob.codes(), src_codes);
+        inst.set_param("size", V::D(s.lens.size));
+    }
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn identity_in_render_costs_a_copy() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, false);
+    set_scene_params(&inst, &s);
+    let (w, h) = (1920usize, 1080usize);
+    let full = [0, 0, w as i32, h as i32];
+    let src = test_image(w, h, 4, 61);
+    let (_s, _d, out) = attach(&inst, 1, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
+    inst.set_param("radius", V::D(8.0));
+    let blur = best_of(3, || assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK));
+    assert!(max_abs_diff(&out.region(full).data, &src.data) > 0.05);
+    inst.set_param("radius", V::D(0.0));
+    let copy = best_of(5, || assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK));
+    assert_eq!(out.region(full).data, src.data, "radius 0 passes the source through");
+    println!(
+        "1080p RGBA float: blur at radius 8 {:.1} ms, radius 0 in Render {:.1} ms ({:.1} %)",
+        blur * 1e3,
+        copy * 1e3,
+        100.0 * copy / blur
+    );
+    assert!(copy <= 0.05 * blur, "identity in Render costs {copy:.4} s, a blur {blur:.4} s");
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn depth_from_source_alpha_equals_the_depth_clip_render() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let (w, h) = (40usize, 30usize);
+    let full = [0, 0, w as i32, h as i32];
+    // Colour with depth in its alpha (as a single-input host would carry it).
+    let mut src = test_image(w, h, 4, 71);
+    let ramp = depth_image(w, h, 4, 3);
+    src.data.chunks_mut(4).zip(ramp.data.chunks(4)).for_each(|(p, d)| p[3] = d[3]);
+    let mut results = Vec::new();
+    for (t, from_source) in [(1i64, false), (2, true)] {
+        let inst = create_instance(&ctx, !from_source);
+        set_scene_params(&inst, &s);
+        inst.set_param("depth_channel", V::I(3));
+        inst.set_param("depth_from", V::I(from_source as i32));
+        let (_s, _d, out) = attach(&inst, t, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+        results.push(out.region(full));
+        if from_source {
+            // The depth parameters apply, and only the Source is asked for.
+            let args = PropSet::default();
+            args.set(k(kOfxPropName), 0, V::S(CString::new("depth_from").unwrap()));
+            args.set(k(kOfxPropTime), 0, V::D(1.0));
+            assert_eq!(call(kOfxActionInstanceChanged, inst.handle() as *const c_void, Some(&args), None), kOfxStatOK);
+            let on = inst.params.params.lock().unwrap()["center"].props.int(k(kOfxParamPropEnabled), 0);
+            assert_eq!(on, Some(1));
+            let args = render_args(1.0, full, 1.0);
+            for (i, v) in [10.0, 10.0, 12.0, 12.0].iter().enumerate() {
+                args.set(k(kOfxImageEffectPropRegionOfInterest), i, V::D(*v));
+            }
+            let roi = PropSet::default();
+            let st = call(
+                kOfxImageEffectActionGetRegionsOfInterest,
+                inst.handle() as *const c_void,
+                Some(&args),
+                Some(&roi),
+            );
+            assert_eq!(st, kOfxStatOK);
+            assert!(roi.double("OfxImageClipPropRoI_Source", 0).unwrap() < 10.0, "the Source ROI grows");
+            assert_eq!(roi.double("OfxImageClipPropRoI_Depth", 0), None);
+        }
+        destroy(inst);
+    }
+    let (clip, own) = (&results[0], &results[1]);
+    let mut worst = 0.0f32;
+    for ((a, b), sp) in clip.data.chunks(4).zip(own.data.chunks(4)).zip(src.data.chunks(4)) {
+        worst = worst.max(max_abs_diff(&a[..3], &b[..3]));
+        assert_eq!(b[3], sp[3], "the depth channel passes through");
+    }
+    println!("depth from Source alpha vs the Depth clip: colour differs by {worst:e}");
+    assert!(worst <= 1e-6, "depth from Source alpha differs from the Depth-clip render by {worst}");
+    assert!(max_abs_diff(&own.data, &src.data) > 0.05, "the scene blurs");
+    unload();
+}
+
+#[test]
+fn parameters_have_hard_ranges_apart_from_display_ranges() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let params = ctx.params.params.lock().unwrap();
+    for (name, p) in params.iter().filter(|(_, p)| p.kind == k(kOfxParamTypeDouble)) {
+        let get = |prop: &[u8]| p.props.double(k(prop), 0).unwrap_or_else(|| panic!("{name} has no {}", k(prop)));
+        let (min, max) = (get(kOfxParamPropMin), get(kOfxParamPropMax));
+        let (dmin, dmax) = (get(kOfxParamPropDisplayMin), get(kOfxParamPropDisplayMax));
+        assert!(min <= dmin && dmin < dmax && dmax <= max, "{name}: {min} ≤ {dmin} < {dmax} ≤ {max}");
+        // A host that takes the last range it meets as the limit (MLT) keeps the hard one.
+        let order = p.props.order.lock().unwrap().clone();
+        let at = |prop: &[u8]| order.iter().position(|n| n == k(prop)).unwrap();
+        assert!(at(kOfxParamPropDisplayMax) < at(kOfxParamPropMax), "{name}: {order:?}");
+        assert!(at(kOfxParamPropDisplayMin) < at(kOfxParamPropMin), "{name}: {order:?}");
+        if ["radius", "size", "max_size"].contains(&name.as_str()) {
+            assert_eq!((min, max), (0.0, 1024.0), "{name}");
+            assert!(dmax <= 200.0, "{name}'s slider stays useful");
+        }
+    }
+    drop(params);
+    // A radius beyond the slider (150 > 100) renders as asked; beyond the hard range, at 1024.
+    let inst = create_instance(&ctx, false);
+    set_scene_params(&inst, &s);
+    let (w, h) = (16usize, 12usize);
+    let src = test_image(w, h, 4, 81);
+    let full = [0, 0, w as i32, h as i32];
+    let engine = Engine::new(1).unwrap();
+    for (t, radius, used) in [(1i64, 150.0, 150.0), (2, 5000.0, 1024.0)] {
+        inst.set_param("radius", V::D(radius));
+        let (_s, _d, out) = attach(&inst, t, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+        let mut want = Image::new(w, h, 4);
+        engine.blur_fixed(&s.bundle, used, &src.view(), &mut want.view_mut()).unwrap();
+        assert!(max_abs_diff(&out.region(full).data, &want.data) <= 1e-6, "radius {radius}");
+    }
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn normalised_coc_map_reads_zero_to_one() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let options = ctx.params.params.lock().unwrap()["output"].props.all(k(kOfxParamPropChoiceOption));
+    assert_eq!(options.len(), 4, "CoC map normalised is appended");
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    inst.set_param("output", V::I(3));
+    let (w, h) = (30usize, 20usize);
+    let src = test_image(w, h, 4, 91);
+    let depth = depth_image(w, h, 4, s.channel);
+    let full = [0, 0, w as i32, h as i32];
+    let (_s, _d, out) = attach(&inst, 1, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+    assert_eq!(render(&inst, 1.0, full, 0.5), kOfxStatOK, "{:?}", take_messages());
+    let got = out.region(full);
+    let (mut top, mut zero) = (0.0f32, 0);
+    for i in 0..w * h {
+        // The thin lens written out: size·|z − focus|/z, 0 inside dof/2, clamped to maximum.
+        let z = depth.data[i * 4 + s.channel] as f64;
+        let l = &s.lens;
+        let r =
+            if (z - l.focus).abs() <= l.dof / 2.0 { 0.0 } else { (l.size * (z - l.focus).abs() / z).min(l.maximum) };
+        let want = (r / l.maximum) as f32;
+        assert!((got.data[i * 4] - want).abs() < 1e-5, "pixel {i}: {} vs {want}", got.data[i * 4]);
+        assert!((0.0..=1.0).contains(&got.data[i * 4]));
+        top = top.max(got.data[i * 4]);
+        zero += (want == 0.0) as usize;
+    }
+    assert!(top > 0.5 && zero > 0, "the map spans in-focus ({zero} px) to blurred (max {top})");
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn a_missing_bundle_is_one_message_until_fixed() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    let missing = dir.path().join("later.json");
+    inst.set_param("filter_file", V::S(CString::new(missing.to_str().unwrap()).unwrap()));
+    let (w, h) = (20usize, 16usize);
+    let src = test_image(w, h, 4, 95);
+    let depth = depth_image(w, h, 4, s.channel);
+    let full = [0, 0, w as i32, h as i32];
+    take_messages();
+    PERSISTENT.lock().unwrap().clear();
+    let changed = || {
+        let args = PropSet::default();
+        args.set(k(kOfxPropName), 0, V::S(CString::new("filter_file").unwrap()));
+        args.set(k(kOfxPropTime), 0, V::D(1.0));
+        call(kOfxActionInstanceChanged, inst.handle() as *const c_void, Some(&args), None)
+    };
+    // What a host does per frame: InstanceChanged (once), regions of interest twice, Render.
+    let frame = |t: i64| {
+        let bufs = attach(&inst, t, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+        for _ in 0..2 {
+            let args = render_args(t as f64, full, 1.0);
+            for (i, v) in [0.0, 0.0, w as f64, h as f64].iter().enumerate() {
+                args.set(k(kOfxImageEffectPropRegionOfInterest), i, V::D(*v));
+            }
+            call(
+                kOfxImageEffectActionGetRegionsOfInterest,
+                inst.handle() as *const c_void,
+                Some(&args),
+                Some(&PropSet::default()),
+            );
+        }
+        (render(&inst, t as f64, full, 1.0), bufs)
+    };
+    assert_eq!(changed(), kOfxStatOK);
+    for t in 1..=3 {
+        assert_eq!(frame(t).0, kOfxStatFailed);
+    }
+    let posted = take_messages();
+    let persistent = PERSISTENT.lock().unwrap().clone();
+    println!("missing bundle over 3 frames: {} message(s), persistent log {persistent:?}", posted.len());
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(posted[0].contains("later.json"), "{posted:?}");
+    assert_eq!(persistent.len(), 1, "{persistent:?}");
+    assert!(persistent[0].starts_with("set OfxMessageError") && persistent[0].contains("later.json"));
+    // Fixed: the next render works and clears it; broken again: one message again.
+    std::fs::copy(&s.path, &missing).unwrap();
+    let (st, (_s, _d, out)) = frame(4);
+    assert_eq!(st, kOfxStatOK);
+    assert!(max_abs_diff(&out.region(full).data, &engine_reference(&s, &src, &depth, 1.0).data) <= 1e-6);
+    assert_eq!(PERSISTENT.lock().unwrap().last().map(String::as_str), Some("clear"));
+    assert_eq!(frame(5).0, kOfxStatOK);
+    assert_eq!(PERSISTENT.lock().unwrap().len(), 2, "cleared once");
+    std::fs::remove_file(&missing).unwrap();
+    inst.set_param("filter_file", V::S(CString::new(dir.path().join("gone.json").to_str().unwrap()).unwrap()));
+    assert_eq!(changed(), kOfxStatOK);
+    assert_eq!(frame(6).0, kOfxStatFailed);
+    assert_eq!(take_messages().len(), 1);
+    assert_eq!(PERSISTENT.lock().unwrap().len(), 3);
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn layered_tiles_copy_the_whole_frame() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, true);
+    set_scene_params(&inst, &s);
+    inst.set_param("edges", V::I(1));
+    let (w, h) = (240usize, 180usize);
+    let src = test_image(w, h, 4, 97);
+    let depth = depth_image(w, h, 4, s.channel);
+    let full = [0, 0, w as i32, h as i32];
+    let layered = |src: &Image| {
+        let mut want = Image::new(w, h, 4);
+        Engine::new(1)
+            .unwrap()
+            .blur_depth_with(
+                &s.bundle,
+                &s.lens,
+                Edges::Layered,
+                &depth.view(),
+                s.channel,
+                &src.view(),
+                &mut want.view_mut(),
+            )
+            .unwrap();
+        want
+    };
+    let want = layered(&src);
+    // Every time is a new frame (the cache is keyed by time): whole frames render each time.
+    let mut keep = Vec::new();
+    let mut t = 0i64;
+    let whole = best_of(3, || {
+        t += 1;
+        let b = attach(&inst, t, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK);
+        keep.push(b);
+    });
+    let (mx, my) = (w as i32 / 2 + 3, h as i32 / 2 - 5);
+    let tiles = [[0, 0, mx, my], [mx, 0, full[2], my], [0, my, mx, full[3]], [mx, my, full[2], full[3]]];
+    let tiled = best_of(3, || {
+        t += 1;
+        let b = attach(&inst, t, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+        for tile in tiles {
+            assert_eq!(render(&inst, t as f64, tile, 1.0), kOfxStatOK);
+        }
+        keep.push(b);
+    });
+    for (_, _, out) in &keep {
+        assert!(max_abs_diff(&out.region(full).data, &want.data) <= 1e-6, "a frame differs from the engine");
+    }
+    println!(
+        "layered {w}x{h}: whole frame {:.1} ms, 4 tiles {:.1} ms ({:.2}x)",
+        whole * 1e3,
+        tiled * 1e3,
+        tiled / whole
+    );
+    assert!(tiled <= 1.3 * whole, "4 tiles take {tiled:.4} s, one whole frame {whole:.4} s");
+    // Same time and buffers, new content (a host reusing its memory): rendered afresh.
+    let (mut sb, _d, out) = attach(&inst, 100, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+    assert_eq!(render(&inst, 100.0, tiles[0], 1.0), kOfxStatOK);
+    let other = test_image(w, h, 4, 98);
+    sb.mem.copy_from_slice(&Buffer::from_image(&other, 0, 0, 0, false).mem);
+    for tile in tiles {
+        assert_eq!(render(&inst, 100.0, tile, 1.0), kOfxStatOK);
+    }
+    assert!(max_abs_diff(&out.region(full).data, &layered(&other).data) <= 1e-6, "a changed Source renders afresh");
+    // A changed parameter too.
+    inst.set_param("size", V::D(3.0));
+    assert_eq!(render(&inst, 100.0, full, 1.0), kOfxStatOK);
+    assert!(max_abs_diff(&out.region(full).data, &layered(&other).data) > 1e-3, "a changed size renders afresh");
     destroy(inst);
     unload();
 }

@@ -131,3 +131,54 @@ fn a_bundle_without_entries_passes_through_instead_of_panicking() {
         .unwrap();
     assert_eq!(out.data, src.data);
 }
+
+#[test]
+fn normalised_coc_map_is_the_radius_over_the_maximum() {
+    let e = Engine::new(1).unwrap();
+    let (src, depth) = (test_image(12, 5, 4, 3), depth_ramp(12, 5));
+    // maximum 4 < size 6, so the far end of the ramp is clamped: values reach exactly 1.
+    let lens = Lens { maximum: 4.0, render_scale: 0.5, ..options().lens };
+    let o = RenderOptions { output: Output::CocMapNormalised, lens, ..options() };
+    let mut out = Image::new(12, 5, 4);
+    e.render(None, &o, &src.view(), Some(&depth.view()), &mut out.view_mut()).unwrap();
+    let mut top = 0.0f32;
+    for (px, &z) in out.data.chunks(4).zip(&depth.data) {
+        // The thin-lens formula written out: size·|z − focus|/z, 0 inside dof/2, at most maximum.
+        let z = z as f64;
+        let r = if (z - 1.5).abs() <= 0.05 { 0.0 } else { (6.0 * (z - 1.5).abs() / z).min(4.0) };
+        let want = (r / 4.0) as f32;
+        assert!((px[0] - want).abs() < 1e-6 && px[0] == px[1] && px[1] == px[2], "z {z}: {px:?} vs {want}");
+        assert_eq!(px[3], 1.0);
+        top = top.max(px[0]);
+    }
+    assert_eq!(top, 1.0, "the clamped far end reads 1");
+    // Without depth: the radius over itself (1), or 0 at radius 0.
+    let flat = RenderOptions { output: Output::CocMapNormalised, radius: 5.0, ..options() };
+    e.render(None, &flat, &src.view(), None, &mut out.view_mut()).unwrap();
+    assert!(out.data.chunks(4).all(|px| px == [1.0, 1.0, 1.0, 1.0]));
+    e.render(None, &RenderOptions { radius: 0.0, ..flat }, &src.view(), None, &mut out.view_mut()).unwrap();
+    assert!(out.data.chunks(4).all(|px| px == [0.0, 0.0, 0.0, 1.0]));
+}
+
+#[test]
+fn render_scales_above_one_scale_radii_up() {
+    let e = Engine::new(1).unwrap();
+    let bundle = random_bundle(3, 2, 6, &[2.0, 4.0, 8.0]);
+    let src = test_image(30, 22, 4, 6);
+    for scale in [1.5, 2.0] {
+        // Without depth: the fixed blur at radius × scale.
+        let o = RenderOptions { radius: 3.0, lens: Lens { render_scale: scale, ..options().lens }, ..options() };
+        let mut got = Image::new(30, 22, 4);
+        e.render(Some(&bundle), &o, &src.view(), None, &mut got.view_mut()).unwrap();
+        let mut want = Image::new(30, 22, 4);
+        e.blur_fixed(&bundle, 3.0 * scale, &src.view(), &mut want.view_mut()).unwrap();
+        assert_eq!(got.data, want.data, "scale {scale}");
+        assert_eq!(o.max_radius(false), 3.0 * scale);
+    }
+    // Radii stop at the largest radius the engine takes.
+    let o = RenderOptions { radius: 1000.0, lens: Lens { render_scale: 2.0, ..options().lens }, ..options() };
+    assert_eq!(o.max_radius(false), 1024.0);
+    assert!(o.validate(true).is_ok() && o.validate(false).is_ok());
+    let bad = RenderOptions { lens: Lens { render_scale: 0.0, ..options().lens }, ..options() };
+    assert!(bad.validate(false).is_err());
+}

@@ -87,16 +87,23 @@ pub struct EffectSuite {
     abort: Option<unsafe extern "C" fn(OfxImageEffectHandle) -> c_int>,
 }
 
+type MessageFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, ...) -> OfxStatus;
+type ClearFn = unsafe extern "C" fn(*mut c_void) -> OfxStatus;
+
 /// Every suite the plugin uses. Property, parameter and image effect suites are required; the
-/// message suite is used when the host has it. Memory and multi-thread suites, which every image
-/// effect host must provide, are required at Load too, though the plugin allocates with Rust and
-/// threads with its own pool.
+/// message suite is used when the host has it (version 2's persistent messages when offered).
+/// Memory and multi-thread suites, which every image effect host must provide, are required at
+/// Load too: the plugin allocates with Rust and renders on its own pool, sized to the CPU count
+/// the multi-thread suite reports (`cpus`).
 #[derive(Clone, Copy)]
 pub struct Suites {
     pub prop: PropertySuite,
     pub param: ParameterSuite,
     pub effect: EffectSuite,
-    message: Option<unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, ...) -> OfxStatus>,
+    message: Option<MessageFn>,
+    persistent: Option<(MessageFn, ClearFn)>,
+    /// The host's `multiThreadNumCPUs` (at least 1; the machine's count when it does not say).
+    pub cpus: usize,
 }
 
 // SAFETY: the suites are tables of host functions that the OpenFX contract allows any thread to
@@ -142,8 +149,8 @@ pub fn load() -> OfxResult<()> {
     let param = need(get(kOfxParameterSuite, 1), "parameter")?;
     let effect = need(get(kOfxImageEffectSuite, 1), "image effect")?;
     need(get(kOfxMemorySuite, 1), "memory")?;
-    need(get(kOfxMultiThreadSuite, 1), "multi-thread")?;
-    let message = get(kOfxMessageSuite, 1);
+    let threads = need(get(kOfxMultiThreadSuite, 1), "multi-thread")?;
+    let (message, persistent) = message_suites(get(kOfxMessageSuite, 1), get(kOfxMessageSuite, 2));
 
     // SAFETY: a non-null suite pointer returned for a suite name and version 1 points to that
     // version's struct, valid while the binary is loaded.
@@ -182,15 +189,44 @@ pub fn load() -> OfxResult<()> {
             clip_get_rod: required(e.clipGetRegionOfDefinition, "image effect", "clipGetRegionOfDefinition")?,
             abort: e.abort,
         },
-        message: if message.is_null() {
-            None
-        } else {
-            // SAFETY: non-null pointer to the version 1 message suite, valid while loaded.
-            unsafe { (*(message as *const OfxMessageSuiteV1)).message }
-        },
+        message,
+        persistent,
+        // SAFETY: non-null pointer to the version 1 multi-thread suite, valid while loaded.
+        cpus: host_cpus(unsafe { &*(threads as *const OfxMultiThreadSuiteV1) }),
     };
     *SUITES.write().unwrap_or_else(|e| e.into_inner()) = Some(suites);
     Ok(())
+}
+
+/// The message function of the version 1 suite and the persistent-message functions of version 2,
+/// when the host offers them (null pointers: not offered).
+fn message_suites(v1: *const c_void, v2: *const c_void) -> (Option<MessageFn>, Option<(MessageFn, ClearFn)>) {
+    let message = if v1.is_null() {
+        None
+    } else {
+        // SAFETY: non-null pointer to the version 1 message suite, valid while loaded.
+        unsafe { (*(v1 as *const OfxMessageSuiteV1)).message }
+    };
+    let persistent = if v2.is_null() {
+        None
+    } else {
+        // SAFETY: non-null pointer to the version 2 message suite, valid while loaded.
+        let m = unsafe { &*(v2 as *const OfxMessageSuiteV2) };
+        m.setPersistentMessage.zip(m.clearPersistentMessage)
+    };
+    (message, persistent)
+}
+
+/// The CPU count the host's multi-thread suite reports, or the machine's when it cannot say.
+fn host_cpus(suite: &OfxMultiThreadSuiteV1) -> usize {
+    let machine = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    let Some(f) = suite.multiThreadNumCPUs else { return machine() };
+    let mut n: std::ffi::c_uint = 0;
+    // SAFETY: the host's multiThreadNumCPUs with a live out-pointer.
+    match unsafe { f(&mut n) } {
+        s if s == kOfxStatOK && n >= 1 => (n as usize).min(1024),
+        _ => machine(),
+    }
 }
 
 /// Posts a message when Load failed: fetches the message suite directly from the host record.
@@ -535,6 +571,37 @@ impl Suites {
             unsafe {
                 f(handle as *mut c_void, kind.as_ptr().cast(), c"SparseLensBlur".as_ptr(), c"%s".as_ptr(), t.as_ptr());
             }
+        }
+    }
+}
+
+impl Suites {
+    /// Shows an error on the effect until [`Suites::clear_persistent`]: a persistent message
+    /// when the host has them (message suite version 2), else an ordinary one.
+    pub fn post_persistent(&self, handle: *const c_void, kind: &[u8], text: &str) {
+        match self.persistent {
+            Some((set, _)) => {
+                let t = cstring(text);
+                // SAFETY: as in `post`: format "%s" and one NUL-terminated string.
+                unsafe {
+                    set(
+                        handle as *mut c_void,
+                        kind.as_ptr().cast(),
+                        c"SparseLensBlur".as_ptr(),
+                        c"%s".as_ptr(),
+                        t.as_ptr(),
+                    );
+                }
+            }
+            None => self.post(handle, kind, text),
+        }
+    }
+
+    /// Clears the persistent message of an effect (nothing to do without version 2).
+    pub fn clear_persistent(&self, handle: *const c_void) {
+        if let Some((_, clear)) = self.persistent {
+            // SAFETY: the host's clearPersistentMessage on the effect handle of this action.
+            unsafe { clear(handle as *mut c_void) };
         }
     }
 }

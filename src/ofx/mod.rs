@@ -10,8 +10,10 @@ pub mod sys {
     include!("sys.rs");
 }
 
+mod cache;
 pub(crate) mod host;
 pub mod params;
+mod pixels;
 pub mod plugin;
 
 pub use plugin::{OfxGetNumberOfPlugins, OfxGetPlugin, PLUGIN_GROUP, PLUGIN_ID, PLUGIN_LABEL};

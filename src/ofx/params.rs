@@ -26,6 +26,7 @@ pub mod names {
     pub const MIX: &str = "mix";
     pub const RADIUS: &str = "radius";
     pub const EDGES: &str = "edges";
+    pub const DEPTH_FROM: &str = "depth_from";
 }
 
 /// The shipped bundles, in the order they were added to the `filter_type` choice. Append-only:
@@ -77,12 +78,17 @@ pub const MATH_OPTIONS: [&str; 3] = ["depth", "far = 0", "direct"];
 pub const CHANNEL_OPTIONS: [&str; 4] = ["red", "green", "blue", "alpha"];
 /// Options of `edges` (ARCHITECTURE.md, "Gather and layered").
 pub const EDGES_OPTIONS: [&str; 2] = ["gather", "layered"];
-/// Options of `output`.
-pub const OUTPUT_OPTIONS: [&str; 3] = ["result", "focal plane setup", "CoC map"];
+/// Options of `output`: "CoC map" holds radii in full-resolution pixels; the normalised map holds
+/// radius / Maximum (0 … 1, for hosts that clip to that range).
+pub const OUTPUT_OPTIONS: [&str; 4] =
+    ["result", "focal plane setup", "CoC map", "CoC map normalised (radius / Maximum)"];
+/// Options of `depth_from`: the Depth input, or a channel (Depth Channel) of the Source itself,
+/// for hosts with a single input.
+pub const DEPTH_FROM_OPTIONS: [&str; 2] = ["Depth input", "Source"];
 
 const LENS_MODES: [LensMode; 3] = [LensMode::Depth, LensMode::InverseDepth, LensMode::Coc];
 const EDGES: [Edges; 2] = [Edges::Gather, Edges::Layered];
-const OUTPUTS: [Output; 3] = [Output::Result, Output::FocalPlaneSetup, Output::CocMap];
+const OUTPUTS: [Output; 4] = [Output::Result, Output::FocalPlaneSetup, Output::CocMap, Output::CocMapNormalised];
 
 /// The index of `v` in `all` (every value is listed).
 fn index_of<T: PartialEq>(all: &[T], v: &T) -> i32 {
@@ -96,18 +102,20 @@ pub enum Shape {
     CustomFile(String),
 }
 
-/// Every parameter's value at one time: the shape and the render request (render scale 1; the
-/// plugin applies the host's).
+/// Every parameter's value at one time: the shape, the render request (render scale 1; the
+/// plugin applies the host's) and where depth comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Values {
     pub shape: Shape,
     pub options: RenderOptions,
+    /// Depth is the Depth Channel of the Source image, not the Depth input.
+    pub depth_from_source: bool,
 }
 
 impl Default for Values {
     /// The parameters' defaults, as described to the host.
     fn default() -> Values {
-        Values { shape: Shape::Shipped(SHIPPED_SHAPES[0]), options: RenderOptions::default() }
+        Values { shape: Shape::Shipped(SHIPPED_SHAPES[0]), options: RenderOptions::default(), depth_from_source: false }
     }
 }
 
@@ -126,7 +134,8 @@ pub enum Kind {
     File,
 }
 
-/// When a parameter applies; the others are greyed out.
+/// When a parameter applies; the others are greyed out. "Depth" means a Depth input is connected
+/// or depth comes from the Source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
     Always,
@@ -171,7 +180,7 @@ fn double(v: Value) -> f64 {
 }
 
 /// Every parameter, in the order the host shows them. Append new ones; never reorder or rename.
-pub static PARAMS: [Param; 13] = [
+pub static PARAMS: [Param; 14] = [
     Param {
         name: names::FILTER_TYPE,
         label: "Bokeh Shape",
@@ -274,7 +283,9 @@ pub static PARAMS: [Param; 13] = [
         name: names::OUTPUT,
         label: "Output",
         hint: "result: the blurred image. focal plane setup: the source tinted red in front of the focal band, \
-               green inside it, blue behind it. CoC map: the blur radius in full-resolution pixels.",
+               green inside it, blue behind it. CoC map: the blur radius in full-resolution pixels (values above \
+               1: hosts that clip to 0-1 show white). CoC map normalised: the radius divided by Maximum (Radius \
+               without depth), 0 in focus to 1 at the largest blur.",
         kind: Kind::Choice(&OUTPUT_OPTIONS),
         when: When::Always,
         get: |v| Value::Int(index_of(&OUTPUTS, &v.options.output)),
@@ -299,6 +310,17 @@ pub static PARAMS: [Param; 13] = [
         get: |v| Value::Double(v.options.radius),
         set: |v, x| v.options.radius = double(x),
     },
+    Param {
+        name: names::DEPTH_FROM,
+        label: "Depth From",
+        hint: "Depth input: depth is the Depth input's Depth Channel. Source: depth is the Depth Channel of the \
+               Source itself (e.g. its alpha), for hosts with a single input; that channel passes through \
+               unblurred and colour is not (un)premultiplied by it.",
+        kind: Kind::Choice(&DEPTH_FROM_OPTIONS),
+        when: When::Always,
+        get: |v| Value::Int(v.depth_from_source as i32),
+        set: |v, x| v.depth_from_source = int(x) == 1,
+    },
 ];
 
 impl Param {
@@ -322,10 +344,12 @@ impl Param {
             }
             (Kind::Double { min, max, display_max }, Value::Double(d)) => {
                 p.set_double(kOfxParamPropDefault, 0, d)?;
-                p.set_double(kOfxParamPropMin, 0, min)?;
-                p.set_double(kOfxParamPropMax, 0, max)?;
+                // The slider's range first, the hard range last: a host that reads whichever of
+                // the two it meets last as the limit (MLT) then keeps the hard one.
                 p.set_double(kOfxParamPropDisplayMin, 0, min.max(0.0))?;
                 p.set_double(kOfxParamPropDisplayMax, 0, display_max)?;
+                p.set_double(kOfxParamPropMin, 0, min)?;
+                p.set_double(kOfxParamPropMax, 0, max)?;
             }
             (Kind::Bool, Value::Int(d)) => p.set_int(kOfxParamPropDefault, 0, d)?,
             (Kind::File, Value::Text(d)) => {
@@ -434,7 +458,8 @@ mod tests {
         let mut v = Values { shape: Shape::CustomFile("a.json".into()), ..Values::default() };
         v.options.mix = 0.25;
         v.options.edges = Edges::Gather;
-        v.options.output = Output::CocMap;
+        v.options.output = Output::CocMapNormalised;
+        v.depth_from_source = true;
         let mut w = Values::default();
         for p in &PARAMS {
             (p.set)(&mut w, (p.get)(&v));

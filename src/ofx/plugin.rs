@@ -3,12 +3,14 @@
 //! Every entry point runs inside `catch_unwind`: a panic becomes `kOfxStatFailed` (with a message
 //! through the host's message suite when it has one), never an unwind into the host.
 
+use super::cache::{FrameCache, FrameKey};
 use super::host::{self, ImageGuard, OfxError, OfxResult, Props, Suites};
 use super::params::{self, Handles, Shape, Values, When};
+use super::pixels::{compose, premultiply, text, BitDepth, ContentHash, HostImage, Rect};
 use super::sys::*;
 use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
-use crate::render::{Edges, Engine, Lens, RenderOptions};
+use crate::render::{Edges, Engine, Lens, Output, RenderOptions};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -66,12 +68,14 @@ extern "C" fn main_entry(
     in_args: OfxPropertySetHandle,
     out_args: OfxPropertySetHandle,
 ) -> OfxStatus {
+    let mut rendering = false;
     let result = catch_unwind(AssertUnwindSafe(|| {
         if action.is_null() {
             return Err(OfxError::with_status(kOfxStatErrBadHandle, "the host passed a NULL action"));
         }
         // SAFETY: the host passes the action as a NUL-terminated string valid for this call.
         let action = unsafe { CStr::from_ptr(action) }.to_bytes_with_nul();
+        rendering = action == kOfxImageEffectActionRender;
         dispatch(action, handle as OfxImageEffectHandle, in_args, out_args)
     }));
     let (status, message) = match result {
@@ -86,17 +90,31 @@ extern "C" fn main_entry(
             (kOfxStatFailed, Some(format!("internal error: {what}")))
         }
     };
-    if let Some(m) = message {
-        // Posting can itself misbehave in a broken host: keep it behind the barrier too.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            let text = format!("{PLUGIN_LABEL}: {m}");
-            match host::suites_if_loaded() {
-                Some(s) => s.post(handle, kOfxMessageError, &text),
-                None => host::post_without_suites(kOfxMessageError, &text),
-            }
-        }));
-    }
+    // Posting can itself misbehave in a broken host: keep it behind the barrier too.
+    let _ = catch_unwind(AssertUnwindSafe(|| report(handle, message, rendering && status == kOfxStatOK)));
     status
+}
+
+/// Shows an action's error: on an instance once while it lasts (persistently where the host can;
+/// a missing bundle fails InstanceChanged, both regions of interest and Render of every frame),
+/// elsewhere as a plain message. A good render clears what was shown.
+fn report(handle: *const c_void, message: Option<String>, rendered: bool) {
+    let Some(s) = host::suites_if_loaded() else {
+        if let Some(m) = message {
+            host::post_without_suites(kOfxMessageError, &format!("{PLUGIN_LABEL}: {m}"));
+        }
+        return;
+    };
+    if message.is_none() && !rendered {
+        return;
+    }
+    let inst = if handle.is_null() { None } else { instance(&s, handle as OfxImageEffectHandle).ok() };
+    match (inst, message) {
+        (Some(i), Some(m)) => i.show(&s, handle, &m),
+        (Some(i), None) => i.clear_shown(&s, handle),
+        (None, Some(m)) => s.post(handle, kOfxMessageError, &format!("{PLUGIN_LABEL}: {m}")),
+        (None, None) => {}
+    }
 }
 
 fn dispatch(
@@ -111,6 +129,8 @@ fn dispatch(
     if action == kOfxActionUnload {
         host::unload();
         bundle_cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
+        // The render threads end with the binary's use.
+        *RENDERER.write().unwrap_or_else(|e| e.into_inner()) = None;
         return Ok(kOfxStatOK);
     }
     let s = host::suites()?;
@@ -128,6 +148,9 @@ fn dispatch(
         a if a == kOfxActionInstanceChanged => instance_changed(s, effect, in_args),
         a if a == kOfxActionPurgeCaches => {
             bundle_cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
+            if let Ok(inst) = instance(s, effect) {
+                inst.frames.clear();
+            }
             Ok(kOfxStatOK)
         }
         _ => Ok(kOfxStatReplyDefault),
@@ -135,12 +158,59 @@ fn dispatch(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Global state: the engine (one pool for every render), the bundle cache, the resource path.
+// Global state: the render pool (sized by the host), the bundle cache, the resource path.
 
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    // Engine::new(0) uses rayon's global pool, sized to the machine, shared by every render.
-    ENGINE.get_or_init(|| Engine::new(0).expect("an engine on the global pool needs no threads of its own"))
+/// The render pool and the engines that render on it: one per frame in flight, each keeping its
+/// frame buffers for the next frame (frames rendered at once would otherwise take turns with
+/// one engine's buffers and page fresh ones in).
+struct Renderer {
+    pool: rayon::ThreadPool,
+    engines: Mutex<Vec<Engine>>,
+}
+
+impl Renderer {
+    /// Engines kept between frames (more frames at once make new ones, dropped after).
+    const KEEP: usize = 4;
+
+    /// Runs `f` on the pool with an engine no other render is using.
+    fn run<R: Send>(&self, f: impl FnOnce(&Engine) -> R + Send) -> OfxResult<R> {
+        let kept = self.engines.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        // Engine::new(0) renders on the pool it is called in: `install` puts it on this one.
+        let engine = match kept {
+            Some(e) => e,
+            None => Engine::new(0).map_err(|e| OfxError::failed(e.to_string()))?,
+        };
+        let r = self.pool.install(|| f(&engine));
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        if engines.len() < Self::KEEP {
+            engines.push(engine);
+        }
+        Ok(r)
+    }
+}
+
+/// The one pool every render of the binary runs on, sized to the CPU count the host's
+/// multi-thread suite reports at Load (ARCHITECTURE.md "Front ends"): frames the host renders at
+/// once share it instead of each bringing a pool of its own. Dropped at Unload.
+static RENDERER: RwLock<Option<Arc<Renderer>>> = RwLock::new(None);
+
+fn renderer() -> OfxResult<Arc<Renderer>> {
+    if let Some(r) = &*RENDERER.read().unwrap_or_else(|e| e.into_inner()) {
+        return Ok(r.clone());
+    }
+    let threads = host::suites()?.cpus;
+    let mut slot = RENDERER.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = &*slot {
+        return Ok(r.clone());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sparsebokeh-{i}"))
+        .build()
+        .map_err(|e| OfxError::failed(format!("cannot start {threads} render threads: {e}")))?;
+    let r = Arc::new(Renderer { pool, engines: Mutex::new(Vec::new()) });
+    *slot = Some(r.clone());
+    Ok(r)
 }
 
 /// Key of the bundle cache: the file and what it looked like when loaded, so an edited custom
@@ -251,43 +321,12 @@ impl<'s> ActionArgs<'s> {
 
 fn render_scale(args: &Props) -> OfxResult<f64> {
     let [sx, sy] = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
-    if !(sx.is_finite() && sx > 0.0 && sx <= 1.0 && sy.is_finite() && sy > 0.0 && sy <= 1.0) {
-        return Err(OfxError::with_status(kOfxStatErrValue, format!("render scale ({sx}, {sy}) is outside (0, 1]")));
+    // No upper bound: a host asks for more than 1 when it zooms in or scales up (MLT).
+    if !(sx.is_finite() && sx > 0.0 && sy.is_finite() && sy > 0.0) {
+        return Err(OfxError::with_status(kOfxStatErrValue, format!("render scale ({sx}, {sy}) is not positive")));
     }
     // Radii are isotropic: use the mean of the two axes (they are equal in every known host).
     Ok((sx + sy) / 2.0)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Rect {
-    x1: i64,
-    y1: i64,
-    x2: i64,
-    y2: i64,
-}
-
-impl Rect {
-    fn from_ints(r: [i32; 4]) -> Rect {
-        Rect { x1: r[0] as i64, y1: r[1] as i64, x2: r[2] as i64, y2: r[3] as i64 }
-    }
-    fn is_empty(&self) -> bool {
-        self.x2 <= self.x1 || self.y2 <= self.y1
-    }
-    fn width(&self) -> usize {
-        (self.x2 - self.x1).max(0) as usize
-    }
-    fn height(&self) -> usize {
-        (self.y2 - self.y1).max(0) as usize
-    }
-    fn intersect(&self, o: &Rect) -> Rect {
-        Rect { x1: self.x1.max(o.x1), y1: self.y1.max(o.y1), x2: self.x2.min(o.x2), y2: self.y2.min(o.y2) }
-    }
-    fn grow(&self, d: i64) -> Rect {
-        Rect { x1: self.x1 - d, y1: self.y1 - d, x2: self.x2 + d, y2: self.y2 + d }
-    }
-    fn contains(&self, o: &Rect) -> bool {
-        o.x1 >= self.x1 && o.y1 >= self.y1 && o.x2 <= self.x2 && o.y2 <= self.y2
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,6 +340,10 @@ pub struct Instance {
     output: OfxImageClipHandle,
     params: Handles,
     last_bundle: Mutex<Option<(Shape, Arc<Bundle>)>>,
+    /// The last layered results (the tiles of one frame copy from them).
+    frames: FrameCache,
+    /// The error shown on the instance, posted once and cleared by the next good render.
+    shown: Mutex<Option<String>>,
 }
 
 // SAFETY: the handles are opaque host tokens that the host allows any render thread of this
@@ -327,6 +370,28 @@ impl Instance {
     fn depth_connected(&self, s: &Suites) -> bool {
         s.clip_props(self.depth).and_then(|p| p.int(kOfxImageClipPropConnected, 0)).map(|c| c != 0).unwrap_or(false)
     }
+
+    /// Whether a render has depth: from the Source, or a connected Depth input.
+    fn has_depth(&self, s: &Suites, v: &Values) -> bool {
+        v.depth_from_source || self.depth_connected(s)
+    }
+
+    /// Shows an error once: the same text again (the other actions of the frame, the next
+    /// frames) is not posted again until it was cleared.
+    fn show(&self, s: &Suites, effect: *const c_void, message: &str) {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        if shown.as_deref() != Some(message) {
+            *shown = Some(message.to_string());
+            s.post_persistent(effect, kOfxMessageError, &format!("{PLUGIN_LABEL}: {message}"));
+        }
+    }
+
+    /// Clears a shown error (the cause was fixed).
+    fn clear_shown(&self, s: &Suites, effect: *const c_void) {
+        if self.shown.lock().unwrap_or_else(|e| e.into_inner()).take().is_some() {
+            s.clear_persistent(effect);
+        }
+    }
 }
 
 fn instance<'a>(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<&'a Instance> {
@@ -345,6 +410,8 @@ fn instance<'a>(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<&'a Insta
 fn load() -> OfxResult<OfxStatus> {
     crate::cpu::check().map_err(OfxError::failed)?;
     host::load()?;
+    // The pool is sized to this host's CPU count when the first render needs it.
+    *RENDERER.write().unwrap_or_else(|e| e.into_inner()) = None;
     Ok(kOfxStatOK)
 }
 
@@ -360,10 +427,14 @@ fn describe(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<OfxStatus> {
     )?;
     p.set_cstr(kOfxImageEffectPropSupportedContexts, 0, kOfxImageEffectContextFilter)?;
     p.set_cstr(kOfxImageEffectPropSupportedContexts, 1, kOfxImageEffectContextGeneral)?;
-    p.set_cstr(kOfxImageEffectPropSupportedPixelDepths, 0, kOfxBitDepthFloat)?;
+    // 8-bit, 16-bit and float: converted to float at the edge, written back in the Output's depth.
+    for (i, d) in BitDepth::ALL.iter().enumerate() {
+        p.set_cstr(kOfxImageEffectPropSupportedPixelDepths, i as i32, d.ofx())?;
+    }
     p.set_int(kOfxImageEffectPluginPropSingleInstance, 0, 0)?;
     p.set_cstr(kOfxImageEffectPluginRenderThreadSafety, 0, kOfxImageEffectRenderFullySafe)?;
-    // The plugin threads each frame itself (one shared pool): the host need not split frames.
+    // The plugin threads each frame itself (one pool sized to the host's CPU count): the host
+    // need not split frames.
     p.set_int(kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
     p.set_int(kOfxImageEffectPropSupportsMultiResolution, 0, 1)?;
     p.set_int(kOfxImageEffectPropSupportsTiles, 0, 1)?;
@@ -416,6 +487,8 @@ fn create_instance(s: &Suites, effect: OfxImageEffectHandle) -> OfxResult<OfxSta
         output: s.clip_handle(effect, CLIP_OUTPUT)?,
         params: Handles::fetch(s, s.param_set(effect)?)?,
         last_bundle: Mutex::new(None),
+        frames: FrameCache::default(),
+        shown: Mutex::new(None),
     });
     let props = s.effect_props(effect)?;
     let raw = Box::into_raw(inst);
@@ -481,7 +554,7 @@ fn regions_of_interest(
     let (inst, args, time, v) = (a.inst, &a.args, a.time, &a.values);
     let scale_xy = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
     let region = args.doubles::<4>(kOfxImageEffectPropRegionOfInterest)?;
-    let depth = inst.depth_connected(s);
+    let depth = inst.has_depth(s, v);
     let options = request(v, a.scale);
     let reach = if options.needs_bundle(depth) { options.reach(&*inst.bundle(&v.shape)?, depth) } else { 0 };
     let par = s
@@ -503,16 +576,12 @@ fn regions_of_interest(
     for (i, v) in roi.iter().enumerate() {
         out.set_double_named(&format!("{prefix}{CLIP_SOURCE}"), i as i32, *v)?;
     }
-    if depth {
+    if depth && !v.depth_from_source {
         for (i, v) in roi.iter().enumerate() {
             out.set_double_named(&format!("{prefix}{CLIP_DEPTH}"), i as i32, *v)?;
         }
     }
     Ok(kOfxStatOK)
-}
-
-fn cstr_text(c: &[u8]) -> &str {
-    std::str::from_utf8(&c[..c.len().saturating_sub(1)]).unwrap_or("")
 }
 
 fn clip_preferences(s: &Suites, effect: OfxImageEffectHandle, out_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
@@ -521,18 +590,20 @@ fn clip_preferences(s: &Suites, effect: OfxImageEffectHandle, out_args: OfxPrope
     let src = s.clip_props(inst.source)?;
     let comps = src.string(kOfxImageEffectPropComponents, 0).unwrap_or_default();
     let supported: [&[u8]; 3] = [kOfxImageComponentRGBA, kOfxImageComponentRGB, kOfxImageComponentAlpha];
-    let comp_prefix = cstr_text(kOfxImageClipPropComponentsPrefix);
-    let depth_prefix = cstr_text(kOfxImageClipPropDepthPrefix);
-    if supported.iter().any(|c| cstr_text(c) == comps) {
+    let comp_prefix = text(kOfxImageClipPropComponentsPrefix);
+    let depth_prefix = text(kOfxImageClipPropDepthPrefix);
+    if supported.iter().any(|c| text(c) == comps) {
         out.set_string_named(&format!("{comp_prefix}{CLIP_OUTPUT}"), 0, &comps)?;
         out.set_string_named(&format!("{comp_prefix}{CLIP_SOURCE}"), 0, &comps)?;
     }
-    // Float only: ask for float on every clip (hosts convert other depths).
-    let float = cstr_text(kOfxBitDepthFloat);
-    out.set_string_named(&format!("{depth_prefix}{CLIP_OUTPUT}"), 0, float)?;
-    out.set_string_named(&format!("{depth_prefix}{CLIP_SOURCE}"), 0, float)?;
+    // Every clip in the Source's depth (8-bit, 16-bit or float; float for anything else), so
+    // the Output comes back in the depth the host works in.
+    let source_depth = src.string(kOfxImageEffectPropPixelDepth, 0).ok().and_then(|d| BitDepth::from_ofx(&d));
+    let depth = text(source_depth.unwrap_or(BitDepth::Float).ofx());
+    out.set_string_named(&format!("{depth_prefix}{CLIP_OUTPUT}"), 0, depth)?;
+    out.set_string_named(&format!("{depth_prefix}{CLIP_SOURCE}"), 0, depth)?;
     if inst.depth_connected(s) {
-        let _ = out.set_string_named(&format!("{depth_prefix}{CLIP_DEPTH}"), 0, float);
+        let _ = out.set_string_named(&format!("{depth_prefix}{CLIP_DEPTH}"), 0, depth);
     }
     if let Ok(premult) = src.string(kOfxImageEffectPropPreMultiplication, 0) {
         if !premult.is_empty() {
@@ -549,7 +620,7 @@ fn is_identity(
     out_args: OfxPropertySetHandle,
 ) -> OfxResult<OfxStatus> {
     let ActionArgs { inst, time, scale, values, .. } = ActionArgs::read(s, effect, in_args)?;
-    if !request(&values, scale).passes_through(inst.depth_connected(s)) {
+    if !request(&values, scale).passes_through(inst.has_depth(s, &values)) {
         return Ok(kOfxStatReplyDefault);
     }
     let out = s.props(out_args)?;
@@ -562,7 +633,8 @@ fn is_identity(
 fn update_enabled(s: &Suites, inst: &Instance, time: f64) {
     let filter_type = inst.params.get(params::names::FILTER_TYPE);
     let custom = s.param_int(filter_type, time).map(|i| i as usize == params::CUSTOM_FILE_INDEX).ok();
-    let depth = inst.depth_connected(s);
+    let from_source = s.param_int(inst.params.get(params::names::DEPTH_FROM), time).is_ok_and(|i| i == 1);
+    let depth = inst.depth_connected(s) || from_source;
     for (p, h) in inst.params.iter() {
         let on = match p.when {
             When::Always => continue,
@@ -583,116 +655,32 @@ fn instance_changed(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxProper
     let args = s.props(in_args)?;
     let name = args.string(kOfxPropName, 0).unwrap_or_default();
     let time = args.double(kOfxPropTime, 0).unwrap_or(0.0);
-    if name == params::names::FILTER_TYPE || name == params::names::FILTER_FILE || name == CLIP_DEPTH {
+    let enabling = [params::names::FILTER_TYPE, params::names::FILTER_FILE, params::names::DEPTH_FROM, CLIP_DEPTH];
+    if enabling.contains(&name.as_str()) {
         update_enabled(s, inst, time);
     }
     if name == params::names::FILTER_TYPE || name == params::names::FILTER_FILE {
-        // Check the bundle now so a bad file is reported when it is chosen, not at render.
+        // Check the bundle now so a bad file is reported when it is chosen, not at render; a
+        // good one clears what was shown.
         let v = inst.params.read(s, time)?;
-        if let Err(e) = inst.bundle(&v.shape) {
-            if !matches!(&v.shape, Shape::CustomFile(f) if f.trim().is_empty()) {
-                s.post(effect as *const c_void, kOfxMessageError, &format!("{PLUGIN_LABEL}: {}", e.message));
-            }
+        match inst.bundle(&v.shape) {
+            Ok(_) => inst.clear_shown(s, effect as *const c_void),
+            Err(_) if matches!(&v.shape, Shape::CustomFile(f) if f.trim().is_empty()) => {}
+            Err(e) => inst.show(s, effect as *const c_void, &e.message),
         }
         return Ok(kOfxStatOK);
     }
-    Ok(if name == CLIP_DEPTH { kOfxStatOK } else { kOfxStatReplyDefault })
+    Ok(if name == CLIP_DEPTH || name == params::names::DEPTH_FROM { kOfxStatOK } else { kOfxStatReplyDefault })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Render.
 
-/// A host image: its memory, bounds (pixel coordinates, bottom-up rows) and row stride in bytes.
-#[derive(Clone, Copy, Debug)]
-struct HostImage {
-    data: *mut u8,
-    bounds: Rect,
-    row_bytes: i64,
-    channels: usize,
-}
-
-fn components_channels(c: &str) -> Option<usize> {
-    match c {
-        _ if c == cstr_text(kOfxImageComponentRGBA) => Some(4),
-        _ if c == cstr_text(kOfxImageComponentRGB) => Some(3),
-        _ if c == cstr_text(kOfxImageComponentAlpha) => Some(1),
-        _ => None,
-    }
-}
-
-impl HostImage {
-    fn from_props(img: &ImageGuard, clip: &str) -> OfxResult<HostImage> {
-        let p = img.props();
-        let depth = p.string(kOfxImageEffectPropPixelDepth, 0)?;
-        if depth != cstr_text(kOfxBitDepthFloat) {
-            return Err(OfxError::with_status(
-                kOfxStatErrUnsupported,
-                format!("{clip} image is {depth}; only 32-bit float images are supported"),
-            ));
-        }
-        let comps = p.string(kOfxImageEffectPropComponents, 0)?;
-        let channels = components_channels(&comps).ok_or_else(|| {
-            OfxError::with_status(kOfxStatErrUnsupported, format!("{clip} image has unsupported components {comps}"))
-        })?;
-        let data = p.pointer(kOfxImagePropData, 0)? as *mut u8;
-        let bounds = Rect::from_ints(p.ints::<4>(kOfxImagePropBounds)?);
-        let row_bytes = p.int(kOfxImagePropRowBytes, 0)? as i64;
-        if data.is_null() {
-            return Err(OfxError::failed(format!("{clip} image has no data")));
-        }
-        if bounds.is_empty() {
-            return Err(OfxError::failed(format!("{clip} image has empty bounds")));
-        }
-        let row = bounds.width() as i64 * channels as i64 * 4;
-        if row_bytes % 4 != 0 || row_bytes.abs() < row || (data as usize) % 4 != 0 {
-            return Err(OfxError::failed(format!(
-                "{clip} image has row bytes {row_bytes} for rows of {row} bytes (or misaligned float data)"
-            )));
-        }
-        Ok(HostImage { data, bounds, row_bytes, channels })
-    }
-
-    /// Pointer to pixel (x1 of `r`, row y) and the float slice covering rows `r.y1..r.y2`,
-    /// starting at the lowest address.
-    fn span(&self, r: &Rect) -> (*mut f32, usize) {
-        let w = r.width();
-        let h = r.height();
-        let stride = self.row_bytes.unsigned_abs() as usize / 4;
-        // The row at the lowest address: the bottom row for positive row bytes, the top one
-        // for negative.
-        let low_y = if self.row_bytes > 0 { r.y1 } else { r.y2 - 1 };
-        let offset_bytes =
-            (low_y - self.bounds.y1) * self.row_bytes + (r.x1 - self.bounds.x1) * self.channels as i64 * 4;
-        let len = (h - 1) * stride + w * self.channels;
-        // wrapping_offset: no dereference here; the caller checks `r` is inside the bounds.
-        (self.data.wrapping_offset(offset_bytes as isize) as *mut f32, len)
-    }
-
-    /// A top-down view (row 0 = the top row, y = r.y2 − 1) of region `r` of the image.
-    ///
-    /// # Safety
-    /// `r` must lie inside the bounds, and the host's memory must hold every row of the bounds
-    /// (as the OpenFX image contract guarantees) for the lifetime `'a` (the current action).
-    unsafe fn view<'a>(&self, r: &Rect) -> ImageView<'a> {
-        let (p, len) = self.span(r);
-        // SAFETY: per the contract above the span lies inside the host's image memory.
-        let data = unsafe { std::slice::from_raw_parts(p as *const f32, len) };
-        ImageView::new(data, r.width(), r.height(), self.channels, -self.row_bytes as isize)
-            .expect("geometry was checked in from_props")
-    }
-
-    /// As [`HostImage::view`], writable.
-    ///
-    /// # Safety
-    /// As for `view`, and no other live reference may cover the region's memory.
-    unsafe fn view_mut<'a>(&self, r: &Rect) -> ImageViewMut<'a> {
-        let (p, len) = self.span(r);
-        // SAFETY: per the contract above the span lies inside the host's image memory and is
-        // not aliased.
-        let data = unsafe { std::slice::from_raw_parts_mut(p, len) };
-        ImageViewMut::new(data, r.width(), r.height(), self.channels, -self.row_bytes as isize)
-            .expect("geometry was checked in from_props")
-    }
+/// Whether a clip's colour is unpremultiplied (its `kOfxImageEffectPropPreMultiplication`).
+fn clip_unpremultiplied(s: &Suites, clip: OfxImageClipHandle) -> bool {
+    s.clip_props(clip)
+        .and_then(|p| p.string(kOfxImageEffectPropPreMultiplication, 0))
+        .is_ok_and(|p| p == text(kOfxImageUnPreMultiplied))
 }
 
 /// The images of one render: the host's guards (released when this is dropped) and their
@@ -705,12 +693,12 @@ struct Frames<'s> {
 }
 
 impl<'s> Frames<'s> {
-    /// Fetches Output, Source and (when connected) Depth at `time` and checks them against the
+    /// Fetches Output, Source and (`with_depth`) Depth at `time` and checks them against the
     /// render window.
     fn fetch(s: &'s Suites, inst: &Instance, time: f64, with_depth: bool, window: &Rect) -> OfxResult<Frames<'s>> {
         let out_img =
             s.clip_image(inst.output, time)?.ok_or_else(|| OfxError::failed("the host gave no Output image"))?;
-        let out = HostImage::from_props(&out_img, CLIP_OUTPUT)?;
+        let out = HostImage::from_props(&out_img, CLIP_OUTPUT, clip_unpremultiplied(s, inst.output))?;
         if !out.bounds.contains(window) {
             return Err(OfxError::failed(format!(
                 "the render window {window:?} is not inside the Output image bounds {:?}",
@@ -719,7 +707,7 @@ impl<'s> Frames<'s> {
         }
         let src_img =
             s.clip_image(inst.source, time)?.ok_or_else(|| OfxError::failed("the host gave no Source image"))?;
-        let src = HostImage::from_props(&src_img, CLIP_SOURCE)?;
+        let src = HostImage::from_props(&src_img, CLIP_SOURCE, clip_unpremultiplied(s, inst.source))?;
         if src.channels != out.channels {
             return Err(OfxError::failed(format!(
                 "Source has {} channels but Output has {} (clip preferences were not applied)",
@@ -730,10 +718,65 @@ impl<'s> Frames<'s> {
         let mut depth = None;
         if with_depth {
             let d = s.clip_image(inst.depth, time)?.ok_or_else(|| OfxError::failed("the host gave no Depth image"))?;
-            depth = Some(HostImage::from_props(&d, CLIP_DEPTH)?);
+            depth = Some(HostImage::from_props(&d, CLIP_DEPTH, false)?);
             guards.push(d);
         }
         Ok(Frames { out, src, depth, _guards: guards })
+    }
+}
+
+/// One render's work: the images, the request, the region of the Source it reads and how its
+/// colour is converted.
+struct Job<'f> {
+    frames: &'f Frames<'f>,
+    bundle: Option<&'f Bundle>,
+    options: &'f RenderOptions,
+    region: Rect,
+    /// Depth is a channel of the Source (which passes through and is not coverage).
+    depth_from_source: bool,
+}
+
+impl Job<'_> {
+    /// The Source is unpremultiplied RGBA: premultiply it before the blur.
+    fn premultiply_source(&self) -> bool {
+        let src = &self.frames.src;
+        src.channels == 4 && src.unpremultiplied && !self.depth_from_source
+    }
+
+    /// The Output is unpremultiplied RGBA: unpremultiply the result.
+    fn unpremultiply_output(&self) -> bool {
+        let out = &self.frames.out;
+        out.channels == 4 && out.unpremultiplied && !self.depth_from_source
+    }
+
+    /// What a layered result depends on: the request, the bundle, the region and the content
+    /// and layout of every input.
+    fn key(&self, time: f64) -> FrameKey {
+        let f = self.frames;
+        let mut inputs = Vec::new();
+        for img in std::iter::once(&f.src).chain(&f.depth) {
+            let mut h = ContentHash::default();
+            // SAFETY: the region is inside the Source bounds, and inside the Depth bounds when
+            // `render_region` will accept it (else the key is never used: it fails first); the
+            // images stay fetched while `frames` lives.
+            unsafe { img.hash_into(&self.region.intersect(&img.bounds), &mut h) };
+            inputs.push(h.finish());
+        }
+        let layout = |i: &HostImage| format!("{:?} {} {} {:?}", i.depth, i.channels, i.unpremultiplied, i.bounds);
+        FrameKey {
+            time,
+            options: *self.options,
+            bundle: self.bundle.map_or(0, |b| b as *const Bundle as usize),
+            region: self.region,
+            inputs,
+            layout: format!(
+                "{} | {} | {} | {}",
+                layout(&f.src),
+                f.depth.as_ref().map(layout).unwrap_or_default(),
+                self.depth_from_source,
+                self.premultiply_source()
+            ),
+        }
     }
 }
 
@@ -743,51 +786,92 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
     if window.is_empty() {
         return Ok(kOfxStatOK);
     }
-    let with_depth = inst.depth_connected(s);
+    let with_depth = inst.has_depth(s, &v);
     let mut options = request(&v, scale);
     // Draft renders (the host's scrubbing quality) take the cheaper gather path.
     if args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0 {
         options.edges = Edges::Gather;
     }
-    let frames = Frames::fetch(s, inst, time, with_depth, &window)?;
+    let frames = Frames::fetch(s, inst, time, with_depth && !v.depth_from_source, &window)?;
+    if options.passes_through(with_depth) {
+        // Hosts that never ask IsIdentity (MLT) pay a copy, not a render.
+        // SAFETY: the window is inside the Output bounds (checked in `Frames::fetch`).
+        unsafe { copy_source(&frames, &window) };
+        return Ok(kOfxStatOK);
+    }
     let bundle = if options.needs_bundle(with_depth) { Some(inst.bundle(&v.shape)?) } else { None };
     // The source region the window's pixels depend on: the window grown by the blur's reach, or
     // the whole frame for the layered blur (its hidden-background fill is global).
+    let layered = options.is_layered(with_depth);
     let region = match &bundle {
-        Some(_) if options.is_layered(with_depth) => frames.src.bounds,
+        Some(_) if layered => frames.src.bounds,
         Some(b) => window.grow(options.reach(b, with_depth) as i64).intersect(&frames.src.bounds),
         None => window.intersect(&frames.src.bounds),
     };
-    // SAFETY (both views below): the window is inside the Output bounds (checked in
-    // `Frames::fetch`), and no other view of host memory is alive while it is written
-    // (`render_region`'s views end when it returns).
     if region.is_empty() || region.intersect(&window).is_empty() {
         // No source under the window: transparent black.
-        compose(&mut unsafe { frames.out.view_mut(&window) }, &window, &region, &[], frames.out.channels);
+        // SAFETY: as above.
+        unsafe { compose(&frames.out, &window, &region, &[], false) };
         return Ok(kOfxStatOK);
     }
     if s.aborted(effect) {
         return Ok(kOfxStatOK);
     }
-    let result = render_region(&frames, bundle.as_deref(), &options, &region)?;
-    compose(&mut unsafe { frames.out.view_mut(&window) }, &window, &region, &result, frames.out.channels);
+    let job = Job {
+        frames: &frames,
+        bundle: bundle.as_deref(),
+        options: &options,
+        region,
+        depth_from_source: v.depth_from_source,
+    };
+    let result = if layered {
+        // The other tiles of this frame copy the whole-frame result (ARCHITECTURE.md "Front ends").
+        inst.frames.get_or_render(job.key(time), || render_region(&job))?
+    } else {
+        Arc::new(render_region(&job)?)
+    };
+    // SAFETY: as above; the views of `render_region` are gone.
+    unsafe { compose(&frames.out, &window, &region, &result, job.unpremultiply_output()) };
     Ok(kOfxStatOK)
 }
 
-/// Renders `region` of the Source (with the Depth's same region) through the engine, into a
-/// packed buffer of the region's size.
-fn render_region(
-    frames: &Frames<'_>,
-    bundle: Option<&Bundle>,
-    options: &RenderOptions,
-    region: &Rect,
-) -> OfxResult<Vec<f32>> {
+/// Copies the Source under the window to the Output (transparent black outside the Source).
+///
+/// # Safety
+/// The window must lie inside the Output bounds, and the images stay fetched.
+unsafe fn copy_source(f: &Frames<'_>, window: &Rect) {
+    let inside = window.intersect(&f.src.bounds);
+    if f.src.depth == f.out.depth && f.src.channels == f.out.channels && inside == *window {
+        for y in window.y1..window.y2 {
+            // SAFETY: row y of the window, inside both images' bounds.
+            unsafe { f.out.copy_row_from(&f.src, y, window.x1, window.x2) };
+        }
+        return;
+    }
+    // SAFETY: `inside` is inside the Source bounds; the window inside the Output's.
+    let data = if inside.is_empty() { Vec::new() } else { unsafe { f.src.read(&inside) } };
+    // SAFETY: per the caller.
+    unsafe { compose(&f.out, window, &inside, &data, false) };
+}
+
+/// Renders the job's region of the Source (with the Depth's same region) through the engine,
+/// into a packed buffer of the region's size: 8- and 16-bit images are converted to floats and
+/// an unpremultiplied Source is premultiplied first.
+fn render_region(job: &Job<'_>) -> OfxResult<Vec<f32>> {
+    let (frames, region) = (job.frames, &job.region);
     let (w, h, c) = (region.width(), region.height(), frames.src.channels);
+    let bad = |e: crate::image::ImageError| OfxError::failed(e.to_string());
+    let copy = frames.src.depth != BitDepth::Float || job.premultiply_source();
     // SAFETY: `region` is inside the Source bounds; the image stays fetched while `frames`
-    // lives, and the view is only read (the engine writes into `result`, our own memory, and the
-    // Output is written after this view is gone, so an Output that shares the Source's memory is
-    // fine).
-    let src = unsafe { frames.src.view(region) };
+    // lives, and is only read (the engine writes into `result`, our own memory, and the Output
+    // is written after this view is gone, so an Output that shares the Source's memory is fine).
+    let mut src_data = if copy { unsafe { frames.src.read(region) } } else { Vec::new() };
+    if job.premultiply_source() {
+        premultiply(&mut src_data);
+    }
+    let src =
+        if copy { ImageView::packed(&src_data, w, h, c).map_err(bad)? } else { unsafe { frames.src.view(region) } };
+    let depth_data;
     let depth = match &frames.depth {
         Some(d) if !d.bounds.contains(region) => {
             return Err(OfxError::failed(format!(
@@ -796,33 +880,29 @@ fn render_region(
             )))
         }
         // SAFETY: `region` is inside the Depth bounds (checked); the view is only read.
-        Some(d) => Some(unsafe { d.view(region) }),
+        Some(d) if d.depth == BitDepth::Float => Some(unsafe { d.view(region) }),
+        Some(d) => {
+            // SAFETY: as above.
+            depth_data = unsafe { d.read(region) };
+            Some(ImageView::packed(&depth_data, w, h, d.channels).map_err(bad)?)
+        }
+        None if job.depth_from_source => Some(src),
         None => None,
     };
     let mut result = vec![0.0f32; w * h * c];
-    let mut dst = ImageViewMut::packed(&mut result, w, h, c).map_err(|e| OfxError::failed(e.to_string()))?;
-    engine().render(bundle, options, &src, depth.as_ref(), &mut dst).map_err(|e| OfxError::failed(e.to_string()))?;
-    Ok(result)
-}
-
-/// Writes the window: the rendered region where it covers the window, transparent black
-/// elsewhere (and everywhere when nothing was rendered).
-fn compose(o: &mut ImageViewMut, window: &Rect, region: &Rect, result: &[f32], c: usize) {
-    let w = region.width();
-    for k in 0..window.height() {
-        let y = window.y2 - 1 - k as i64; // pixel row of output row k (top-down)
-        let orow = o.row_mut(k);
-        orow.fill(0.0);
-        if result.is_empty() || y < region.y1 || y >= region.y2 {
-            continue;
-        }
-        let rk = (region.y2 - 1 - y) as usize; // row of the region, top-down
-        let x0 = window.x1.max(region.x1);
-        let x1 = window.x2.min(region.x2);
-        if x0 < x1 {
-            let (a, b) = (((x0 - region.x1) as usize) * c, ((x1 - region.x1) as usize) * c);
-            let at = ((x0 - window.x1) as usize) * c;
-            orow[at..at + (b - a)].copy_from_slice(&result[rk * w * c + a..rk * w * c + b]);
+    let mut dst = ImageViewMut::packed(&mut result, w, h, c).map_err(bad)?;
+    let (bundle, options) = (job.bundle, job.options);
+    renderer()?
+        .run(|engine| engine.render(bundle, options, &src, depth.as_ref(), &mut dst))?
+        .map_err(|e| OfxError::failed(e.to_string()))?;
+    if job.depth_from_source && job.options.output == Output::Result {
+        // The channel that holds depth passes through unblurred (as ZDefocus keeps its depth).
+        let ch = job.options.depth_channel.min(c - 1);
+        for y in 0..h {
+            for (o, s) in result[y * w * c..(y + 1) * w * c].chunks_exact_mut(c).zip(src.row(y).chunks_exact(c)) {
+                o[ch] = s[ch];
+            }
         }
     }
+    Ok(result)
 }

@@ -77,13 +77,15 @@ impl Lens {
         self.validate_render_scale()
     }
 
-    /// Checks the render scale alone (all a render without depth uses): in (0, 1].
+    /// Checks the render scale alone (all a render without depth uses): finite and > 0. Above 1
+    /// is a render larger than full resolution (a host zoomed in or scaling up); radii still stop
+    /// at `MAX_RADIUS`.
     pub fn validate_render_scale(&self) -> Result<(), LensError> {
         let s = self.render_scale;
-        if s.is_finite() && s > 0.0 && s <= 1.0 {
+        if s.is_finite() && s > 0.0 {
             Ok(())
         } else {
-            Err(LensError::Param { field: "render_scale", value: s, reason: "must be in (0, 1]" })
+            Err(LensError::Param { field: "render_scale", value: s, reason: "must be finite and > 0" })
         }
     }
 

@@ -28,6 +28,9 @@ pub enum Output {
     FocalPlaneSetup,
     /// The circle-of-confusion radius in full-resolution pixels in every colour channel (alpha 1).
     CocMap,
+    /// The CoC map divided by the largest radius the options allow (the lens maximum with depth,
+    /// the radius without): 0 in focus, 1 at the maximum, so hosts that clip to 0–1 show it.
+    CocMapNormalised,
 }
 
 /// Everything a front end can ask of one frame.
@@ -92,7 +95,7 @@ impl RenderOptions {
         } else {
             l.maximum
         };
-        r * l.render_scale
+        (r * l.render_scale).min(MAX_RADIUS)
     }
 
     /// Whether a render leaves the source unchanged (no blur, or a mix of 0).
@@ -251,7 +254,7 @@ impl Engine {
         let stats = match options.output {
             Output::Result => self.result(bundle, options, src, depth.as_ref(), dst)?,
             Output::FocalPlaneSetup => focal_plane_setup(options, src, depth.as_ref(), dst),
-            Output::CocMap => coc_output(options, depth.as_ref(), dst),
+            Output::CocMap | Output::CocMapNormalised => coc_output(options, depth.as_ref(), dst),
         };
         // Stage 4: the mix.
         if options.output == Output::Result && options.mix < 1.0 {
@@ -299,7 +302,7 @@ impl Engine {
                 self.blur_depth_with(b, &options.lens, options.edges, &d.view, d.channel, src, dst)
             }
             (Some(b), None) if !options.passes_through(false) => {
-                self.blur_fixed(b, options.radius * options.lens.render_scale, src, dst)
+                self.blur_fixed(b, options.max_radius(false), src, dst)
             }
             _ => {
                 for y in 0..src.height {
@@ -375,10 +378,17 @@ fn focal_tint(lens: &Lens, z: f32) -> ([f32; 3], bool) {
 }
 
 /// The CoC map: each pixel's radius in full-resolution pixels (so the map reads the same at
-/// every proxy scale) in every channel, alpha 1.
+/// every proxy scale) in every channel, alpha 1; normalised, that radius over the largest one
+/// the options allow (0 when that is 0).
 fn coc_output(options: &RenderOptions, depth: Option<&Depth>, dst: &mut ImageViewMut) -> RenderStats {
     let c = dst.channels;
     let mut stats = RenderStats::default();
+    let largest = if depth.is_some() { options.lens.maximum } else { options.radius };
+    let unit = match options.output {
+        Output::CocMapNormalised if largest > 0.0 => largest as f32,
+        Output::CocMapNormalised => f32::INFINITY,
+        _ => 1.0,
+    };
     for y in 0..dst.height {
         for (x, px) in dst.row_mut(y).chunks_exact_mut(c).enumerate() {
             let r = match depth {
@@ -390,7 +400,7 @@ fn coc_output(options: &RenderOptions, depth: Option<&Depth>, dst: &mut ImageVie
                 None => options.radius as f32,
             };
             stats.max_radius = stats.max_radius.max(r);
-            px.fill(r);
+            px.fill(r / unit);
             if c == 4 {
                 px[3] = 1.0;
             }

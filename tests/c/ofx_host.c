@@ -8,16 +8,19 @@
  * test to compare with the engine.
  *
  * usage: ofx_host PLUGIN BUNDLE W H SRC.raw DEPTH.raw SRC_HALF.raw DEPTH_HALF.raw OUT_PREFIX
+ *        ofx_host --threads PLUGIN BUNDLE W H CPUS    (timing of concurrent frames, see threads_mode)
  * (raw files: W x H x 4 floats, top row first; the half files are W/2 x H/2.)
  * Prints "roi x1 y1 x2 y2" for the region of interest asked for [10,12,20,18] at scale 1, and
  * exits 0 when every action returned what it should.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ofx.h"
 
@@ -358,8 +361,10 @@ static OfxStatus multiThread(OfxThreadFunctionV1 func, unsigned int n, void *arg
   for (k = 0; k < n; k++) func(k, n, arg);
   return kOfxStatOK;
 }
+/* The processors the host reports (--threads sets it). */
+static unsigned int host_cpus = 1;
 static OfxStatus numCPUs(unsigned int *n) {
-  *n = 1;
+  *n = host_cpus;
   return kOfxStatOK;
 }
 
@@ -501,34 +506,19 @@ static void *render_job(void *arg) {
 static void set_d(Effect *e, const char *n, double v) { find_param(&e->params, n)->dval = v; }
 static void set_i(Effect *e, const char *n, int v) { find_param(&e->params, n)->ival = v; }
 
-int main(int argc, char **argv) {
+/* Loads the plugin at `plugin_path`, describes it in the Filter context and returns an instance
+ * (every clip connected, W x H) with the test scene's parameters and `bundle` as its custom file. */
+static Effect *start(const char *plugin_path, const char *bundle, int W, int H) {
   void *lib;
   OfxPlugin *(*get_plugin)(int) = NULL;
   Effect *desc, *ctx, *inst;
-  PropSet in, out;
-  int W, H, k, j;
-  float *src, *depth, *src_half, *depth_half;
-  Buffer bs, bd, bo, bs2, bd2, bo2;
-  const char *prefix;
-  double roi[4];
-  char *name = NULL;
+  PropSet in;
+  int k;
 
-  if (argc != 10) {
-    fprintf(stderr, "usage: ofx_host PLUGIN BUNDLE W H SRC DEPTH SRC_HALF DEPTH_HALF OUT_PREFIX\n");
-    return 2;
-  }
-  W = atoi(argv[3]);
-  H = atoi(argv[4]);
-  src = read_raw(argv[5], W * H * 4);
-  depth = read_raw(argv[6], W * H * 4);
-  src_half = read_raw(argv[7], (W / 2) * (H / 2) * 4);
-  depth_half = read_raw(argv[8], (W / 2) * (H / 2) * 4);
-  prefix = argv[9];
-
-  lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  lib = dlopen(plugin_path, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     fprintf(stderr, "dlopen: %s\n", dlerror());
-    return 2;
+    exit(2);
   }
   *(void **)(&get_plugin) = dlsym(lib, "OfxGetPlugin");
   plugin = get_plugin(0);
@@ -576,7 +566,7 @@ int main(int argc, char **argv) {
 
   /* Parameters of the scene (the Rust test uses the same). */
   set_i(inst, "filter_type", 7);
-  strncpy(find_param(&inst->params, "filter_file")->sval, argv[2], 1023);
+  strncpy(find_param(&inst->params, "filter_file")->sval, bundle, 1023);
   set_i(inst, "math", 0);
   set_i(inst, "depth_channel", 1);
   set_d(inst, "center", 1.5);
@@ -585,6 +575,109 @@ int main(int argc, char **argv) {
   set_d(inst, "max_size", 10.0);
   set_d(inst, "mix", 1.0);
   set_i(inst, "edges", 0);
+  return inst;
+}
+
+/* Seconds on a monotonic clock. */
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Threads of this process (entries of /proc/self/task). */
+static int count_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+  if (!d) return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+/* ofx_host --threads PLUGIN BUNDLE W H CPUS: the host reports CPUS processors; two W x H frames
+ * are rendered one after the other and then at once from two threads (best of 5 each), and the
+ * threads the process holds afterwards are counted. Prints
+ * "threads cpus N sequential_ms S concurrent_ms C tasks T". */
+static int threads_mode(char **argv) {
+  int W = atoi(argv[4]), H = atoi(argv[5]), k, rep;
+  float *src, *depth;
+  Buffer bs, bd, bo[4];
+  Effect *inst;
+  double seq = 1e9, conc = 1e9, t;
+  unsigned int seed = 12345;
+  host_cpus = (unsigned int)atoi(argv[6]);
+  src = (float *)malloc(sizeof(float) * W * H * 4);
+  depth = (float *)malloc(sizeof(float) * W * H * 4);
+  for (k = 0; k < W * H * 4; k++) {
+    seed = seed * 1103515245u + 12345u;
+    src[k] = (float)((seed >> 8) & 0xffff) / 65535.0f;
+    depth[k] = 0.4f + 4.6f * (float)((k / 4) % W) / (float)W;
+  }
+  inst = start(argv[2], argv[3], W, H);
+  buffer_make(&bs, src, W, H, 0, 0, 0, 0);
+  buffer_make(&bd, depth, W, H, 0, 0, 0, 0);
+  for (k = 0; k < 4; k++) {
+    buffer_make(&bo[k], NULL, W, H, 0, 0, 0, 0);
+    attach(inst, k + 1, &bs, &bd, &bo[k]);
+  }
+  EXPECT(act(kOfxImageEffectActionRender, inst, render_args(1, 0, 0, W, H, 1), NULL) == kOfxStatOK, "warm-up");
+  for (rep = 0; rep < 5; rep++) {
+    pthread_t a, b;
+    Job ja, jb;
+    t = now();
+    EXPECT(act(kOfxImageEffectActionRender, inst, render_args(1, 0, 0, W, H, 1), NULL) == kOfxStatOK, "frame 1");
+    EXPECT(act(kOfxImageEffectActionRender, inst, render_args(2, 0, 0, W, H, 1), NULL) == kOfxStatOK, "frame 2");
+    t = now() - t;
+    if (t < seq) seq = t;
+    ja.inst = jb.inst = inst;
+    ja.w = jb.w = W;
+    ja.h = jb.h = H;
+    ja.time = 3;
+    jb.time = 4;
+    t = now();
+    pthread_create(&a, NULL, render_job, &ja);
+    pthread_create(&b, NULL, render_job, &jb);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    t = now() - t;
+    if (t < conc) conc = t;
+    EXPECT(ja.status == kOfxStatOK && jb.status == kOfxStatOK, "concurrent frames");
+  }
+  EXPECT(memcmp(bo[0].mem, bo[2].mem, sizeof(float) * W * H * 4) == 0, "a concurrent frame equals a sequential one");
+  printf("threads cpus %u sequential_ms %.2f concurrent_ms %.2f tasks %d\n", host_cpus, seq * 1e3, conc * 1e3,
+         count_threads());
+  EXPECT(act(kOfxActionDestroyInstance, inst, NULL, NULL) == kOfxStatOK, "DestroyInstance");
+  EXPECT(act(kOfxActionUnload, NULL, NULL, NULL) == kOfxStatOK, "Unload");
+  return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  Effect *inst;
+  PropSet in, out;
+  int W, H, k, j;
+  float *src, *depth, *src_half, *depth_half;
+  Buffer bs, bd, bo, bs2, bd2, bo2;
+  const char *prefix;
+  double roi[4];
+  char *name = NULL;
+
+  if (argc == 7 && strcmp(argv[1], "--threads") == 0) return threads_mode(argv);
+  if (argc != 10) {
+    fprintf(stderr, "usage: ofx_host PLUGIN BUNDLE W H SRC DEPTH SRC_HALF DEPTH_HALF OUT_PREFIX\n");
+    return 2;
+  }
+  W = atoi(argv[3]);
+  H = atoi(argv[4]);
+  src = read_raw(argv[5], W * H * 4);
+  depth = read_raw(argv[6], W * H * 4);
+  src_half = read_raw(argv[7], (W / 2) * (H / 2) * 4);
+  depth_half = read_raw(argv[8], (W / 2) * (H / 2) * 4);
+  prefix = argv[9];
+
+  inst = start(argv[1], argv[2], W, H);
 
   /* Regions of interest. */
   ps_init(&in);

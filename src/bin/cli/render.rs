@@ -34,6 +34,8 @@ pub enum OutputArg {
     FocalPlaneSetup,
     /// The blur radius in pixels.
     CocMap,
+    /// The blur radius over the largest allowed (--maximum with depth, --radius without): 0 to 1.
+    CocMapNormalised,
 }
 
 /// The flags' enums, both ways: each flag value is one library value.
@@ -53,7 +55,7 @@ macro_rules! flag_enum {
 }
 flag_enum!(Mode <=> LensMode { Depth = Depth, InverseDepth = InverseDepth, Coc = Coc });
 flag_enum!(EdgesArg <=> Edges { Gather = Gather, Layered = Layered });
-flag_enum!(OutputArg <=> Output { Result = Result, FocalPlaneSetup = FocalPlaneSetup, CocMap = CocMap });
+flag_enum!(OutputArg <=> Output { Result = Result, FocalPlaneSetup = FocalPlaneSetup, CocMap = CocMap, CocMapNormalised = CocMapNormalised });
 
 /// The defaults of the flags: those of the library's render request.
 fn defaults() -> RenderOptions {
