@@ -142,11 +142,10 @@ def _gather(futures, what, total, keys_of):
     _distributed.wait(futures)
     results, failed = [], {}
     for fut, keys in zip(futures, keys_of):
-        if fut.status == "finished":
-            results.extend(fut.result() if isinstance(fut.result(), list) else [fut.result()])
-            continue
         try:
-            fut.result()
+            # Blocks again if the result was lost with a worker since, while Dask recomputes it.
+            r = fut.result()
+            results.extend(r if isinstance(r, list) else [r])
         except FrameError as e:
             failed[e.frame] = e.message
         except Exception as e:  # a lost task (KilledWorker) or an error outside a frame
