@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect as _inspect
 import os as _os
+import textwrap as _textwrap
 import warnings as _warnings
 
 from . import _sparsebokeh as _native
@@ -106,8 +107,8 @@ def _setup_render():
     lines = []
     for name, type_text, default, help_text in _native.render_options():
         params.append(_inspect.Parameter(name, _inspect.Parameter.KEYWORD_ONLY, default=default))
-        body = " ".join(help_text.split())
-        lines.append(f"{name}: {type_text} = {default!r}\n    {body}")
+        body = _textwrap.fill(" ".join(help_text.split()), 92, initial_indent="    ", subsequent_indent="    ")
+        lines.append(f"{name}: {type_text} = {default!r}\n{body}")
     render.__signature__ = _inspect.Signature(params)
     render.__doc__ = _RENDER_DOC.format(options="\n".join(lines))
 
