@@ -70,20 +70,26 @@ def test_sequence_equals_the_cli_and_survives_a_killed_worker(tmp_path, run_cli,
     client.wait_for_workers(2, timeout=60)
 
 
-def test_a_failed_frame_is_reported_by_number(tmp_path, client):
-    write_sequence(tmp_path, range(1, 4), 64, 48)
-    (tmp_path / "in.0002.exr").write_bytes(b"truncated")
+def test_a_failed_frame_is_reported_by_number_after_dasks_retries(tmp_path, client):
+    # Frame numbers no other test uses, so the scheduler's log names this call's tasks alone.
+    write_sequence(tmp_path, range(101, 104), 64, 48)
+    (tmp_path / "in.0102.exr").write_bytes(b"truncated")
     with pytest.raises(sbd.SequenceError) as e:
-        sbd.render_sequence(str(tmp_path / "in.%04d.exr"), str(tmp_path / "out.%04d.exr"), [1, 2, 3],
+        sbd.render_sequence(str(tmp_path / "in.%04d.exr"), str(tmp_path / "out.%04d.exr"), "101-103",
                             client=client, retries=1, focus=2.0)
-    assert list(e.value.failed) == [2] and "in.0002.exr" in e.value.failed[2]
+    assert list(e.value.failed) == [102] and "in.0102.exr" in e.value.failed[102]
     assert "1 of 3 frames failed" in str(e.value)
-    assert (tmp_path / "out.0001.exr").exists() and (tmp_path / "out.0003.exr").exists()
-    assert not (tmp_path / "out.0002.exr").exists()
-    with pytest.raises(FileNotFoundError, match="in.0008.exr"):
-        sbd.render_sequence(str(tmp_path / "in.%04d.exr"), str(tmp_path / "o.%04d.exr"), "8-9", client=client)
+    assert (tmp_path / "out.0101.exr").exists() and (tmp_path / "out.0103.exr").exists()
+    assert not (tmp_path / "out.0102.exr").exists()
+    log = client.run_on_scheduler(lambda dask_scheduler: [(str(t[0]), t[2]) for t in dask_scheduler.transition_log])
+    started = [key for key, state in log if state == "processing"]
+    assert sum(k.startswith("sparsebokeh-render-102-102-") for k in started) == 2, "Dask did not retry frame 102"
+    assert sum(k.startswith("sparsebokeh-render-101-101-") for k in started) == 1
+    with pytest.raises(FileNotFoundError, match="in.0108.exr"):
+        sbd.render_sequence(str(tmp_path / "in.%04d.exr"), str(tmp_path / "o.%04d.exr"), "108-109", client=client)
     with pytest.raises(ValueError, match="mix"):
-        sbd.render_sequence(str(tmp_path / "in.%04d.exr"), str(tmp_path / "o.%04d.exr"), "1", client=client, mix=3.0)
+        sbd.render_sequence(str(tmp_path / "in.%04d.exr"), str(tmp_path / "o.%04d.exr"), "101", client=client,
+                            mix=3.0)
 
 
 def test_fit_library_equals_the_cli_batch(tmp_path, run_cli, client):
