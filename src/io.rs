@@ -580,6 +580,13 @@ impl ExrPick {
 pub const DEPTH_NAMES: &str =
     "a channel named Z or depth (any part), or a part named Depth/Z with a channel V, Z, Y or R";
 
+/// How EXR files are written: exr's `FAST_LOSSLESS` (RLE in 64×64 tiles) with the tiles stored
+/// in increasing order. In its unspecified order, tiles are stored as the parallel compression
+/// finishes them, so the same image could give different bytes on a loaded machine; sorted, the
+/// same image always gives the same file (a farm's or a Dask retry's frame is the CLI's frame).
+const EXR_ENCODING: exr::prelude::Encoding =
+    exr::prelude::Encoding { line_order: exr::prelude::LineOrder::Increasing, ..exr::prelude::Encoding::FAST_LOSSLESS };
+
 fn write_exr(path: &Path, image: &Image) -> Result<(), IoError> {
     use exr::prelude::*;
     if image.channels == 4 {
@@ -589,7 +596,8 @@ fn write_exr(path: &Path, image: &Image) -> Result<(), IoError> {
             let i = (p.1 * w + p.0) * 4;
             (data[i], data[i + 1], data[i + 2], data[i + 3])
         };
-        let out = exr::image::Image::from_channels((image.width, image.height), SpecificChannels::rgba(px));
+        let size = (image.width, image.height);
+        let out = exr::image::Image::from_encoded_channels(size, EXR_ENCODING, SpecificChannels::rgba(px));
         return with_temp(path, |tmp| out.write().to_file(tmp).map_err(|e| std::io::Error::other(e.to_string())))
             .map_err(|e| err(path, e.to_string()));
     }
@@ -625,7 +633,7 @@ fn write_exr_parts(
         .into_iter()
         .map(|(name, planes)| {
             let attributes = name.map_or_else(LayerAttributes::default, LayerAttributes::named);
-            Layer::new(size, attributes, Encoding::FAST_LOSSLESS, AnyChannels::sort(planes.into()))
+            Layer::new(size, attributes, EXR_ENCODING, AnyChannels::sort(planes.into()))
         })
         .collect();
     let out = exr::image::Image::from_layers(ImageAttributes::new(IntegerBounds::from_dimensions(size)), layers);

@@ -26,6 +26,8 @@ pub mod cpu;
 pub mod fit;
 pub mod io;
 pub mod ofx;
+#[cfg(feature = "python")]
+mod python;
 pub mod scene;
 
 pub use bundle::{

@@ -15,6 +15,7 @@
 
 pub mod baseline;
 pub mod basis;
+pub mod command;
 pub mod dual;
 pub mod init;
 pub mod optimize;
@@ -23,6 +24,7 @@ pub mod symmetry;
 pub use basis::{
     fit_bundle, fit_radius, fit_target, BasisOptions, FitError, FitSpec, TargetFit, DEFAULT_RADII, MAX_FIT_RADIUS,
 };
+pub use command::{command_line, FitTarget, SHAPE_FLAGS};
 pub use dual::Dual;
 pub use init::{Init, Rng};
 pub use optimize::{finish, loss, loss_and_gradient, optimize, Fitted, Options, Params};

@@ -5,7 +5,7 @@ use super::common::Progress;
 use clap::Args;
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use sparsebokeh::fit::{self, BasisOptions, FitSpec, Init, DEFAULT_RADII};
+use sparsebokeh::fit::{self, BasisOptions, FitSpec, FitTarget, Init, DEFAULT_RADII};
 use sparsebokeh::psf::{complex_psf, psnr_db};
 use sparsebokeh::shapes::{ImageChannel, Shape};
 use sparsebokeh::MAX_RADIUS;
@@ -133,13 +133,6 @@ fn shape_params(a: &FitArgs) -> Value {
     p
 }
 
-fn command_line() -> String {
-    let args: Vec<String> = std::env::args().collect();
-    let mut out = vec!["sparsebokeh".to_string()];
-    out.extend(args.into_iter().skip(1).map(|a| if a.contains(' ') { format!("'{a}'") } else { a }));
-    out.join(" ")
-}
-
 /// The fit's spec, radii and aperture channel from the flags, checked.
 fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), String> {
     let Some(init) = Init::parse(&args.init) else {
@@ -211,13 +204,14 @@ pub fn run(args: &FitArgs) -> i32 {
         let Some(out_dir) = &args.out_dir else { return fail("--batch needs --out-dir DIR") };
         return run_batch(args, dir, out_dir, &spec, &radii, channel);
     }
-    let shape = match (&args.shape, &args.image) {
-        (Some(name), None) => match Shape::parse(name, &shape_params(args)) {
-            Ok(s) => s,
+    let params = shape_params(args);
+    let (shape, target) = match (&args.shape, &args.image) {
+        (Some(name), None) => match Shape::parse(name, &params) {
+            Ok(s) => (s, FitTarget::Shape { name, params: &params }),
             Err(e) => return fail(format!("--shape {name}: {e}")),
         },
         (None, Some(path)) => match Shape::from_image_file(path, channel) {
-            Ok(s) => s,
+            Ok(s) => (s, FitTarget::ImageFile { path, channel }),
             Err(e) => return fail(format!("--image: {e}")),
         },
         _ => return fail("give one of --shape NAME, --image FILE or --batch DIR"),
@@ -234,15 +228,9 @@ pub fn run(args: &FitArgs) -> i32 {
     if let Err(e) = sparsebokeh::io::check_writable(out) {
         return fail(format!("--out {}: {e}; nothing was fitted", out.display()));
     }
-    let opts = BasisOptions {
-        spec,
-        radii,
-        anchor: None,
-        name: name.clone(),
-        description: args.description.clone().unwrap_or_default(),
-        command: command_line(),
-        bridge: true,
-    };
+    let description = args.description.clone().unwrap_or_default();
+    let command = fit::command_line(&target, &spec, &radii, &name, &description);
+    let opts = BasisOptions { spec, radii, anchor: None, name: name.clone(), description, command, bridge: true };
     let progress = Progress::new(opts.radii.len(), &name);
     let report = |r: f64, db: f64| progress.step(format!("{name}: r={r}: {db:.2} dB"));
     let started = Instant::now();
@@ -284,17 +272,19 @@ fn run_batch(args: &FitArgs, dir: &Path, out_dir: &Path, spec: &FitSpec, radii: 
     }
     let progress = Progress::new(files.len() * radii.len(), "batch");
     let failures = Mutex::new(Vec::new());
-    let command = command_line();
     files.par_iter().for_each(|path| {
         let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
         let result = Shape::from_image_file(path, channel).map_err(|e| e.to_string()).and_then(|shape| {
+            let description = args.description.clone().unwrap_or_default();
+            let target = FitTarget::ImageFile { path, channel };
+            let command = fit::command_line(&target, spec, radii, &stem, &description);
             let opts = BasisOptions {
                 spec: spec.clone(),
                 radii: radii.to_vec(),
                 anchor: None,
                 name: stem.clone(),
-                description: args.description.clone().unwrap_or_default(),
-                command: command.clone(),
+                description,
+                command,
                 bridge: true,
             };
             let report = |r: f64, db: f64| progress.step(format!("{stem}: r={r}: {db:.2} dB"));
