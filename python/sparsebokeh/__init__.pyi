@@ -50,7 +50,7 @@ def render(
     maximum: float = 32.0,
     render_scale: float = 1.0,
     edges: Literal["layered", "gather"] = "layered",
-    output: Literal["result", "focal-plane-setup", "coc-map"] = "result",
+    output: Literal["result", "focal-plane-setup", "coc-map", "coc-map-normalised"] = "result",
     mix: float = 1.0,
     radius: float = 8.0,
     depth_channel: int = 0,

@@ -93,7 +93,7 @@ def test_defaults_are_the_librarys():
 def test_bundles_load_save_and_pickle(tmp_path):
     assert {"disc", "hexagon", "heart"} <= set(sb.shipped_bundles())
     disc = sb.Bundle.shipped("disc")
-    assert (disc.layers, disc.taps) == (3, 32) and disc.radii[0] == 1.0 and len(disc.psnr_db) == len(disc.radii)
+    assert (disc.layers, disc.taps) == (3, 56) and disc.radii[0] == 1.0 and len(disc.psnr_db) == len(disc.radii)
     assert all(db > 10 for db in disc.psnr_db) and disc.target["shape"] == "disc"
     disc.save(tmp_path / "d.json")
     assert sb.Bundle.load(tmp_path / "d.json") == disc

@@ -90,8 +90,9 @@ macro_rules! named_enum {
 }
 named_enum!(LensMode, "'depth' | 'inverse-depth' | 'coc'" { Depth = "depth", InverseDepth = "inverse-depth", Coc = "coc" });
 named_enum!(Edges, "'layered' | 'gather'" { Layered = "layered", Gather = "gather" });
-named_enum!(Output, "'result' | 'focal-plane-setup' | 'coc-map'" {
-    Result = "result", FocalPlaneSetup = "focal-plane-setup", CocMap = "coc-map"
+named_enum!(Output, "'result' | 'focal-plane-setup' | 'coc-map' | 'coc-map-normalised'" {
+    Result = "result", FocalPlaneSetup = "focal-plane-setup", CocMap = "coc-map",
+    CocMapNormalised = "coc-map-normalised"
 });
 
 /// One keyword: name, type, default (from `RenderOptions::default()`) and help text.
@@ -149,7 +150,8 @@ render_options! {
     /// disc, no halos, see-through foreground) or 'gather' (each pixel with its own radius).
     edges: Edges => edges;
     /// What the render returns: 'result' (the blurred image), 'focal-plane-setup' (red in front
-    /// of the in-focus band, green in it, blue behind) or 'coc-map' (the radius in pixels).
+    /// of the in-focus band, green in it, blue behind), 'coc-map' (the radius in pixels) or
+    /// 'coc-map-normalised' (the radius over the maximum, 0–1).
     output: Output => output;
     /// Blend between the input (0) and the result (1); result output only.
     mix: f64 => mix;
