@@ -282,8 +282,7 @@ impl Engine {
             // The blur's spread per whole radius (rounded up), looked up per jump.
             let band_for = spread_table(bundle, max_radius);
             let features = super::sprites::small_features(&signed, &lum, &edges, (w, h));
-            let weight =
-                super::layered::edge_weight_with(&signed, &edges, &features.small, w, h, &band_for, &self.scratch.1);
+            let weight = super::layered::edge_weight_with(&signed, &edges, &features.small, w, h, &band_for, pools);
             // Highlights on a surface whose CoC changes across their disc, away from depth
             // edges: their light above the surface's is scattered on top (gather sees the
             // surface without them). Near edges they are small features of the layered blur.

@@ -498,10 +498,12 @@ fn block_sums(f: &Frame, job: &SliceJob, need: &TileMask, d: usize) -> BlockSums
     let rows = b.col.par_chunks_mut(bw * ci).zip(b.near.par_chunks_mut(bw));
     let rows = rows.zip(b.rad.par_chunks_mut(bw).zip(b.own.par_chunks_mut(bw).zip(b.far.par_chunks_mut(bw))));
     rows.enumerate().for_each(|(by, ((col, near), (rad, (own, far))))| {
+        // `d` divides the tile side: a block lies in one tile row and column, so the block
+        // row's first pixel row tells its spans.
+        let spans = need.spans(by * d, rw);
         for y in by * d..(by * d + d).min(rh) {
             let base = (y + r.y0) * f.w + r.x0;
-            // `d` divides the tile side: a block lies in one tile row and column.
-            for (a, e) in need.spans(by * d, rw) {
+            for &(a, e) in &spans {
                 for x in a..e {
                     let (m, n) = masses(f.located[base + x], job.p);
                     let bx = x / d;
