@@ -66,6 +66,11 @@ pub struct Bundle {
     pub basis: Vec<BasisEntry>,
     /// How the bundle was fitted (seed, iterations, command...), free-form.
     pub fit: Value,
+    /// The complexes used at reduced resolution levels (ARCHITECTURE.md "Resolution levels"):
+    /// a bundle of its own for the same target, usually with more taps per layer (a level at
+    /// 1/2ᵏ resolution costs 4⁻ᵏ per output pixel) at the radii the levels render (about 6–24
+    /// px). Absent: the levels use `basis`.
+    pub levels: Option<Box<Bundle>>,
 }
 
 /// What the engine should do at a given radius.
@@ -186,7 +191,21 @@ impl Bundle {
             }
             basis.push(entry);
         }
-        Ok(Bundle { name, description, layers, taps, target, basis, fit })
+        let levels = match obj.get("levels") {
+            None | Some(Value::Null) => None,
+            Some(l @ Value::Object(lo)) => {
+                if lo.get("levels").is_some_and(|v| !v.is_null()) {
+                    return Err(invalid("levels.levels", "a levels bundle holds no levels of its own"));
+                }
+                let inner = Bundle::from_value(l).map_err(|e| match e {
+                    BundleError::Invalid { field, reason } => invalid(format!("levels.{field}"), reason),
+                    other => other,
+                })?;
+                Some(Box::new(inner))
+            }
+            Some(other) => return Err(invalid("levels", format!("must be an object, found {}", kind(other)))),
+        };
+        Ok(Bundle { name, description, layers, taps, target, basis, fit, levels })
     }
 
     /// The bundle as a JSON document of ARCHITECTURE.md "Bundle format".
@@ -225,6 +244,9 @@ impl Bundle {
         m.insert("basis".into(), Value::Array(basis));
         if !self.fit.is_null() {
             m.insert("fit".into(), self.fit.clone());
+        }
+        if let Some(l) = &self.levels {
+            m.insert("levels".into(), l.to_value());
         }
         Value::Object(m)
     }
@@ -265,6 +287,12 @@ impl Bundle {
     pub fn save(&self, path: &Path) -> Result<(), BundleError> {
         crate::io::write_atomic(path, self.to_json_string().as_bytes())
             .map_err(|e| BundleError::Write { path: path.display().to_string(), reason: e.to_string() })
+    }
+
+    /// The bundle whose complexes the reduced resolution levels use: [`Bundle::levels`] when
+    /// present, else this one.
+    pub fn for_levels(&self) -> &Bundle {
+        self.levels.as_deref().unwrap_or(self)
     }
 
     pub fn radii(&self) -> Vec<f64> {

@@ -58,6 +58,13 @@ pub mod plan {
 
 /// The slow references and the baselines the engine is tested and benchmarked against: the
 /// dense f64 reference, FFT convolution and low-rank separable filters.
+/// Resolution levels: which levels a radius is blurred at, and the rendered impulse response.
+pub mod levels {
+    pub use crate::render::levels::{
+        impulse_response, level_weights, ImpulsePath, BLEND_OCTAVES, LEVEL_START, MAX_LEVEL,
+    };
+}
+
 pub mod reference {
     pub use crate::render::dense::*;
     pub use crate::render::fft::*;

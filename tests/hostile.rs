@@ -44,6 +44,7 @@ fn tap_bundle(entries: &[(f64, f32, &[f32])]) -> Bundle {
         target: serde_json::Value::Null,
         basis,
         fit: serde_json::Value::Null,
+        levels: None,
     }
 }
 

@@ -474,7 +474,20 @@ pub struct BasisOptions {
     /// Bridge each warm-started entry to its neighbour ([`Bridge`]); off only to measure what
     /// bridging buys.
     pub bridge: bool,
+    /// Also fit the complexes of the reduced resolution levels ([`Bundle::levels`]).
+    pub levels: Option<LevelFit>,
 }
+
+/// The fit of a bundle's reduced-level complexes: the same target and settings as the main
+/// basis, with its own taps per layer and radii (ARCHITECTURE.md "Resolution levels").
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelFit {
+    pub taps: usize,
+    pub radii: Vec<f64>,
+}
+
+/// The radii the reduced levels render at (`render::levels::LEVEL_STARTS`: 13.5–32 px).
+pub const DEFAULT_LEVEL_RADII: [f64; 4] = [12.0, 16.0, 24.0, 32.0];
 
 impl Default for BasisOptions {
     fn default() -> Self {
@@ -486,8 +499,27 @@ impl Default for BasisOptions {
             description: String::new(),
             command: String::new(),
             bridge: true,
+            levels: None,
         }
     }
+}
+
+/// The reduced levels' complexes of [`BasisOptions::levels`]: a second fit, after the main
+/// one, of the same target and settings with the levels' taps and radii.
+fn fit_levels(
+    shape: &Shape,
+    opts: &BasisOptions,
+    progress: &(dyn Fn(f64, f64) + Sync),
+) -> Result<Option<Box<Bundle>>, FitError> {
+    let Some(l) = &opts.levels else { return Ok(None) };
+    let inner = BasisOptions {
+        spec: FitSpec { taps: l.taps, ..opts.spec.clone() },
+        radii: l.radii.clone(),
+        anchor: None,
+        levels: None,
+        ..opts.clone()
+    };
+    Ok(Some(Box::new(fit_bundle(shape, &inner, progress)?)))
 }
 
 /// Fits every radius of a bundle. The anchor radius is fitted from scratch; the radii above it
@@ -578,6 +610,7 @@ pub fn fit_bundle(
         target: shape.to_json(),
         basis,
         fit,
+        levels: fit_levels(shape, opts, progress)?,
     })
 }
 

@@ -4,7 +4,7 @@
 //! the Python module), in whatever order the flags were given and wherever the bundle is written
 //! (no `--out`), and the command reproduces the bundle on its own.
 
-use super::basis::FitSpec;
+use super::basis::{FitSpec, LevelFit};
 use crate::kernel::shapes::ImageChannel;
 use serde_json::Value;
 use std::path::Path;
@@ -53,7 +53,14 @@ fn param_value(v: &Value) -> String {
 
 /// The command that fits this bundle: `sparsebokeh fit`, the target's flags, then every flag of
 /// `spec`, the radii (sorted, without repeats), `--name` and, when not empty, `--description`.
-pub fn command_line(target: &FitTarget, spec: &FitSpec, radii: &[f64], name: &str, description: &str) -> String {
+pub fn command_line(
+    target: &FitTarget,
+    spec: &FitSpec,
+    radii: &[f64],
+    levels: Option<&LevelFit>,
+    name: &str,
+    description: &str,
+) -> String {
     let mut words: Vec<String> = vec!["sparsebokeh".into(), "fit".into()];
     let mut flag = |f: &str, v: String| {
         words.push(f.to_string());
@@ -77,7 +84,13 @@ pub fn command_line(target: &FitTarget, spec: &FitSpec, radii: &[f64], name: &st
     let mut sorted = radii.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted.dedup();
-    let radii = sorted.iter().map(|r| format!("{r}")).collect::<Vec<_>>().join(",");
+    let list = |radii: &[f64]| {
+        let mut sorted = radii.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        sorted.iter().map(|r| format!("{r}")).collect::<Vec<_>>().join(",")
+    };
+    let radii = list(&sorted);
     flag("--layers", spec.layers.to_string());
     flag("--taps", spec.taps.to_string());
     flag("--radii", radii);
@@ -87,6 +100,10 @@ pub fn command_line(target: &FitTarget, spec: &FitSpec, radii: &[f64], name: &st
     flag("--flat", format!("{}", spec.flat));
     flag("--weights", if spec.signed { "signed" } else { "non-negative" }.to_string());
     flag("--lobe", format!("{}", spec.lobe));
+    if let Some(l) = levels {
+        flag("--level-taps", l.taps.to_string());
+        flag("--level-radii", list(&l.radii));
+    }
     flag("--seed", spec.seed.to_string());
     flag("--name", name.to_string());
     if !description.is_empty() {
@@ -104,7 +121,7 @@ mod tests {
     fn lists_every_flag_in_one_order_with_sorted_radii() {
         let params = json!({"sides": 6, "rotation_deg": 30.0});
         let target = FitTarget::Shape { name: "ngon", params: &params };
-        let cmd = command_line(&target, &FitSpec::default(), &[4.0, 2.0, 4.0, 0.5], "hex", "six blades");
+        let cmd = command_line(&target, &FitSpec::default(), &[4.0, 2.0, 4.0, 0.5], None, "hex", "six blades");
         assert_eq!(
             cmd,
             "sparsebokeh fit --shape ngon --sides 6 --rotation 30 --layers 3 --taps 32 --radii 0.5,2,4 \
@@ -120,7 +137,10 @@ mod tests {
         assert_eq!(quoted(""), "''");
         assert_eq!(quoted("dir/a.png"), "dir/a.png");
         let target = FitTarget::ImageFile { path: Path::new("my apertures/a.png"), channel: ImageChannel::Auto };
-        let cmd = command_line(&target, &FitSpec::default(), &[1.0], "a", "");
+        let cmd = command_line(&target, &FitSpec::default(), &[1.0], None, "a", "");
+        let levels = LevelFit { taps: 96, radii: vec![8.0, 6.0] };
+        let cmd = command_line(&target, &FitSpec::default(), &[1.0], Some(&levels), "a", "");
+        assert!(cmd.contains("--lobe 0 --level-taps 96 --level-radii 6,8 --seed 1"), "{cmd}");
         assert!(cmd.starts_with("sparsebokeh fit --image 'my apertures/a.png' --channel auto --layers 3"), "{cmd}");
         assert!(cmd.ends_with("--seed 1 --name a"), "{cmd}");
     }

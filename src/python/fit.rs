@@ -151,8 +151,8 @@ pub fn _fit(
         _ => return Err(bad("shape", "give one of shape=NAME or image=PATH_OR_ARRAY")),
     };
     let name = name.unwrap_or(default_name);
-    let command = fit::command_line(&target, &spec, &radii, &name, &description);
-    let opts = BasisOptions { spec, radii, anchor: None, name, description, command, bridge: true };
+    let command = fit::command_line(&target, &spec, &radii, None, &name, &description);
+    let opts = BasisOptions { spec, radii, anchor: None, name, description, command, bridge: true, levels: None };
     run(py, &target_shape, &opts, progress)
 }
 

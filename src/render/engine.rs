@@ -73,6 +73,8 @@ pub struct Engine {
     pool: Option<rayon::ThreadPool>,
     /// The padded ping-pong buffers, kept between frames (no page faults per frame).
     scratch: Scratch,
+    /// Whether large radii are blurred at reduced resolution (`render::levels`; on by default).
+    levels: bool,
 }
 
 /// Reusable frame buffers. Their old contents are never read: buffer A is written whole before
@@ -174,7 +176,21 @@ impl Engine {
                     .map_err(|e| RenderError::Threads(threads, e.to_string()))?,
             )
         };
-        Ok(Engine { pool, scratch: Scratch::default() })
+        Ok(Engine { pool, scratch: Scratch::default(), levels: true })
+    }
+
+    /// This engine blurring every radius at full resolution (`false`), or large radii at the
+    /// reduced levels of ARCHITECTURE.md "Resolution levels" (`true`, the default). Full
+    /// resolution is the exact cascade (a fixed blur equals the dense convolution with the
+    /// complex's PSF); it is kept for references, tests and the bench's comparison.
+    pub fn with_levels(mut self, on: bool) -> Engine {
+        self.levels = on;
+        self
+    }
+
+    /// Whether this engine uses reduced levels for large radii.
+    pub fn levels(&self) -> bool {
+        self.levels
     }
 
     /// Threads this engine renders with.
@@ -200,6 +216,12 @@ impl Engine {
         check_radius(radius)?;
         check_pair(src, dst)?;
         self.install(|| {
+            if self.levels {
+                if let Some(stats) = super::levels::blur_fixed(bundle, radius, Some(src), dst, &self.scratch)? {
+                    keep_non_negative(&stats, dst);
+                    return Ok(stats);
+                }
+            }
             let plan = Plan::uniform(bundle, radius);
             check_work(&plan, src)?;
             Ok(run(&plan, src, dst, radius as f32, &self.scratch))
@@ -216,11 +238,15 @@ impl Engine {
     ) -> Result<RenderStats, RenderError> {
         check_radius(radius)?;
         self.install(|| {
+            if self.levels {
+                if let Some(stats) = super::levels::blur_fixed(bundle, radius, None, image, &self.scratch)? {
+                    keep_non_negative(&stats, image);
+                    return Ok(stats);
+                }
+            }
             let plan = Plan::uniform(bundle, radius);
             check_work(&plan, &image.as_view())?;
-            // Buffer A holds the whole source: the frame itself can take the result.
-            let (a, geo, stats) = pad_source(&plan, &image.as_view(), radius as f32, &self.scratch);
-            run_layers(&plan, a, &geo, image, None, &self.scratch);
+            let stats = run_in_place(&plan, image, radius as f32, &self.scratch);
             keep_non_negative(&stats, image);
             Ok(stats)
         })
@@ -277,8 +303,11 @@ impl Engine {
             // gather is computed only in the tiles with some weight below 1.
             let mut radii = pools.floats.take_dirty(w * h);
             radii.par_iter_mut().zip(&signed).for_each(|(r, s)| *r = s.abs());
-            let plan = Plan::per_pixel(bundle, &radii);
-            check_work(&plan, src)?;
+            // With levels, each level builds and checks its own plan (`levels::blur_radii`).
+            let plan = if self.levels { None } else { Some(Plan::per_pixel(bundle, &radii)) };
+            if let Some(plan) = &plan {
+                check_work(plan, src)?;
+            }
             // The blur's spread per whole radius (rounded up), looked up per jump.
             let band_for = spread_table(bundle, max_radius);
             let features = super::sprites::small_features(&signed, &lum, &edges, (w, h));
@@ -297,7 +326,10 @@ impl Engine {
                 *o = features.small[i] || (features.highlight[i] && weight[i] > 0.0);
             });
             let gather_tiles = TileMask::from_pixels(GATHER_TILE, w, h, &weight, |e| e < 1.0);
-            let stats = run_masked(&plan, &src, dst, max_radius, Some(&gather_tiles), &self.scratch);
+            let stats = match &plan {
+                None => super::levels::blur_radii(bundle, &radii, &src, dst, Some(&gather_tiles), &self.scratch)?,
+                Some(plan) => run_masked(plan, &src, dst, max_radius, Some(&gather_tiles), &self.scratch),
+            };
             let slices = if weight.iter().any(|&e| e > 0.0) {
                 let finite = stats.nonfinite_samples == 0;
                 let maps = super::layered::PixelMaps { signed: &signed, feature: &small, weight: &weight };
@@ -326,6 +358,11 @@ impl Engine {
         src: &ImageView,
         dst: &mut ImageViewMut,
     ) -> Result<RenderStats, RenderError> {
+        if self.levels {
+            let stats = super::levels::blur_radii(bundle, radii, src, dst, None, &self.scratch)?;
+            keep_non_negative(&stats, dst);
+            return Ok(stats);
+        }
         let plan = Plan::per_pixel(bundle, radii);
         check_work(&plan, src)?;
         Ok(run(&plan, src, dst, radii.iter().copied().fold(0.0, f32::max), &self.scratch))
@@ -391,8 +428,13 @@ pub const MAX_WORK_FLOATS: u128 = 1 << 28;
 /// Refuses a render whose padded working frame would be absurd (a far-reaching bundle at a
 /// large radius on a large frame) before anything is allocated.
 fn check_work(plan: &Plan, src: &ImageView) -> Result<(), RenderError> {
+    check_work_size(plan, src.width, src.height, src.channels)
+}
+
+/// The padded working frame of `plan` on a `w × h × c` frame stays within [`MAX_WORK_FLOATS`].
+pub(crate) fn check_work_size(plan: &Plan, w: usize, h: usize, c: usize) -> Result<(), RenderError> {
     let pad = super::request::padding(&plan.reaches) as u128;
-    let floats = (src.width as u128 + 2 * pad) * (src.height as u128 + 2 * pad) * src.channels as u128;
+    let floats = (w as u128 + 2 * pad) * (h as u128 + 2 * pad) * c as u128;
     if floats > MAX_WORK_FLOATS {
         return Err(RenderError::TooLarge(floats));
     }
@@ -594,23 +636,30 @@ pub(crate) fn run_masked(
     stats
 }
 
+/// `plan` applied to `image` in place: buffer A holds the whole source, so the frame itself can
+/// take the result.
+pub(crate) fn run_in_place(plan: &Plan, image: &mut ImageViewMut, max_r: f32, scratch: &Scratch) -> RenderStats {
+    let (a, geo, stats) = pad_source(plan, &image.as_view(), max_r, scratch);
+    run_layers(plan, a, &geo, image, None, scratch);
+    stats
+}
+
+/// The source's non-finite and negative samples counted (the other fields 0).
+pub(crate) fn source_stats(src: &ImageView) -> RenderStats {
+    let (nonfinite_samples, negative_samples) = (0..src.height)
+        .into_par_iter()
+        .map(|y| src.row(y).iter().fold((0, 0), |(n, m), v| (n + !v.is_finite() as usize, m + (*v < 0.0) as usize)))
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    RenderStats { nonfinite_samples, negative_samples, ..Default::default() }
+}
+
 /// The padded geometry of a plan on a frame, buffer A (the source edge-replicated, non-finite
 /// samples replaced by 0), and the stats of the source.
 fn pad_source(plan: &Plan, src: &ImageView, max_r: f32, scratch: &Scratch) -> (Vec<f32>, Padded, RenderStats) {
     let (w, h, c) = (src.width, src.height, src.channels);
     let pad = super::request::padding(&plan.reaches);
     let geo = Padded { pad, wp: w + 2 * pad, hp: h + 2 * pad, c };
-    let (nonfinite_samples, negative_samples) = (0..h)
-        .into_par_iter()
-        .map(|y| src.row(y).iter().fold((0, 0), |(n, m), v| (n + !v.is_finite() as usize, m + (*v < 0.0) as usize)))
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let stats = RenderStats {
-        tables: plan.tables.len(),
-        max_radius: max_r,
-        nonfinite_samples,
-        negative_samples,
-        ..Default::default()
-    };
+    let stats = RenderStats { tables: plan.tables.len(), max_radius: max_r, ..source_stats(src) };
     let mut a = scratch.take(geo.wp * geo.hp * c);
     a.par_chunks_mut(geo.row_len()).enumerate().for_each(|(yp, row)| {
         let srow = src.row((yp as isize - pad as isize).clamp(0, h as isize - 1) as usize);

@@ -8,6 +8,7 @@ pub mod fft;
 pub mod highlights;
 pub mod layered;
 pub mod lens;
+pub mod levels;
 pub mod lowrank;
 pub mod plan;
 pub mod request;

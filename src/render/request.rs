@@ -125,13 +125,20 @@ impl RenderOptions {
     }
 }
 
-/// How far (in pixels) a blur at radii up to `max_radius` reads: the sum over layers of each
-/// layer's largest reach at any radius ≤ `max_radius`, plus one pixel per layer of margin. The
-/// reach of an interpolated complex never exceeds that of its end points, so the basis entries
-/// up to `max_radius`, `max_radius` itself and its 1/32-px bucket bound it. The one reach
-/// function: the engine's working-frame guard, the C API's size guard and the OpenFX regions of
-/// interest all use it.
+/// How far (in pixels) a blur at radii up to `max_radius` reads: at full resolution, the sum
+/// over layers of each layer's largest reach at any radius ≤ `max_radius`, plus one pixel per
+/// layer of margin (the reach of an interpolated complex never exceeds that of its end points,
+/// so the basis entries up to `max_radius`, `max_radius` itself and its 1/32-px bucket bound
+/// it); and the same through the reduced resolution levels (`levels::reach`), whichever is
+/// larger. The one reach function: the engine's working-frame guard, the C API's size guard and
+/// the OpenFX regions of interest all use it.
 pub fn blur_reach(bundle: &Bundle, max_radius: f64) -> usize {
+    full_resolution_reach(bundle, max_radius).max(super::levels::reach(bundle, max_radius))
+}
+
+/// The full-resolution part of [`blur_reach`] (also the reach of one level's plan, in that
+/// level's pixels).
+pub(crate) fn full_resolution_reach(bundle: &Bundle, max_radius: f64) -> usize {
     if max_radius <= 0.5 {
         return 0;
     }

@@ -78,6 +78,7 @@ pub fn random_bundle(seed: u64, layers: usize, taps: usize, radii: &[f64]) -> Bu
         target: serde_json::Value::Null,
         basis,
         fit: serde_json::Value::Null,
+        levels: None,
     }
 }
 

@@ -78,6 +78,7 @@ fn dense_as_bundle(k: &Grid) -> Bundle {
         target: serde_json::Value::Null,
         basis: vec![BasisEntry { radius: k.half as f64, psnr_db: None, complex: Complex::new(vec![taps]) }],
         fit: serde_json::Value::Null,
+        levels: None,
     }
 }
 

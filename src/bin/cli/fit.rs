@@ -82,6 +82,15 @@ pub struct FitArgs {
     /// Seed of the fit (the same seed gives the same taps).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also fit the complexes the reduced resolution levels render with (large radii), at this
+    /// many taps per layer (a level at 1/2ᵏ resolution costs 4⁻ᵏ per pixel, so it affords more;
+    /// the shipped bundles use 96). Default: none (the levels use the main basis).
+    #[arg(long)]
+    pub level_taps: Option<usize>,
+    /// Radii of the reduced levels' complexes, comma-separated (with --level-taps; default
+    /// 12,16,24,32: the reduced radii the levels render at).
+    #[arg(long, value_delimiter = ',', requires = "level_taps")]
+    pub level_radii: Option<Vec<f64>>,
     /// Output bundle (.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -163,6 +172,14 @@ fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), St
     if !(1..=max_taps).contains(&spec.taps) {
         return Err(format!("--taps: {} is outside 1..={max_taps}", spec.taps));
     }
+    if let Some(t) = args.level_taps.filter(|t| !(1..=max_taps).contains(t)) {
+        return Err(format!("--level-taps: {t} is outside 1..={max_taps}"));
+    }
+    if let Some(r) =
+        args.level_radii.iter().flatten().find(|r| !(r.is_finite() && **r > 0.0 && **r <= fit::MAX_FIT_RADIUS))
+    {
+        return Err(format!("--level-radii: {r} is outside (0, {}]", fit::MAX_FIT_RADIUS));
+    }
     if spec.iterations == 0 {
         return Err("--iterations: must be at least 1".into());
     }
@@ -192,6 +209,14 @@ fn checked_flags(args: &FitArgs) -> Result<(FitSpec, Vec<f64>, ImageChannel), St
         return Err(format!("{flag} {v}: must be a finite number"));
     }
     Ok((spec, radii, channel))
+}
+
+/// The reduced levels' fit the flags ask for.
+fn level_fit(args: &FitArgs) -> Option<fit::basis::LevelFit> {
+    args.level_taps.map(|taps| fit::basis::LevelFit {
+        taps,
+        radii: args.level_radii.clone().unwrap_or_else(|| fit::basis::DEFAULT_LEVEL_RADII.to_vec()),
+    })
 }
 
 /// Runs `sparsebokeh fit`; returns the process exit code (2 for bad flags or files).
@@ -229,8 +254,10 @@ pub fn run(args: &FitArgs) -> i32 {
         return fail(format!("--out {}: {e}; nothing was fitted", out.display()));
     }
     let description = args.description.clone().unwrap_or_default();
-    let command = fit::command_line(&target, &spec, &radii, &name, &description);
-    let opts = BasisOptions { spec, radii, anchor: None, name: name.clone(), description, command, bridge: true };
+    let levels = level_fit(args);
+    let command = fit::command_line(&target, &spec, &radii, levels.as_ref(), &name, &description);
+    let opts =
+        BasisOptions { spec, radii, anchor: None, name: name.clone(), description, command, bridge: true, levels };
     let progress = Progress::new(opts.radii.len(), &name);
     let report = |r: f64, db: f64| progress.step(format!("{name}: r={r}: {db:.2} dB"));
     let started = Instant::now();
@@ -277,7 +304,8 @@ fn run_batch(args: &FitArgs, dir: &Path, out_dir: &Path, spec: &FitSpec, radii: 
         let result = Shape::from_image_file(path, channel).map_err(|e| e.to_string()).and_then(|shape| {
             let description = args.description.clone().unwrap_or_default();
             let target = FitTarget::ImageFile { path, channel };
-            let command = fit::command_line(&target, spec, radii, &stem, &description);
+            let levels = level_fit(args);
+            let command = fit::command_line(&target, spec, radii, levels.as_ref(), &stem, &description);
             let opts = BasisOptions {
                 spec: spec.clone(),
                 radii: radii.to_vec(),
@@ -286,6 +314,7 @@ fn run_batch(args: &FitArgs, dir: &Path, out_dir: &Path, spec: &FitSpec, radii: 
                 description,
                 command,
                 bridge: true,
+                levels,
             };
             let report = |r: f64, db: f64| progress.step(format!("{stem}: r={r}: {db:.2} dB"));
             let bundle = fit::fit_bundle(&shape, &opts, &report).map_err(|e| e.to_string())?;

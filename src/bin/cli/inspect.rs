@@ -2,9 +2,10 @@
 
 use super::common::{check_output, failed, load_bundle, usage, Fail};
 use clap::Args;
-use sparsebokeh::psf::{complex_psf, interior_flatness, negative_lobe, psnr_db};
+use sparsebokeh::levels::{impulse_response, level_weights, ImpulsePath};
+use sparsebokeh::psf::{complex_psf, interior_flatness, negative_lobe, psnr_db, Grid};
 use sparsebokeh::shapes::Shape;
-use sparsebokeh::{AtRadius, Bundle, Complex, Image, MAX_RADIUS};
+use sparsebokeh::{AtRadius, Bundle, Complex, Engine, Image, MAX_RADIUS};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -17,6 +18,65 @@ pub struct InspectArgs {
     /// Where to write the PSF (.png: scaled so the peak is white; .exr: the values).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Render impulses through the engine (one bright pixel, fixed and depth-driven paths, with
+    /// the resolution levels) and print their PSNR against the target at 8–256 px, beside the
+    /// same render at full resolution only; with --psf R --out FILE, write the rendered impulse
+    /// response at R instead of the complex's PSF.
+    #[arg(long)]
+    pub impulse: bool,
+}
+
+/// The radii of the `--impulse` table.
+pub const IMPULSE_RADII: [f64; 11] = [8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0, 96.0, 128.0, 192.0, 256.0];
+
+/// The impulse's positions against the level grid: on a block corner, and half a block in.
+fn impulse_phases(r: f64) -> Vec<(usize, usize)> {
+    let (k, f) = level_weights(r as f32);
+    let s = 1usize << (k + (f > 0.0) as usize);
+    let h = s / 2;
+    if h == 0 {
+        vec![(0, 0)]
+    } else {
+        vec![(0, 0), (h, 0), (0, h), (h, h)]
+    }
+}
+
+/// The lowest PSNR over the impulse phases of `path` at `r`.
+fn impulse_psnr(engine: &Engine, b: &Bundle, r: f64, path: ImpulsePath, target: &Grid) -> Result<f64, String> {
+    let mut worst = f64::INFINITY;
+    for phase in impulse_phases(r) {
+        let g = impulse_response(engine, b, r, path, phase).map_err(|e| e.to_string())?;
+        worst = worst.min(psnr_db(&g, target));
+    }
+    Ok(worst)
+}
+
+/// The `--impulse` table: per radius, the rendered impulse's PSNR (lowest over phases) through
+/// the fixed and depth-driven paths, with levels and at full resolution only.
+fn print_impulse(b: &Bundle, shape: &Shape) -> Result<(), Fail> {
+    let with = Engine::new(0).map_err(|e| failed(e.to_string()))?;
+    let full = Engine::new(0).map_err(|e| failed(e.to_string()))?.with_levels(false);
+    println!("rendered impulse response, PSNR dB (lowest over impulse positions):");
+    println!(
+        "{:>8}  {:>6}  {:>10}  {:>10}  {:>10}  {:>10}",
+        "radius", "level", "fixed", "depth", "full fixed", "full depth"
+    );
+    for &r in &IMPULSE_RADII {
+        let target = shape.rasterize(r).map_err(|e| failed(e.to_string()))?;
+        let mut cells = Vec::new();
+        for (engine, path) in [
+            (&with, ImpulsePath::Fixed),
+            (&with, ImpulsePath::Depth),
+            (&full, ImpulsePath::Fixed),
+            (&full, ImpulsePath::Depth),
+        ] {
+            cells.push(impulse_psnr(engine, b, r, path, &target).map_err(failed)?);
+        }
+        let (k, f) = level_weights(r as f32);
+        let level = if f > 0.0 { format!("{k}+{}", k + 1) } else { k.to_string() };
+        println!("{r:>8}  {level:>6}  {:>10.2}  {:>10.2}  {:>10.2}  {:>10.2}", cells[0], cells[1], cells[2], cells[3]);
+    }
+    Ok(())
 }
 
 /// Largest PSF `--psf` writes, in samples (a 4096 × 4096 grid of f64, 128 MiB).
@@ -82,6 +142,11 @@ pub fn run(a: &InspectArgs) -> Result<(), Fail> {
     if !b.fit.is_null() {
         println!("fit:         {}", b.fit);
     }
+    if a.impulse && a.psf.is_none() {
+        let shape =
+            bundle_shape(&b, &a.bundle).ok_or_else(|| usage("--impulse needs a bundle whose target shape is known"))?;
+        print_impulse(&b, &shape)?;
+    }
     match (a.psf, &a.out) {
         (None, None) => Ok(()),
         (Some(_), None) => Err(usage("--psf needs --out FILE")),
@@ -101,13 +166,19 @@ pub fn run(a: &InspectArgs) -> Result<(), Fail> {
                     complex.reach()
                 )));
             }
-            let psf = complex_psf(&complex);
+            let psf = if a.impulse {
+                let engine = Engine::new(0).map_err(|e| failed(e.to_string()))?;
+                impulse_response(&engine, &b, r, ImpulsePath::Fixed, (0, 0)).map_err(|e| failed(e.to_string()))?
+            } else {
+                complex_psf(&complex)
+            };
             let side = psf.side();
             let img =
                 Image { width: side, height: side, channels: 1, data: psf.data.iter().map(|&v| v as f32).collect() };
             let peak = img.data.iter().cloned().fold(0.0f32, f32::max).max(f32::MIN_POSITIVE);
             sparsebokeh::io::write_data(out, &img, peak).map_err(|e| failed(e.to_string()))?;
-            println!("wrote the PSF at r = {r} ({side}×{side}, peak {peak:.3e}) to {}", out.display());
+            let what = if a.impulse { "rendered impulse response" } else { "PSF" };
+            println!("wrote the {what} at r = {r} ({side}×{side}, peak {peak:.3e}) to {}", out.display());
             Ok(())
         }
     }
