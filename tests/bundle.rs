@@ -260,3 +260,23 @@ fn shipped_disc_and_hexagon_have_a_flat_interior_and_keep_their_psnr() {
         assert!(db >= floor16, "{name} r=16: {db:.2} dB < {floor16}");
     }
 }
+
+#[test]
+fn levels_bundle_round_trips_and_is_validated_by_the_same_rules() {
+    let mut b = random_bundle(1, 3, 5, &[1.0, 2.5, 7.0]);
+    b.levels = Some(Box::new(random_bundle(2, 2, 9, &[12.0, 16.0])));
+    let back = Bundle::from_slice(b.to_json_string().as_bytes()).unwrap();
+    assert_eq!(back, b);
+    assert_eq!(back.for_levels().taps, 9);
+    // A broken entry inside `levels` is named with its path.
+    let mut v = b.to_value();
+    v["levels"]["basis"][1]["radius"] = json!(1.0);
+    refuse(v, "levels.basis");
+    // A levels bundle holds no levels of its own.
+    let mut v = b.to_value();
+    v["levels"]["levels"] = valid();
+    refuse(v, "levels.levels");
+    let mut v = b.to_value();
+    v["levels"] = json!([1, 2]);
+    refuse(v, "levels");
+}

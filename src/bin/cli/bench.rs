@@ -88,12 +88,19 @@ struct Timings {
     fixed_ms: f64,
     fixed_r8_ms: f64,
     fixed_r64_ms: f64,
+    fixed_r128_ms: f64,
+    fixed_r256_ms: f64,
+    /// Fixed r=32 and r=256 with every radius at full resolution (no levels).
+    full_r32_ms: f64,
+    full_r256_ms: f64,
     fixed_1thread_ms: f64,
     fixed_4k_ms: Option<f64>,
     depth_ms: f64,
+    depth128_ms: f64,
     layered_ms: f64,
     lights_ms: f64,
     fft_ms: f64,
+    fft128_ms: f64,
     dense_ms: f64,
     lowrank_ms: f64,
     /// The low-rank baseline's rank and taps per pixel, and the dense kernel's taps.
@@ -138,6 +145,11 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
     let fixed_ms = median_ms(runs, || fixed(&engine, 32.0, src, &mut out));
     let fixed_r8_ms = median_ms(runs, || fixed(&engine, 8.0, src, &mut out));
     let fixed_r64_ms = median_ms(runs, || fixed(&engine, 64.0, src, &mut out));
+    let fixed_r128_ms = median_ms(runs, || fixed(&engine, 128.0, src, &mut out));
+    let fixed_r256_ms = median_ms(runs, || fixed(&engine, 256.0, src, &mut out));
+    let full = Engine::new(0).map_err(|e| e.to_string())?.with_levels(false);
+    let full_r32_ms = median_ms(runs, || fixed(&full, 32.0, src, &mut out));
+    let full_r256_ms = median_ms(runs.min(3), || fixed(&full, 256.0, src, &mut out));
     let fixed_1thread_ms = median_ms(runs, || fixed(&one, 32.0, src, &mut out));
     let fixed_4k_ms = (!a.no_4k).then(|| {
         let big = sparsebokeh::scene::city(2 * w, 2 * h).color;
@@ -147,10 +159,16 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
 
     // 2. Depth-driven, CoC 0–32 px (the city scene: ground ramp, planes, hard-edged objects).
     let (depth_ms, layered_ms, lights_ms) = time_depth(&engine, bundle, &scene, runs).map_err(|e| e.to_string())?;
+    let depth128_ms = time_depth_128(&engine, bundle, &scene, runs).map_err(|e| e.to_string())?;
 
     // 3. FFT convolution with the dense disc kernel (planned once, outside the timing).
     let mut fft = FftConvolver::new(disc, w, h).map_err(|e| e.to_string())?;
     let fft_ms = median_ms(runs, || keep(fft.convolve(&src.view(), &mut out.view_mut()).map(|_| ())));
+    drop(fft);
+    let disc128 = Shape::parse("disc", &json!({})).and_then(|s| s.rasterize(128.0)).map_err(|e| e.to_string())?;
+    let mut fft128 = FftConvolver::new(&disc128, w, h).map_err(|e| e.to_string())?;
+    let fft128_ms = median_ms(runs, || keep(fft128.convolve(&src.view(), &mut out.view_mut()).map(|_| ())));
+    drop(fft128);
 
     // 4. Dense direct convolution (f32x8, the engine's loop) on a crop, scaled by pixel count.
     let (dense_ms, dense_taps) = time_dense(&engine, disc, src, runs)?;
@@ -169,12 +187,18 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
         fixed_ms,
         fixed_r8_ms,
         fixed_r64_ms,
+        fixed_r128_ms,
+        fixed_r256_ms,
+        full_r32_ms,
+        full_r256_ms,
         fixed_1thread_ms,
         fixed_4k_ms,
         depth_ms,
+        depth128_ms,
         layered_ms,
         lights_ms,
         fft_ms,
+        fft128_ms,
         dense_ms,
         lowrank_ms,
         rank,
@@ -208,6 +232,26 @@ fn time_depth(
     };
     let times = (time(Edges::Gather, scene), time(Edges::Layered, scene), time(Edges::Layered, &lit));
     result.map(|_| times)
+}
+
+/// The depth-driven gather of the city scene with CoC 0–128 px (lens size and maximum × 4).
+fn time_depth_128(
+    engine: &Engine,
+    bundle: &Bundle,
+    scene: &sparsebokeh::scene::Scene,
+    runs: usize,
+) -> Result<f64, sparsebokeh::RenderError> {
+    let (w, h) = (scene.color.width, scene.color.height);
+    let lens = Lens { mode: LensMode::Depth, focus: 5.0, dof: 0.0, size: 96.0, maximum: 128.0, render_scale: 1.0 };
+    let depth = ImageView::new(&scene.depth, w, h, 1, (w * 4) as isize).expect("a packed depth view");
+    let mut out = Image::new(w, h, 4);
+    let mut result = Ok(());
+    let ms = median_ms(runs, || {
+        if let Err(e) = engine.blur_depth(bundle, &lens, &depth, 0, &scene.color.view(), &mut out.view_mut()) {
+            result = Err(e);
+        }
+    });
+    result.map(|_| ms)
 }
 
 /// Dense direct convolution with `disc` through the engine's loop, timed on a crop of `src` and
@@ -251,6 +295,12 @@ fn print_json(t: &Timings, bundle: &Bundle, disc: &Grid, sparse_psnr: Option<f64
         "fixed_4k_ms": t.fixed_4k_ms,
         "fixed_r8_ms": t.fixed_r8_ms,
         "fixed_r64_ms": t.fixed_r64_ms,
+        "fixed_r128_ms": t.fixed_r128_ms,
+        "fixed_r256_ms": t.fixed_r256_ms,
+        "full_resolution_r32_ms": t.full_r32_ms,
+        "full_resolution_r256_ms": t.full_r256_ms,
+        "depth_0_128_ms": t.depth128_ms,
+        "fft_r128_ms": t.fft128_ms,
         "fixed_1thread_ms": t.fixed_1thread_ms,
         "sparse_psnr_db_r32": sparse_psnr,
         "lowrank_psnr_db": lowrank_psnr(disc, t.rank),
@@ -261,6 +311,8 @@ fn print_json(t: &Timings, bundle: &Bundle, disc: &Grid, sparse_psnr: Option<f64
             "dense_over_fixed": t.dense_ms / t.fixed_ms,
             "fixed_4k_over_1080p": t.fixed_4k_ms.map(|x| x / t.fixed_ms),
             "r64_over_r8": t.fixed_r64_ms / t.fixed_r8_ms,
+            "r256_over_r8": t.fixed_r256_ms / t.fixed_r8_ms,
+            "fft_over_fixed_r128": t.fft128_ms / t.fixed_r128_ms,
             "speedup_2_threads": t.fixed_1thread_ms / t.fixed_ms,
         },
     });
@@ -299,7 +351,7 @@ fn print_table(t: &Timings, bundle: &Bundle, disc: &Grid, sparse_psnr: Option<f6
         println!("{name:<44} {ms:>10.1} {:>9.2} {tp:>10} {g:>9}", ms / t.fixed_ms);
     };
     let fixed_taps = int_taps_at(bundle, 32.0);
-    row("1. sparse fixed r=32", t.fixed_ms, Some(fixed_taps));
+    row("1. sparse fixed r=32 (levels: r/2 on the halved frame)", t.fixed_ms, None);
     row("2. sparse depth-driven 0–32 px (gather)", t.depth_ms, Some(4 * bundle.layers * bundle.taps));
     row("   sparse depth-driven 0–32 px (layered)", t.layered_ms, None);
     row("   layered, with a row of 13 small lights", t.lights_ms, None);
@@ -310,8 +362,25 @@ fn print_table(t: &Timings, bundle: &Bundle, disc: &Grid, sparse_psnr: Option<f6
         row("   sparse fixed r=32, 3840×2160", ms, None);
     }
     row("   sparse fixed r=8", t.fixed_r8_ms, Some(int_taps_at(bundle, 8.0)));
-    row("   sparse fixed r=64", t.fixed_r64_ms, Some(int_taps_at(bundle, 64.0)));
+    row("   sparse fixed r=64", t.fixed_r64_ms, None);
+    row("   sparse fixed r=128", t.fixed_r128_ms, None);
+    row("   sparse fixed r=256", t.fixed_r256_ms, None);
+    row("   sparse depth-driven 0–128 px (gather)", t.depth128_ms, None);
+    row("   FFT convolution, 257×257 disc (r=128)", t.fft128_ms, None);
+    row("   full resolution only: fixed r=32", t.full_r32_ms, Some(fixed_taps));
+    row("   full resolution only: fixed r=256", t.full_r256_ms, Some(int_taps_at(bundle, 256.0)));
     row("   sparse fixed r=32, 1 thread", t.fixed_1thread_ms, Some(fixed_taps));
+    println!(
+        "ratios: r256/r8 {:.2}, FFT/fixed at r=32 {:.2}, FFT/fixed at r=128 {:.2}, gather 0–32/fixed r=32 {:.2}, layered/fixed r=32 {:.2}",
+        t.fixed_r256_ms / t.fixed_r8_ms,
+        t.fft_ms / t.fixed_ms,
+        t.fft128_ms / t.fixed_r128_ms,
+        t.depth_ms / t.fixed_ms,
+        t.layered_ms / t.fixed_ms
+    );
+    if let Some(ms) = t.fixed_4k_ms {
+        println!("4K/1080p at r=32: {:.2}", ms / t.fixed_ms);
+    }
     println!(
         "PSNR at r=32: sparse {} dB, low-rank rank {} {:.2} dB",
         sparse_psnr.map_or("-".into(), |p| format!("{p:.2}")),
