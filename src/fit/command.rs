@@ -138,10 +138,10 @@ mod tests {
         assert_eq!(quoted("dir/a.png"), "dir/a.png");
         let target = FitTarget::ImageFile { path: Path::new("my apertures/a.png"), channel: ImageChannel::Auto };
         let cmd = command_line(&target, &FitSpec::default(), &[1.0], None, "a", "");
+        assert!(cmd.starts_with("sparsebokeh fit --image 'my apertures/a.png' --channel auto --layers 3"), "{cmd}");
+        assert!(cmd.ends_with("--seed 1 --name a"), "{cmd}");
         let levels = LevelFit { taps: 96, radii: vec![8.0, 6.0] };
         let cmd = command_line(&target, &FitSpec::default(), &[1.0], Some(&levels), "a", "");
         assert!(cmd.contains("--lobe 0 --level-taps 96 --level-radii 6,8 --seed 1"), "{cmd}");
-        assert!(cmd.starts_with("sparsebokeh fit --image 'my apertures/a.png' --channel auto --layers 3"), "{cmd}");
-        assert!(cmd.ends_with("--seed 1 --name a"), "{cmd}");
     }
 }

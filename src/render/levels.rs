@@ -38,7 +38,7 @@ pub const MAX_LEVEL: usize = 6;
 /// The levels a pixel of radius `r` uses: level `k` with weight `1 − f` and level `k + 1` with
 /// weight `f` (`f` = 0 when only level `k` is used).
 pub fn level_weights(r: f32) -> (usize, f32) {
-    if !(r > 0.0) {
+    if r.is_nan() || r <= 0.0 {
         return (0, 0.0);
     }
     let k = (1..=MAX_LEVEL).rev().find(|&j| r >= LEVEL_STARTS[j]).unwrap_or(0);
@@ -352,7 +352,7 @@ pub(crate) fn blur_fixed(
 
 /// Whether a pixel (`x`, `y`) lies in the tiles of `mask` (all pixels without one).
 fn in_mask(mask: Option<&TileMask>, x: usize, y: usize) -> bool {
-    mask.is_none_or(|m| m.on[(y / m.tile) * m.tw + x / m.tile])
+    mask.map_or(true, |m| m.on[(y / m.tile) * m.tw + x / m.tile])
 }
 
 /// The levels some pixel within `mask` gives weight to.
