@@ -486,8 +486,8 @@ pub struct LevelFit {
     pub radii: Vec<f64>,
 }
 
-/// The radii the reduced levels render at (`render::levels::LEVEL_STARTS`: 13.5–32 px).
-pub const DEFAULT_LEVEL_RADII: [f64; 4] = [12.0, 16.0, 24.0, 32.0];
+/// The radii the reduced levels render at (`render::levels::LEVEL_STARTS`: 13.5–48 px).
+pub const DEFAULT_LEVEL_RADII: [f64; 5] = [12.0, 16.0, 24.0, 32.0, 48.0];
 
 impl Default for BasisOptions {
     fn default() -> Self {

@@ -218,7 +218,6 @@ impl Engine {
         self.install(|| {
             if self.levels {
                 if let Some(stats) = super::levels::blur_fixed(bundle, radius, Some(src), dst, &self.scratch)? {
-                    keep_non_negative(&stats, dst);
                     return Ok(stats);
                 }
             }
@@ -240,7 +239,6 @@ impl Engine {
         self.install(|| {
             if self.levels {
                 if let Some(stats) = super::levels::blur_fixed(bundle, radius, None, image, &self.scratch)? {
-                    keep_non_negative(&stats, image);
                     return Ok(stats);
                 }
             }
@@ -359,9 +357,7 @@ impl Engine {
         dst: &mut ImageViewMut,
     ) -> Result<RenderStats, RenderError> {
         if self.levels {
-            let stats = super::levels::blur_radii(bundle, radii, src, dst, None, &self.scratch)?;
-            keep_non_negative(&stats, dst);
-            return Ok(stats);
+            return super::levels::blur_radii(bundle, radii, src, dst, None, &self.scratch);
         }
         let plan = Plan::per_pixel(bundle, radii);
         check_work(&plan, src)?;

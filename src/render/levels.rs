@@ -22,7 +22,7 @@ use rayon::prelude::*;
 /// cannot draw a rim sharper than about one of its pixels, so a reduced radius of 8 px at 4×
 /// reduction (r = 32) measured 16.9 dB where 16 px at 2× measures 20.0 and full resolution
 /// 18.6.
-pub const LEVEL_STARTS: [f32; MAX_LEVEL + 1] = [0.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+pub const LEVEL_STARTS: [f32; MAX_LEVEL + 1] = [0.0, 32.0, 96.0, 192.0, 384.0, 768.0, 1536.0];
 
 /// The radius from which level 1 is used at all (blending in): `LEVEL_STARTS[1]` less
 /// [`BLEND_OCTAVES`].
@@ -138,33 +138,67 @@ fn axpy(acc: &mut [f32], k: f32, v: &[f32]) {
 /// `src` decimated by 2 in each direction with [`down_taps`] (edge pixels replicated, as the
 /// full frame's border is); non-finite samples count as 0. Columns first (whole rows at a
 /// time), then rows.
-fn halve(src: &ImageView, finite: bool, scratch: &Scratch) -> Reduced {
+fn halve(src: &ImageView, scratch: &Scratch) -> (Reduced, Counts) {
     let (w, h, c) = (src.width, src.height, src.channels);
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
     let taps = down_taps();
     let at = |p: usize, i: usize, n: usize| (2 * p as i64 - 3 + i as i64).clamp(0, n as i64 - 1) as usize;
     let mut data = scratch.take(hw * hh * c);
-    data.par_chunks_mut(hw * c).enumerate().for_each_init(
-        || vec![0.0f32; w * c],
-        |col, (y, out)| {
-            col.iter_mut().for_each(|v| *v = 0.0);
-            for (i, &k) in taps.iter().enumerate() {
-                let row = src.row(at(y, i, h));
-                if finite {
-                    axpy(col, k, row);
-                } else {
-                    col.iter_mut().zip(row).for_each(|(a, v)| *a += k * if v.is_finite() { *v } else { 0.0 });
+    let counts = data
+        .par_chunks_mut(hw * c)
+        .enumerate()
+        .map_init(
+            || vec![0.0f32; w * c],
+            |col, (y, out)| {
+                // The source's bad samples, counted on the two rows this reduced row owns.
+                let mut counts = Counts::default();
+                for sy in 2 * y..(2 * y + 2).min(h) {
+                    counts.add(src.row(sy));
                 }
-            }
-            match c {
-                1 => halve_row::<1>(col, out, &taps, w),
-                2 => halve_row::<2>(col, out, &taps, w),
-                3 => halve_row::<3>(col, out, &taps, w),
-                _ => halve_row::<4>(col, out, &taps, w),
-            }
-        },
-    );
-    Reduced { w: hw, h: hh, c, data }
+                col.iter_mut().for_each(|v| *v = 0.0);
+                for (i, &k) in taps.iter().enumerate() {
+                    let row = src.row(at(y, i, h));
+                    if counts.nonfinite == 0 && row.iter().all(|v| v.is_finite()) {
+                        axpy(col, k, row);
+                    } else {
+                        col.iter_mut().zip(row).for_each(|(a, v)| *a += k * if v.is_finite() { *v } else { 0.0 });
+                    }
+                }
+                match c {
+                    1 => halve_row::<1>(col, out, &taps, w),
+                    2 => halve_row::<2>(col, out, &taps, w),
+                    3 => halve_row::<3>(col, out, &taps, w),
+                    _ => halve_row::<4>(col, out, &taps, w),
+                }
+                counts
+            },
+        )
+        .reduce(Counts::default, Counts::sum);
+    (Reduced { w: hw, h: hh, c, data }, counts)
+}
+
+/// Non-finite and negative samples of a source.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    nonfinite: usize,
+    negative: usize,
+}
+
+impl Counts {
+    fn add(&mut self, row: &[f32]) {
+        for v in row {
+            self.nonfinite += !v.is_finite() as usize;
+            self.negative += (*v < 0.0) as usize;
+        }
+    }
+
+    fn sum(a: Counts, b: Counts) -> Counts {
+        Counts { nonfinite: a.nonfinite + b.nonfinite, negative: a.negative + b.negative }
+    }
+
+    fn stats(self) -> RenderStats {
+        RenderStats { nonfinite_samples: self.nonfinite, negative_samples: self.negative, ..Default::default() }
+    }
 }
 
 /// One row decimated along x: `out` (⌈w/2⌉ pixels of `C` channels) from `row` (`w` pixels).
@@ -195,17 +229,23 @@ fn halve_row<const C: usize>(row: &[f32], out: &mut [f32], taps: &[f32; 8], w: u
     }
 }
 
-/// The frame at levels 1..=`top` (index 0 of the result is level 1).
-fn pyramid(src: &ImageView, top: usize, finite: bool, scratch: &Scratch) -> Vec<Reduced> {
+/// The frame at levels 1..=`top` (index 0 of the result is level 1), and the source's bad
+/// samples counted on the way.
+fn pyramid(src: &ImageView, top: usize, scratch: &Scratch) -> (Vec<Reduced>, RenderStats) {
     let mut levels: Vec<Reduced> = Vec::with_capacity(top);
+    let mut stats = RenderStats::default();
     for _ in 0..top {
         let next = match levels.last() {
-            None => halve(src, finite, scratch),
-            Some(prev) => halve(&prev.view(), true, scratch),
+            None => {
+                let (first, counts) = halve(src, scratch);
+                stats = counts.stats();
+                first
+            }
+            Some(prev) => halve(&prev.view(), scratch).0,
         };
         levels.push(next);
     }
-    levels
+    (levels, stats)
 }
 
 /// The interpolation back from a level-`j` frame of `n` pixels at full-resolution column (or
@@ -273,7 +313,8 @@ impl Blurred {
 }
 
 /// A fixed blur through the levels of `radius` (see the module's text), when it uses a reduced
-/// level; `None` when it is a full-resolution blur (the caller renders it as before).
+/// level, with no sample below 0 where the source has none; `None` when it is a
+/// full-resolution blur (the caller renders it as before).
 /// `src` = `None` blurs `dst` in place.
 pub(crate) fn blur_fixed(
     bundle: &Bundle,
@@ -299,12 +340,9 @@ pub(crate) fn blur_fixed(
         super::engine::check_work_size(plan, w.div_ceil(1 << j), h.div_ceil(1 << j), c)?;
     }
     let top = plans.iter().map(|p| p.0).max().unwrap_or(0);
-    let (mut stats, pyr) = {
+    let (pyr, mut stats) = {
         let in_place = dst.as_view();
-        let src = src.unwrap_or(&in_place);
-        let stats = source_stats(src);
-        let finite = stats.nonfinite_samples == 0;
-        (stats, pyramid(src, top, finite, scratch))
+        pyramid(src.unwrap_or(&in_place), top, scratch)
     };
     stats.tables = plans.len();
     stats.max_radius = radius as f32;
@@ -330,6 +368,8 @@ pub(crate) fn blur_fixed(
         blurred.push(Blurred::new(*j, Reduced { w: input.w, h: input.h, c: input.c, data: out }, w, scratch));
     }
     pyr.into_iter().for_each(|r| scratch.give(r.data));
+    // A lens never makes light negative (`engine::keep_non_negative`), done here row by row.
+    let clamp = stats.negative_samples == 0;
     let weights: Vec<f32> = blurred.iter().map(|b| plans.iter().find(|p| p.0 == b.j).map_or(0.0, |p| p.1)).collect();
     let n = w * c;
     dst.rows_mut().into_par_iter().enumerate().for_each_init(
@@ -343,6 +383,9 @@ pub(crate) fn blur_fixed(
             for (b, &k) in blurred.iter().zip(&weights) {
                 b.row_into(y, tmp);
                 axpy(row, k, tmp);
+            }
+            if clamp {
+                row.iter_mut().for_each(|v| *v = v.max(0.0));
             }
         },
     );
@@ -427,8 +470,9 @@ fn level_plans(
 }
 
 /// A depth-driven gather through the levels: each pixel filtered with its own radius, at the
-/// levels its radius gives it. With `mask`, only its tiles are written (the rest of `dst` is
-/// left as it was). `radii` are full-resolution px, one per pixel.
+/// levels its radius gives it, with no sample below 0 where the source has none. With `mask`,
+/// only its tiles are written (the rest of `dst` is left as it was). `radii` are
+/// full-resolution px, one per pixel.
 pub(crate) fn blur_radii(
     bundle: &Bundle,
     radii: &[f32],
@@ -440,11 +484,11 @@ pub(crate) fn blur_radii(
     let (w, c) = (src.width, src.channels);
     let max_r = radii.par_iter().copied().reduce(|| 0.0f32, f32::max);
     let plans = level_plans(bundle, radii, (w, src.height, c), mask)?;
-    let mut stats = source_stats(src);
+    let top = plans.last().map_or(0, |p| p.j);
+    let (pyr, counted) = pyramid(src, top, scratch);
+    let mut stats = if top > 0 { counted } else { source_stats(src) };
     stats.max_radius = max_r;
     stats.tables = plans.iter().map(|p| p.plan.tables.len()).sum();
-    let top = plans.last().map_or(0, |p| p.j);
-    let pyr = pyramid(src, top, stats.nonfinite_samples == 0, scratch);
     let mut blurred = Vec::new();
     for LevelPlan { j, plan, tiles } in &plans {
         let max_low = radius_range(*j).1.min(max_r) / (1usize << j) as f32;
@@ -459,14 +503,15 @@ pub(crate) fn blur_radii(
         blurred.push(Blurred::new(*j, Reduced { w: input.w, h: input.h, c, data: out }, w, scratch));
     }
     pyr.into_iter().for_each(|r| scratch.give(r.data));
-    combine(dst, radii, mask, &blurred);
+    combine(dst, radii, mask, &blurred, stats.negative_samples == 0);
     blurred.into_iter().for_each(|b| scratch.give(b.rows));
     Ok(stats)
 }
 
 /// Each pixel of `dst` within `mask`: its level-0 value there (weighted) plus its weight of
-/// every reduced level's interpolation.
-fn combine(dst: &mut ImageViewMut, radii: &[f32], mask: Option<&TileMask>, blurred: &[Blurred]) {
+/// every reduced level's interpolation; then, with `clamp` (a source without negative samples),
+/// no sample below 0 (`engine::keep_non_negative`).
+fn combine(dst: &mut ImageViewMut, radii: &[f32], mask: Option<&TileMask>, blurred: &[Blurred], clamp: bool) {
     let (w, c) = (dst.width, dst.channels);
     let n = w * c;
     dst.rows_mut().into_par_iter().enumerate().for_each_init(
@@ -497,6 +542,11 @@ fn combine(dst: &mut ImageViewMut, radii: &[f32], mask: Option<&TileMask>, blurr
                 lv.row_into(y, tmp);
                 for (x, &k) in wt.iter().enumerate().filter(|(_, k)| **k > 0.0) {
                     row[x * c..(x + 1) * c].iter_mut().zip(&tmp[x * c..(x + 1) * c]).for_each(|(o, v)| *o += k * v);
+                }
+            }
+            if clamp {
+                for &(a, b) in &spans {
+                    row[a * c..b * c].iter_mut().for_each(|v| *v = v.max(0.0));
                 }
             }
         },

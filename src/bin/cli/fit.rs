@@ -88,7 +88,7 @@ pub struct FitArgs {
     #[arg(long)]
     pub level_taps: Option<usize>,
     /// Radii of the reduced levels' complexes, comma-separated (with --level-taps; default
-    /// 12,16,24,32: the reduced radii the levels render at).
+    /// 12,16,24,32,48: the reduced radii the levels render at).
     #[arg(long, value_delimiter = ',', requires = "level_taps")]
     pub level_radii: Option<Vec<f64>>,
     /// Output bundle (.json).
