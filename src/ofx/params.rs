@@ -82,7 +82,7 @@ pub const BLADES_BUNDLES: [[&str; 3]; 5] = [
 fn shape_at(index: usize, blades: (usize, usize)) -> Shape {
     match index {
         CUSTOM_FILE_INDEX => Shape::CustomFile(String::new()),
-        BLADES_INDEX => Shape::Shipped(BLADES_BUNDLES[blades.0][blades.1]),
+        BLADES_INDEX => Shape::Blades(BLADES_BUNDLES[blades.0][blades.1]),
         i => Shape::Shipped(SHIPPED_SHAPES[i.min(SHIPPED_SHAPES.len() - 1)]),
     }
 }
@@ -91,11 +91,8 @@ fn shape_at(index: usize, blades: (usize, usize)) -> Shape {
 fn shape_index(shape: &Shape) -> usize {
     match shape {
         Shape::CustomFile(_) => CUSTOM_FILE_INDEX,
-        Shape::Shipped(name) => SHIPPED_SHAPES
-            .iter()
-            .position(|o| o == name)
-            .or_else(|| BLADES_BUNDLES.iter().flatten().any(|b| b == name).then_some(BLADES_INDEX))
-            .unwrap_or(0),
+        Shape::Blades(_) => BLADES_INDEX,
+        Shape::Shipped(name) => SHIPPED_SHAPES.iter().position(|o| o == name).unwrap_or(0),
     }
 }
 
@@ -128,6 +125,8 @@ fn index_of<T: PartialEq>(all: &[T], v: &T) -> i32 {
 pub enum Shape {
     Shipped(&'static str),
     CustomFile(String),
+    /// "blades": the shipped bundle of the Blades and Roundness choices.
+    Blades(&'static str),
 }
 
 /// Every parameter's value at one time: the shape, the render request (render scale 1; the
@@ -648,6 +647,12 @@ mod tests {
             let p = PARAMS.iter().find(|p| p.name == name).unwrap();
             (p.set)(&mut v, Value::Int(x as i32));
         }
-        assert_eq!(v.shape, Shape::Shipped("blades9-rounded"));
+        assert_eq!(v.shape, Shape::Blades("blades9-rounded"));
+        // Six straight blades are the shipped hexagon, still under "blades".
+        let p = PARAMS.iter().find(|p| p.name == names::BLADES).unwrap();
+        (p.set)(&mut v, Value::Int(1));
+        let p = PARAMS.iter().find(|p| p.name == names::ROUNDNESS).unwrap();
+        (p.set)(&mut v, Value::Int(0));
+        assert_eq!(v.shape, Shape::Blades("hexagon"));
     }
 }

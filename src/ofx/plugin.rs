@@ -277,7 +277,7 @@ fn bundle_for(shape: &Shape) -> OfxResult<Arc<Bundle>> {
             Err(OfxError::failed("Bokeh Shape is \"Custom file\" but no bundle file is set"))
         }
         Shape::CustomFile(f) => cached_bundle(Path::new(f.trim())),
-        Shape::Shipped(name) => {
+        Shape::Shipped(name) | Shape::Blades(name) => {
             let candidates = shipped_bundle_candidates(name);
             match candidates.iter().find(|p| p.is_file()) {
                 Some(p) => cached_bundle(p),
@@ -407,7 +407,7 @@ unsafe impl Sync for Instance {}
 impl Instance {
     fn bundle(&self, shape: &Shape) -> OfxResult<Arc<Bundle>> {
         // Shipped bundles never change: reuse the last one without touching the file system.
-        if let Shape::Shipped(_) = shape {
+        if let Shape::Shipped(_) | Shape::Blades(_) = shape {
             if let Some((s, b)) = &*self.last_bundle.lock().unwrap_or_else(|e| e.into_inner()) {
                 if s == shape {
                     return Ok(b.clone());
@@ -906,9 +906,31 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
 unsafe fn copy_source(f: &Frames<'_>, window: &Rect) {
     let inside = window.intersect(&f.src.bounds);
     if f.src.depth == f.out.depth && f.src.channels == f.out.channels && inside == *window {
-        for y in window.y1..window.y2 {
-            // SAFETY: row y of the window, inside both images' bounds.
-            unsafe { f.out.copy_row_from(&f.src, y, window.x1, window.x2) };
+        // Same format: raw row copies, bands of rows in parallel on the render pool (sized by
+        // the host), no conversion and nothing written twice.
+        struct Images<'a>(&'a HostImage, &'a HostImage);
+        // SAFETY: the images stay fetched during the copy; each task writes its own rows of
+        // the Output and only reads the Source.
+        unsafe impl Sync for Images<'_> {}
+        let images = Images(&f.out, &f.src);
+        let rows = |y1: i64, y2: i64| {
+            let Images(out, src) = &images;
+            for y in y1..y2 {
+                // SAFETY: row y of the window, inside both images' bounds (per the caller).
+                unsafe { out.copy_row_from(src, y, window.x1, window.x2) };
+            }
+        };
+        const BAND: i64 = 32;
+        let copy_all = || {
+            use rayon::prelude::*;
+            let bands = (window.y2 - window.y1 + BAND - 1) / BAND;
+            (0..bands)
+                .into_par_iter()
+                .for_each(|b| rows(window.y1 + b * BAND, (window.y1 + (b + 1) * BAND).min(window.y2)));
+        };
+        match renderer() {
+            Ok(r) => r.pool.install(copy_all),
+            Err(_) => rows(window.y1, window.y2),
         }
         return;
     }
