@@ -136,11 +136,23 @@ pub struct RenderArgs {
     pub gamma: f64,
     /// Focus from a point: the focal plane (--focus) becomes the median depth of the 5×5 pixels
     /// around pixel X,Y of the input (x right, y down from the top-left). Default: off.
-    #[arg(long, value_name = "X,Y", value_delimiter = ',', num_args = 2, allow_negative_numbers = true)]
-    pub focus_at: Option<Vec<f64>>,
+    #[arg(long, value_name = "X,Y", value_parser = parse_point, allow_hyphen_values = true)]
+    pub focus_at: Option<[f64; 2]>,
     /// Render threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+/// A point `X,Y` of finite numbers.
+fn parse_point(s: &str) -> Result<[f64; 2], String> {
+    let bad = || format!("`{s}`: expected X,Y (pixels, e.g. 480,270)");
+    let (x, y) = s.split_once(',').ok_or_else(bad)?;
+    let (x, y): (f64, f64) = (x.trim().parse().map_err(|_| bad())?, y.trim().parse().map_err(|_| bad())?);
+    if x.is_finite() && y.is_finite() {
+        Ok([x, y])
+    } else {
+        Err(bad())
+    }
 }
 
 /// Most digits a frame pattern may pad to (`%016d`).
@@ -222,7 +234,7 @@ fn options(a: &RenderArgs) -> RenderOptions {
         bloom_threshold: a.bloom_threshold,
         bloom_gain: a.bloom_gain,
         gamma: a.gamma,
-        focus_at: a.focus_at.as_deref().map(|p| [p[0], p[1]]),
+        focus_at: a.focus_at,
         ..defaults()
     }
 }
