@@ -1078,6 +1078,10 @@ fn describe_declares_the_contract() {
     assert_eq!(
         params,
         [
+            "aspect",
+            "blades",
+            "bloom_gain",
+            "bloom_threshold",
             "center",
             "depth_channel",
             "depth_from",
@@ -1085,15 +1089,31 @@ fn describe_declares_the_contract() {
             "edges",
             "filter_file",
             "filter_type",
+            "focal_point",
+            "focus_from_point",
+            "gamma",
             "invert_depth",
             "math",
             "max_size",
             "mix",
             "output",
             "radius",
+            "rotation",
+            "roundness",
             "size"
         ]
     );
+    // Every parameter has a hint; the focal point is an on-screen point.
+    for (name, p) in ctx.params.params.lock().unwrap().iter() {
+        assert!(p.props.get(k(kOfxParamPropHint), 0).is_some(), "{name} has a hint");
+    }
+    {
+        let params = ctx.params.params.lock().unwrap();
+        let point = &params["focal_point"];
+        assert_eq!(point.kind, k(kOfxParamTypeDouble2D));
+        let kind = point.props.get(k(kOfxParamPropDoubleType), 0);
+        assert!(matches!(kind, Some(V::S(t)) if t.to_str().unwrap() == k(kOfxParamDoubleTypeXYAbsolute)));
+    }
     let shapes = ctx.params.params.lock().unwrap()["filter_type"].props.all(k(kOfxParamPropChoiceOption));
     let shapes: Vec<String> = shapes
         .iter()
@@ -1102,7 +1122,21 @@ fn describe_declares_the_contract() {
             _ => panic!(),
         })
         .collect();
-    assert_eq!(shapes, ["disc", "hexagon", "octagon", "heart", "star", "ring", "gaussian", "Custom file"]);
+    // Append-only: the first eight never move.
+    assert_eq!(
+        shapes,
+        [
+            "disc",
+            "hexagon",
+            "octagon",
+            "heart",
+            "star",
+            "ring",
+            "gaussian",
+            "Custom file",
+            "blades (Blades, Roundness)"
+        ]
+    );
 
     // A second context is accepted, an unsupported one refused with a status.
     let general = Box::<Effect>::default();
@@ -2045,7 +2079,7 @@ fn normalised_coc_map_reads_zero_to_one() {
     load();
     let (_desc, ctx) = describe();
     let options = ctx.params.params.lock().unwrap()["output"].props.all(k(kOfxParamPropChoiceOption));
-    assert_eq!(options.len(), 4, "CoC map normalised is appended");
+    assert_eq!(options.len(), 5, "CoC map normalised and depth slices are appended");
     let inst = create_instance(&ctx, true);
     set_scene_params(&inst, &s);
     inst.set_param("output", V::I(3));
