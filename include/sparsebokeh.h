@@ -204,7 +204,11 @@ enum {
     SB_OUTPUT_COC_MAP = 2,
     /** The CoC map divided by the largest radius allowed (the maximum with depth, the radius
         without): 0 in focus, 1 at the maximum. */
-    SB_OUTPUT_COC_MAP_NORMALISED = 3
+    SB_OUTPUT_COC_MAP_NORMALISED = 3,
+    /** The depth slices of the layered blur: each pixel coloured by its slice of signed CoC
+        (0, +-1, +-4, +-16 ... px; warm in front of focus, green in focus, cool behind), shaded
+        by the source's luminance; pixels on a depth edge white. */
+    SB_OUTPUT_DEPTH_SLICES = 4
 };
 
 /**
@@ -233,12 +237,39 @@ typedef struct sb_options {
     int32_t depth_channel;
     /** Non-zero: use 1 - value of the depth channel (normalised passes where white is near). */
     int32_t invert_depth;
+    /* Fields added in 0.3 (lens character). */
+    /** Rotation of the bokeh in degrees, counter-clockwise on screen. Default 0. */
+    double rotation;
+    /** Aspect ratio of the bokeh, width / height, in 0.25..4 (its height stays 2 x radius;
+        anamorphic ovals). Default 1. */
+    double aspect;
+    /** The image's pixel aspect ratio (pixel width / height, 0.1..10): tap x offsets are divided
+        by it so the bokeh is round on screen. Default 1. */
+    double pixel_aspect;
+    /** Highlights: luminance (linear light, Rec. 709) above which pixels are boosted before the
+        blur, 0..1e6. Default 0.8. */
+    double bloom_threshold;
+    /** Highlights: a pixel of luminance Y > bloom_threshold t is scaled by (Y + gain (Y - t)) / Y
+        before the blur; 0..1000, 0 = off (the default). */
+    double bloom_gain;
+    /** Encoding gamma of display-referred input (0.1..10): colour is raised to gamma before the
+        blur and to 1/gamma after, so it is blurred in linear light. Default 1 (off). */
+    double gamma;
+    /** Focus from a point: the point, in pixels of the frame (x right, y down from its top-left
+        corner), used when focus_from_point is non-zero. Default 0, 0. */
+    double focus_x;
+    double focus_y;
+    /** Non-zero: the focal plane (focus) becomes the median depth of the 5 x 5 pixels around
+        (focus_x, focus_y) (clipped to the frame; non-finite values skipped). Default 0. */
+    int32_t focus_from_point;
 } sb_options;
 
 /**
  * Fills *options with the defaults, those of every sparsebokeh front end: struct_size =
  * sizeof(sb_options), SB_LENS_DEPTH, SB_EDGES_LAYERED, SB_OUTPUT_RESULT, focus 1, dof 0, size 10,
- * maximum 32, render_scale 1, mix 1, radius 8, depth_channel 0, invert_depth 0.
+ * maximum 32, render_scale 1, mix 1, radius 8, depth_channel 0, invert_depth 0, rotation 0,
+ * aspect 1, pixel_aspect 1, bloom_threshold 0.8, bloom_gain 0, gamma 1, focus_x 0, focus_y 0,
+ * focus_from_point 0.
  * Returns SB_OK, or SB_ERR_NULL_POINTER if options is NULL.
  */
 sb_status sb_options_default(sb_options *options);

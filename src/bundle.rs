@@ -337,6 +337,46 @@ impl Bundle {
     }
 }
 
+/// A linear map of tap offsets, `(x, y) → (m[0][0]·x + m[0][1]·y, m[1][0]·x + m[1][1]·y)`
+/// (pixels, y down): the bokeh's rotation, aspect ratio and the image's pixel aspect ratio
+/// (`RenderOptions::tap_transform`).
+pub type Transform = [[f64; 2]; 2];
+
+impl Bundle {
+    /// The same bundle with every basis entry's tap offsets mapped by `m` (weights unchanged),
+    /// its levels bundle's too.
+    /// `at_radius` is linear in the offsets (lerp between entries, scaling outside them), so the
+    /// complex this bundle gives at any radius is exactly the original's with its offsets mapped:
+    /// the transform is applied once per render, never per tap table or pixel. Reaches, padding
+    /// and regions of interest computed from the result grow with it.
+    pub fn transformed(&self, m: &Transform) -> Bundle {
+        let map = |t: &Tap| {
+            let (x, y) = (t.x as f64, t.y as f64);
+            Tap { x: (m[0][0] * x + m[0][1] * y) as f32, y: (m[1][0] * x + m[1][1] * y) as f32, w: t.w }
+        };
+        let basis = self
+            .basis
+            .iter()
+            .map(|e| BasisEntry {
+                radius: e.radius,
+                psnr_db: None,
+                complex: Complex::new(e.complex.layers.iter().map(|l| l.iter().map(map).collect()).collect()),
+            })
+            .collect();
+        Bundle {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            layers: self.layers,
+            taps: self.taps,
+            target: self.target.clone(),
+            basis,
+            fit: self.fit.clone(),
+            // The reduced levels' complexes turn and stretch with the rest.
+            levels: self.levels.as_ref().map(|l| Box::new(l.transformed(m))),
+        }
+    }
+}
+
 /// The `format` and `version` fields: this format, a version this build reads.
 fn check_format_and_version(obj: &serde_json::Map<String, Value>) -> Result<(), BundleError> {
     match obj.get("format") {

@@ -116,6 +116,15 @@ pub struct SbOptions {
     pub radius: f64,
     pub depth_channel: i32,
     pub invert_depth: i32,
+    pub rotation: f64,
+    pub aspect: f64,
+    pub pixel_aspect: f64,
+    pub bloom_threshold: f64,
+    pub bloom_gain: f64,
+    pub gamma: f64,
+    pub focus_x: f64,
+    pub focus_y: f64,
+    pub focus_from_point: i32,
 }
 
 /// `sb_stats`: what a call saw.
@@ -137,6 +146,7 @@ pub const SB_OUTPUT_RESULT: i32 = 0;
 pub const SB_OUTPUT_FOCAL_PLANE_SETUP: i32 = 1;
 pub const SB_OUTPUT_COC_MAP: i32 = 2;
 pub const SB_OUTPUT_COC_MAP_NORMALISED: i32 = 3;
+pub const SB_OUTPUT_DEPTH_SLICES: i32 = 4;
 
 /// Largest thread count `sb_context_create` accepts.
 pub const MAX_THREADS: u32 = 1024;
@@ -415,10 +425,11 @@ unsafe fn read_options(options: *const SbOptions) -> Result<RenderOptions, Failu
         SB_OUTPUT_FOCAL_PLANE_SETUP => Output::FocalPlaneSetup,
         SB_OUTPUT_COC_MAP => Output::CocMap,
         SB_OUTPUT_COC_MAP_NORMALISED => Output::CocMapNormalised,
+        SB_OUTPUT_DEPTH_SLICES => Output::DepthSlices,
         v => {
             return Err(fail(
                 SbStatus::InvalidArgument,
-                format!("options `output` = {v} is not one of SB_OUTPUT_RESULT (0), SB_OUTPUT_FOCAL_PLANE_SETUP (1), SB_OUTPUT_COC_MAP (2), SB_OUTPUT_COC_MAP_NORMALISED (3)"),
+                format!("options `output` = {v} is not one of SB_OUTPUT_RESULT (0), SB_OUTPUT_FOCAL_PLANE_SETUP (1), SB_OUTPUT_COC_MAP (2), SB_OUTPUT_COC_MAP_NORMALISED (3), SB_OUTPUT_DEPTH_SLICES (4)"),
             ))
         }
     };
@@ -436,6 +447,13 @@ unsafe fn read_options(options: *const SbOptions) -> Result<RenderOptions, Failu
         radius: o.radius,
         depth_channel,
         invert_depth: o.invert_depth != 0,
+        rotation: o.rotation,
+        aspect: o.aspect,
+        pixel_aspect: o.pixel_aspect,
+        bloom_threshold: o.bloom_threshold,
+        bloom_gain: o.bloom_gain,
+        gamma: o.gamma,
+        focus_at: (o.focus_from_point != 0).then_some([o.focus_x, o.focus_y]),
     })
 }
 
@@ -620,6 +638,7 @@ fn output_value(output: Output) -> i32 {
         Output::FocalPlaneSetup => SB_OUTPUT_FOCAL_PLANE_SETUP,
         Output::CocMap => SB_OUTPUT_COC_MAP,
         Output::CocMapNormalised => SB_OUTPUT_COC_MAP_NORMALISED,
+        Output::DepthSlices => SB_OUTPUT_DEPTH_SLICES,
     }
 }
 
@@ -641,6 +660,15 @@ pub fn default_options() -> SbOptions {
         radius: d.radius,
         depth_channel: d.depth_channel as i32,
         invert_depth: d.invert_depth as i32,
+        rotation: d.rotation,
+        aspect: d.aspect,
+        pixel_aspect: d.pixel_aspect,
+        bloom_threshold: d.bloom_threshold,
+        bloom_gain: d.bloom_gain,
+        gamma: d.gamma,
+        focus_x: d.focus_at.map_or(0.0, |p| p[0]),
+        focus_y: d.focus_at.map_or(0.0, |p| p[1]),
+        focus_from_point: d.focus_at.is_some() as i32,
     }
 }
 

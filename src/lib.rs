@@ -31,14 +31,15 @@ mod python;
 pub mod scene;
 
 pub use bundle::{
-    kernel_dirs, locate, AtRadius, BasisEntry, Bundle, BundleError, INTERPOLATED_MASS_TOLERANCE, MAX_FILE_BYTES,
-    MAX_LAYERS, MAX_OFFSET, MAX_TAPS, MIN_BASIS_RADIUS,
+    kernel_dirs, locate, AtRadius, BasisEntry, Bundle, BundleError, Transform, INTERPOLATED_MASS_TOLERANCE,
+    MAX_FILE_BYTES, MAX_LAYERS, MAX_OFFSET, MAX_TAPS, MIN_BASIS_RADIUS,
 };
 pub use image::{Image, ImageError, ImageView, ImageViewMut};
 pub use kernel::{Complex, Layer, Tap};
 pub use render::lens::MAX_RADIUS;
 pub use render::{
-    blur_reach, Edges, Engine, Lens, LensError, LensMode, Output, RenderError, RenderOptions, RenderStats,
+    blur_reach, slice_colour, Edges, Engine, Lens, LensError, LensMode, Output, RenderError, RenderOptions,
+    RenderStats, ASPECT_RANGE, FOCUS_WINDOW, PIXEL_ASPECT_RANGE,
 };
 
 /// Target aperture shapes: analytic ones and aperture images.

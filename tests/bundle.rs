@@ -280,3 +280,25 @@ fn levels_bundle_round_trips_and_is_validated_by_the_same_rules() {
     v["levels"] = json!([1, 2]);
     refuse(v, "levels");
 }
+
+#[test]
+fn blade_bundles_are_the_n_gons_their_choices_name() {
+    use sparsebokeh::ofx::params::{BLADES_BUNDLES, BLADES_OPTIONS};
+    let curvatures = [0.0, 0.25, 0.6];
+    for (i, row) in BLADES_BUNDLES.iter().enumerate() {
+        let sides: u64 = BLADES_OPTIONS[i].parse().unwrap();
+        for (j, name) in row.iter().enumerate() {
+            let b = sparsebokeh::locate(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(b.target["shape"], "ngon", "{name}");
+            assert_eq!(b.target["params"]["sides"].as_u64(), Some(sides), "{name}");
+            assert_eq!(b.target["params"]["curvature"].as_f64(), Some(curvatures[j]), "{name}");
+            assert_eq!((b.layers, b.taps), (3, 56), "{name}");
+            let command = b.fit["command"].as_str().unwrap();
+            assert!(command.contains("--flat 2") && command.contains("--taps 56"), "{name}: {command}");
+            // Every entry from r = 8 renders its aperture at 17.5 dB or better.
+            for e in b.basis.iter().filter(|e| e.radius >= 8.0) {
+                assert!(e.psnr_db.unwrap() >= 17.5, "{name} r={}: {:?} dB", e.radius, e.psnr_db);
+            }
+        }
+    }
+}

@@ -327,7 +327,16 @@ fn rust_layout() -> String {
         mix,
         radius,
         depth_channel,
-        invert_depth
+        invert_depth,
+        rotation,
+        aspect,
+        pixel_aspect,
+        bloom_threshold,
+        bloom_gain,
+        gamma,
+        focus_x,
+        focus_y,
+        focus_from_point
     );
     size!("sb_stats", SbStats);
     fields!("sb_stats", SbStats, nonfinite_samples, bad_depth, max_radius, tables);
@@ -364,6 +373,7 @@ fn rust_layout() -> String {
         ("SB_OUTPUT_FOCAL_PLANE_SETUP", SB_OUTPUT_FOCAL_PLANE_SETUP),
         ("SB_OUTPUT_COC_MAP", SB_OUTPUT_COC_MAP),
         ("SB_OUTPUT_COC_MAP_NORMALISED", SB_OUTPUT_COC_MAP_NORMALISED),
+        ("SB_OUTPUT_DEPTH_SLICES", SB_OUTPUT_DEPTH_SLICES),
     ] {
         lines.push(format!("{name} {v}"));
     }

@@ -299,3 +299,40 @@ fn fit_compare_prints_every_method_with_a_finite_psnr() {
     // flatness term on, 15.38: it trades PSNR for a flat interior).
     assert!(ours > plain, "{stdout}");
 }
+
+#[test]
+fn lens_character_flags_reach_the_render() {
+    let (dir, bundle_path) = setup();
+    let (w, h) = (40, 24);
+    let img = test_image(w, h, 4, 7);
+    let depth = ramp_depth(w, h);
+    let input = dir.path().join("in.exr");
+    io::write_exr_with_depth(&input, &img, &depth).unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let output = dir.path().join(name);
+        let mut args = vec!["render", input.to_str().unwrap(), output.to_str().unwrap(), "--bundle", &bundle_path];
+        args.extend_from_slice(&["--size", "8", "--maximum", "8", "--edges", "gather"]);
+        args.extend_from_slice(extra);
+        let o = bin(&args);
+        assert!(o.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        io::read(&output, Role::Color).unwrap().color.data
+    };
+    // --focus-at 20,5: the 5×5 window covers columns 18–22, whose depth's median is column 20's.
+    let by_point = run("point.exr", &["--focus-at", "20.5,5"]);
+    let by_hand = run("hand.exr", &["--focus", &(1.0 + 6.0 * 20.0 / w as f32).to_string()]);
+    assert_eq!(by_point, by_hand);
+    let plain = run("plain.exr", &["--focus", "3"]);
+    for extra in [
+        &["--rotation", "30"][..],
+        &["--aspect", "1.6"],
+        &["--bloom-gain", "2", "--bloom-threshold", "0.3"],
+        &["--gamma", "2.2"],
+    ] {
+        let mut args = vec!["--focus", "3"];
+        args.extend_from_slice(extra);
+        assert_ne!(run("x.exr", &args), plain, "{extra:?} changes the render");
+    }
+    let o = bin(&["render", input.to_str().unwrap(), "/tmp/never.exr", "--aspect", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("aspect"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -46,6 +46,7 @@ fn cli_flags_default_to_the_render_request() {
         Output::FocalPlaneSetup => "focal-plane-setup",
         Output::CocMap => "coc-map",
         Output::CocMapNormalised => "coc-map-normalised",
+        Output::DepthSlices => "depth-slices",
     };
     let want = [
         ("mode", mode.to_string()),
@@ -56,9 +57,17 @@ fn cli_flags_default_to_the_render_request() {
         ("edges", edges.to_string()),
         ("output-kind", output.to_string()),
         ("mix", d.mix.to_string()),
+        ("rotation", d.rotation.to_string()),
+        ("aspect", d.aspect.to_string()),
+        ("pixel-aspect", d.pixel_aspect.to_string()),
+        ("bloom-threshold", d.bloom_threshold.to_string()),
+        ("bloom-gain", d.bloom_gain.to_string()),
+        ("gamma", d.gamma.to_string()),
     ];
-    // --invert-depth is a switch: off unless given, as in the request.
+    // --invert-depth is a switch: off unless given, as in the request; --focus-at likewise.
     assert!(!d.invert_depth);
+    assert_eq!(d.focus_at, None);
+    assert!(!cli.contains_key("focus-at"));
     for (flag, v) in want {
         assert_eq!(cli.get(flag), Some(&v), "--{flag} (all: {cli:?})");
     }
@@ -80,6 +89,11 @@ fn c_defaults_are_the_render_request() {
     );
     assert_eq!([o.mix, o.radius], [d.mix, d.radius]);
     assert_eq!((o.depth_channel as usize, o.invert_depth != 0), (d.depth_channel, d.invert_depth));
+    assert_eq!(
+        [o.rotation, o.aspect, o.pixel_aspect, o.bloom_threshold, o.bloom_gain, o.gamma],
+        [d.rotation, d.aspect, d.pixel_aspect, d.bloom_threshold, d.bloom_gain, d.gamma]
+    );
+    assert_eq!(o.focus_from_point != 0, d.focus_at.is_some());
     // Through the exported functions too.
     let mut from_c = std::mem::MaybeUninit::<SbOptions>::uninit();
     let mut lens = std::mem::MaybeUninit::<SbLens>::uninit();
@@ -115,6 +129,12 @@ fn ofx_parameters_describe_the_render_request() {
         (names::MIX, Value::Double(d.mix)),
         (names::RADIUS, Value::Double(d.radius)),
         (names::DEPTH_FROM, Value::Int(0)),
+        (names::ROTATION, Value::Double(d.rotation)),
+        (names::ASPECT, Value::Double(d.aspect)),
+        (names::BLOOM_THRESHOLD, Value::Double(d.bloom_threshold)),
+        (names::BLOOM_GAIN, Value::Double(d.bloom_gain)),
+        (names::GAMMA, Value::Double(d.gamma)),
+        (names::FOCUS_FROM_POINT, Value::Int(d.focus_at.is_some() as i32)),
     ];
     assert_eq!((d.lens.mode, d.edges, d.output), (LensMode::Depth, Edges::Layered, Output::Result));
     for (name, v) in want {

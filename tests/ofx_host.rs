@@ -31,6 +31,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 enum V {
     I(i32),
     D(f64),
+    /// A Double2D parameter's value.
+    D2([f64; 2]),
     S(CString),
     P(*mut c_void),
 }
@@ -354,7 +356,8 @@ unsafe extern "C" fn clip_get_image(
     p.set(k(kOfxImagePropRowBytes), 0, V::I(img.row_bytes));
     p.set(k(kOfxImageEffectPropComponents), 0, V::S(CString::new(k(img.components)).unwrap()));
     p.set(k(kOfxImageEffectPropPixelDepth), 0, V::S(CString::new(k(img.depth)).unwrap()));
-    p.set(k(kOfxImagePropPixelAspectRatio), 0, V::D(1.0));
+    let par = c.props.get(k(kOfxImagePropPixelAspectRatio), 0).unwrap_or(V::D(1.0));
+    p.set(k(kOfxImagePropPixelAspectRatio), 0, par);
     if let Some(premult) = c.props.get(k(kOfxImageEffectPropPreMultiplication), 0) {
         p.set(k(kOfxImageEffectPropPreMultiplication), 0, premult);
     }
@@ -441,22 +444,33 @@ unsafe extern "C" fn param_get_property_set(p: OfxParamHandle, out: *mut OfxProp
     }
 }
 /// Writes a one-dimensional parameter's value through the plugin's out-pointer.
-unsafe fn write_value(p: OfxParamHandle, out: *mut c_void) -> OfxStatus {
+unsafe fn write_value(p: OfxParamHandle, out: *mut c_void, out2: *mut c_void) -> OfxStatus {
     let Some(p) = (p as *const Param).as_ref() else { return kOfxStatErrBadHandle };
     let v = p.value.lock().unwrap();
     match (&*v, p.kind.as_str()) {
         (V::D(d), "OfxParamTypeDouble") => *(out as *mut f64) = *d,
+        (V::D2([x, y]), "OfxParamTypeDouble2D") => {
+            *(out as *mut f64) = *x;
+            *(out2 as *mut f64) = *y;
+        }
         (V::I(i), "OfxParamTypeInteger" | "OfxParamTypeChoice" | "OfxParamTypeBoolean") => *(out as *mut c_int) = *i,
         (V::S(s), "OfxParamTypeString") => *(out as *mut *const c_char) = s.as_ptr(),
         _ => return kOfxStatErrValue,
     }
     kOfxStatOK
 }
-unsafe extern "C" fn param_get_value_at_time(p: OfxParamHandle, _time: f64, out: *mut c_void) -> OfxStatus {
-    write_value(p, out)
+/// The second out-pointer is read only for Double2D parameters (for the others it is whatever
+/// the register holds).
+unsafe extern "C" fn param_get_value_at_time(
+    p: OfxParamHandle,
+    _time: f64,
+    out: *mut c_void,
+    out2: *mut c_void,
+) -> OfxStatus {
+    write_value(p, out, out2)
 }
-unsafe extern "C" fn param_get_value(p: OfxParamHandle, out: *mut c_void) -> OfxStatus {
-    write_value(p, out)
+unsafe extern "C" fn param_get_value(p: OfxParamHandle, out: *mut c_void, out2: *mut c_void) -> OfxStatus {
+    write_value(p, out, out2)
 }
 
 static MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -573,10 +587,13 @@ fn suites() -> Suites {
     // arguments in the same registers; the plugin passes exactly the arguments declared here.
     let (get_at_time, get, msg) = unsafe {
         (
-            std::mem::transmute::<unsafe extern "C" fn(OfxParamHandle, f64, *mut c_void) -> OfxStatus, GetAtTime>(
-                param_get_value_at_time,
+            std::mem::transmute::<
+                unsafe extern "C" fn(OfxParamHandle, f64, *mut c_void, *mut c_void) -> OfxStatus,
+                GetAtTime,
+            >(param_get_value_at_time),
+            std::mem::transmute::<unsafe extern "C" fn(OfxParamHandle, *mut c_void, *mut c_void) -> OfxStatus, Get>(
+                param_get_value,
             ),
-            std::mem::transmute::<unsafe extern "C" fn(OfxParamHandle, *mut c_void) -> OfxStatus, Get>(param_get_value),
             std::mem::transmute::<
                 unsafe extern "C" fn(
                     *mut c_void,
@@ -810,6 +827,9 @@ fn create_instance(ctx: &Effect, with_depth: bool) -> Box<Effect> {
     }
     for (name, p) in ctx.params.params.lock().unwrap().iter() {
         let v = match p.props.get(k(kOfxParamPropDefault), 0) {
+            Some(V::D(x)) if p.kind == k(kOfxParamTypeDouble2D) => {
+                V::D2([x, p.props.double(k(kOfxParamPropDefault), 1).unwrap_or(0.0)])
+            }
             Some(v) => v,
             None if p.kind == k(kOfxParamTypeString) => V::S(CString::default()),
             None if p.kind == k(kOfxParamTypeDouble) => V::D(0.0),
@@ -1058,6 +1078,10 @@ fn describe_declares_the_contract() {
     assert_eq!(
         params,
         [
+            "aspect",
+            "blades",
+            "bloom_gain",
+            "bloom_threshold",
             "center",
             "depth_channel",
             "depth_from",
@@ -1065,15 +1089,31 @@ fn describe_declares_the_contract() {
             "edges",
             "filter_file",
             "filter_type",
+            "focal_point",
+            "focus_from_point",
+            "gamma",
             "invert_depth",
             "math",
             "max_size",
             "mix",
             "output",
             "radius",
+            "rotation",
+            "roundness",
             "size"
         ]
     );
+    // Every parameter has a hint; the focal point is an on-screen point.
+    for (name, p) in ctx.params.params.lock().unwrap().iter() {
+        assert!(p.props.get(k(kOfxParamPropHint), 0).is_some(), "{name} has a hint");
+    }
+    {
+        let params = ctx.params.params.lock().unwrap();
+        let point = &params["focal_point"];
+        assert_eq!(point.kind, k(kOfxParamTypeDouble2D));
+        let kind = point.props.get(k(kOfxParamPropDoubleType), 0);
+        assert!(matches!(kind, Some(V::S(t)) if t.to_str().unwrap() == k(kOfxParamDoubleTypeXYAbsolute)));
+    }
     let shapes = ctx.params.params.lock().unwrap()["filter_type"].props.all(k(kOfxParamPropChoiceOption));
     let shapes: Vec<String> = shapes
         .iter()
@@ -1082,7 +1122,21 @@ fn describe_declares_the_contract() {
             _ => panic!(),
         })
         .collect();
-    assert_eq!(shapes, ["disc", "hexagon", "octagon", "heart", "star", "ring", "gaussian", "Custom file"]);
+    // Append-only: the first eight never move.
+    assert_eq!(
+        shapes,
+        [
+            "disc",
+            "hexagon",
+            "octagon",
+            "heart",
+            "star",
+            "ring",
+            "gaussian",
+            "Custom file",
+            "blades (Blades, Roundness)"
+        ]
+    );
 
     // A second context is accepted, an unsupported one refused with a status.
     let general = Box::<Effect>::default();
@@ -1872,34 +1926,45 @@ fn byte_and_short_images_round_trip_within_one_code_of_float() {
     unload();
 }
 
+/// Median of `n` timings of `f`, in seconds.
+fn median_of(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[n / 2]
+}
+
 #[test]
 fn identity_in_render_costs_a_copy() {
     let _g = lock();
-    let dir = tempfile::tempdir().unwrap();
-    let s = scene(dir.path());
     load();
     let (_desc, ctx) = describe();
+    // The plugin's default parameters (the shipped disc, Radius 8, no Depth): the blur a user
+    // gets when the filter is first applied.
     let inst = create_instance(&ctx, false);
-    set_scene_params(&inst, &s);
     let (w, h) = (1920usize, 1080usize);
     let full = [0, 0, w as i32, h as i32];
     let src = test_image(w, h, 4, 61);
     let (_s, _d, out) = attach(&inst, 1, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
-    inst.set_param("radius", V::D(32.0));
-    let blur = best_of(3, || assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK));
+    assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+    let blur = median_of(5, || assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK));
     assert!(max_abs_diff(&out.region(full).data, &src.data) > 0.05);
     inst.set_param("radius", V::D(0.0));
-    let copy = best_of(5, || assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK));
+    assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK);
+    let copy = median_of(9, || assert_eq!(render(&inst, 1.0, full, 1.0), kOfxStatOK));
     assert_eq!(out.region(full).data, src.data, "radius 0 passes the source through");
     println!(
-        "1080p RGBA float: blur at radius 32 {:.1} ms, radius 0 in Render {:.1} ms ({:.1} %)",
+        "1080p RGBA float: blur at the default parameters {:.1} ms, radius 0 in Render {:.1} ms ({:.1} %)",
         blur * 1e3,
         copy * 1e3,
         100.0 * copy / blur
     );
-    // A copy of the frame (memory-bound) against a blur: the issue asked 5 %; with the faster
-    // engine it measures 2–6 % here, so the bound leaves room for a loaded machine.
-    assert!(copy <= 0.1 * blur, "identity in Render costs {copy:.4} s, a blur {blur:.4} s");
+    assert!(copy <= 0.05 * blur, "identity in Render costs {copy:.4} s, a blur {blur:.4} s");
     destroy(inst);
     unload();
 }
@@ -2014,7 +2079,7 @@ fn normalised_coc_map_reads_zero_to_one() {
     load();
     let (_desc, ctx) = describe();
     let options = ctx.params.params.lock().unwrap()["output"].props.all(k(kOfxParamPropChoiceOption));
-    assert_eq!(options.len(), 4, "CoC map normalised is appended");
+    assert_eq!(options.len(), 5, "CoC map normalised and depth slices are appended");
     let inst = create_instance(&ctx, true);
     set_scene_params(&inst, &s);
     inst.set_param("output", V::I(3));
@@ -2186,5 +2251,169 @@ fn layered_tiles_copy_the_whole_frame() {
     assert_eq!(render(&inst, 100.0, full, 1.0), kOfxStatOK);
     assert!(max_abs_diff(&out.region(full).data, &layered(&other).data) > 1e-3, "a changed size renders afresh");
     destroy(inst);
+    unload();
+}
+
+/// Second moments (var x, var y) of channel 0 of an image about its centroid.
+fn moments(img: &Image) -> (f64, f64) {
+    let (mut s, mut sx, mut sy, mut sxx, mut syy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for y in 0..img.height {
+        for x in 0..img.width {
+            let v = img.data[(y * img.width + x) * img.channels] as f64;
+            let (fx, fy) = (x as f64, y as f64);
+            s += v;
+            sx += v * fx;
+            sy += v * fy;
+            sxx += v * fx * fx;
+            syy += v * fy * fy;
+        }
+    }
+    (sxx / s - (sx / s).powi(2), syy / s - (sy / s).powi(2))
+}
+
+#[test]
+fn a_disc_is_round_on_screen_with_pixel_aspect_16_15() {
+    let _g = lock();
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, false);
+    let (w, h) = (96usize, 72usize);
+    let full = [0, 0, w as i32, h as i32];
+    let mut src = Image::new(w, h, 4);
+    src.data[((h / 2) * w + w / 2) * 4..((h / 2) * w + w / 2) * 4 + 4].fill(1.0);
+    inst.set_param("radius", V::D(12.0));
+    let mut ratios = Vec::new();
+    for (t, par) in [(1i64, 1.0), (2, 16.0 / 15.0)] {
+        inst.clip("Source").props.set(k(kOfxImagePropPixelAspectRatio), 0, V::D(par));
+        let (_s, _d, out) = attach(&inst, t, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+        let (vx, vy) = moments(&out.region(full));
+        // On screen a pixel is `par` wide: the disc's width there over its height.
+        let ratio = vx.sqrt() * par / vy.sqrt();
+        println!(
+            "PAR {par:.4}: disc {:.2} × {:.2} px, on screen width/height {ratio:.4}",
+            vx.sqrt() * 4.0,
+            vy.sqrt() * 4.0
+        );
+        ratios.push(ratio);
+        assert!((ratio - 1.0).abs() < 0.02, "PAR {par}: on-screen width/height {ratio}");
+        // The regions of interest grow by the reach in canonical units (a pixel is `par` wide).
+        let args = PropSet::default();
+        args.set(k(kOfxPropTime), 0, V::D(t as f64));
+        args.set(k(kOfxImageEffectPropRenderScale), 0, V::D(1.0));
+        args.set(k(kOfxImageEffectPropRenderScale), 1, V::D(1.0));
+        for (i, v) in [40.0, 30.0, 50.0, 40.0].iter().enumerate() {
+            args.set(k(kOfxImageEffectPropRegionOfInterest), i, V::D(*v));
+        }
+        let roi = PropSet::default();
+        let st =
+            call(kOfxImageEffectActionGetRegionsOfInterest, inst.handle() as *const c_void, Some(&args), Some(&roi));
+        assert_eq!(st, kOfxStatOK);
+        let r: Vec<f64> = (0..4).map(|i| roi.double("OfxImageClipPropRoI_Source", i).unwrap()).collect();
+        assert!(((40.0 - r[0]) - (30.0 - r[1]) * par).abs() < 1e-9, "{r:?}");
+    }
+    inst.clip("Source").props.set(k(kOfxImagePropPixelAspectRatio), 0, V::D(1.0));
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn blades_and_roundness_pick_their_bundle() {
+    let _g = lock();
+    load();
+    let (_desc, ctx) = describe();
+    let inst = create_instance(&ctx, false);
+    let (w, h) = (40usize, 30usize);
+    let full = [0, 0, w as i32, h as i32];
+    let src = test_image(w, h, 4, 17);
+    let engine = Engine::new(1).unwrap();
+    inst.set_param("filter_type", V::I(8));
+    inst.set_param("radius", V::D(7.0));
+    let mut seen = Vec::new();
+    for (t, blades, roundness, name) in [
+        (1i64, 0, 2, "blades5-rounded"),
+        (2, 0, 0, "blades5"),
+        (3, 1, 0, "hexagon"),
+        (4, 1, 1, "blades6-slightly-rounded"),
+    ] {
+        inst.set_param("blades", V::I(blades));
+        inst.set_param("roundness", V::I(roundness));
+        let (_s, _d, out) = attach(&inst, t, &src, &src, (0, 0), [(0, false), (0, false), (0, false)]);
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK, "{name}: {:?}", take_messages());
+        let bundle = sparsebokeh::locate(name).unwrap();
+        let mut want = Image::new(w, h, 4);
+        engine.blur_fixed(&bundle, 7.0, &src.view(), &mut want.view_mut()).unwrap();
+        let got = out.region(full);
+        let d = max_abs_diff(&got.data, &want.data);
+        assert!(d <= 1e-6, "{name}: the render differs from the bundle's by {d}");
+        seen.push(got.data);
+    }
+    assert!(seen.windows(2).all(|p| max_abs_diff(&p[0], &p[1]) > 1e-3), "each choice renders its own bundle");
+    destroy(inst);
+    unload();
+}
+
+#[test]
+fn focus_from_point_equals_the_focal_plane_set_by_hand() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let s = scene(dir.path());
+    load();
+    let (_desc, ctx) = describe();
+    let (w, h) = (48usize, 32usize);
+    let src = test_image(w, h, 4, 5);
+    let depth = depth_image(w, h, 4, s.channel);
+    let full = [0, 0, w as i32, h as i32];
+    // The point in canonical coordinates (y up) and its pixel's row in the top-down image.
+    let (px, py) = (30usize, 9usize);
+    let point = [px as f64 + 0.25, py as f64 + 0.75];
+    let row = h - 1 - py;
+    let mut window: Vec<f32> = Vec::new();
+    for y in row - 2..=row + 2 {
+        for x in px - 2..=px + 2 {
+            window.push(depth.data[(y * w + x) * 4 + s.channel]);
+        }
+    }
+    window.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let focus = window[12] as f64;
+    let mut frames = Vec::new();
+    for (t, from_point) in [(1i64, true), (2, false)] {
+        let inst = create_instance(&ctx, true);
+        set_scene_params(&inst, &s);
+        if from_point {
+            inst.set_param("focus_from_point", V::I(1));
+            inst.set_param("focal_point", V::D2(point));
+        } else {
+            inst.set_param("center", V::D(focus));
+        }
+        let (_s, _d, out) = attach(&inst, t, &src, &depth, (0, 0), [(0, false), (0, false), (0, false)]);
+        // A tile far from the point: the point's window is read from the Depth all the same.
+        let tile = [0, 20, 16, 32];
+        assert_eq!(render(&inst, t as f64, tile, 1.0), kOfxStatOK, "{:?}", take_messages());
+        assert_eq!(render(&inst, t as f64, full, 1.0), kOfxStatOK, "{:?}", take_messages());
+        frames.push(out.region(full).data);
+        if from_point {
+            // The Depth's region of interest holds the point's window.
+            let args = PropSet::default();
+            args.set(k(kOfxPropTime), 0, V::D(1.0));
+            args.set(k(kOfxImageEffectPropRenderScale), 0, V::D(1.0));
+            args.set(k(kOfxImageEffectPropRenderScale), 1, V::D(1.0));
+            for (i, v) in [0.0, 20.0, 4.0, 24.0].iter().enumerate() {
+                args.set(k(kOfxImageEffectPropRegionOfInterest), i, V::D(*v));
+            }
+            let roi = PropSet::default();
+            let st = call(
+                kOfxImageEffectActionGetRegionsOfInterest,
+                inst.handle() as *const c_void,
+                Some(&args),
+                Some(&roi),
+            );
+            assert_eq!(st, kOfxStatOK);
+            let d: Vec<f64> = (0..4).map(|i| roi.double("OfxImageClipPropRoI_Depth", i).unwrap()).collect();
+            assert!(d[0] <= (px - 2) as f64 && d[1] <= (py - 2) as f64 && d[2] >= (px + 3) as f64, "{d:?}");
+        }
+        destroy(inst);
+    }
+    assert_eq!(frames[0], frames[1], "focus from the point = focus {focus} by hand");
     unload();
 }

@@ -50,11 +50,18 @@ def render(
     maximum: float = 32.0,
     render_scale: float = 1.0,
     edges: Literal["layered", "gather"] = "layered",
-    output: Literal["result", "focal-plane-setup", "coc-map", "coc-map-normalised"] = "result",
+    output: Literal["result", "focal-plane-setup", "coc-map", "coc-map-normalised", "depth-slices"] = "result",
     mix: float = 1.0,
     radius: float = 8.0,
     depth_channel: int = 0,
     invert_depth: bool = False,
+    rotation: float = 0.0,
+    aspect: float = 1.0,
+    pixel_aspect: float = 1.0,
+    bloom_threshold: float = 0.8,
+    bloom_gain: float = 0.0,
+    gamma: float = 1.0,
+    focus_at: Optional[Tuple[float, float]] = None,
 ) -> FloatArray: ...
 def render_options() -> list[Tuple[str, str, Any, str]]: ...
 def fit(

@@ -305,10 +305,34 @@ impl Shape {
 
     /// The target kernel at radius `r`: a grid of half ⌈r⌉ with unit sum.
     pub fn rasterize(&self, r: f64) -> Result<Grid, ShapeError> {
+        self.rasterize_with(r, None)
+    }
+
+    /// The target kernel at radius `r` with the shape mapped by the linear map `m` of offsets
+    /// (pixels, y down; as `RenderOptions::tap_transform` maps a bundle's taps), rasterised the
+    /// same way (area fractions from [`SUBSAMPLES`]² sub-samples, each pulled back through
+    /// `m⁻¹`) on a grid of half ⌈r·‖m‖⌉ (‖m‖ the largest stretch), unit sum. The reference for
+    /// rotated and stretched bokeh; not for aperture images.
+    pub fn rasterize_mapped(&self, r: f64, m: [[f64; 2]; 2]) -> Result<Grid, ShapeError> {
+        let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+        if matches!(self, Shape::Image(_)) || !(det.is_finite() && det != 0.0) {
+            return Err(bad("transform", "needs an analytic shape and an invertible map"));
+        }
+        let inv = [[m[1][1] / det, -m[0][1] / det], [-m[1][0] / det, m[0][0] / det]];
+        // The spectral norm of m: the largest |m·v| over unit v.
+        let (a, b, c, d) = (m[0][0], m[0][1], m[1][0], m[1][1]);
+        let f = (a * a + b * b + c * c + d * d) / 2.0;
+        let stretch = (f + (f * f - det * det).max(0.0).sqrt()).sqrt();
+        self.rasterize_with(r, Some((inv, (r * stretch - 1e-9).ceil() as i32)))
+    }
+
+    /// [`Shape::rasterize`], or with sample points pulled back through an inverse map onto a
+    /// grid of the given half.
+    fn rasterize_with(&self, r: f64, mapped: Option<([[f64; 2]; 2], i32)>) -> Result<Grid, ShapeError> {
         if !(r.is_finite() && r > 0.0) {
             return Err(ShapeError::BadRadius(r));
         }
-        let half = r.ceil() as i32;
+        let half = mapped.map_or(r.ceil() as i32, |(_, h)| h.max(1));
         let mut g = match self {
             Shape::Image(img) => rasterize_image(img, r, half),
             _ => {
@@ -322,6 +346,10 @@ impl Shape {
                             for sx in 0..ss {
                                 let x = cx as f64 - half as f64 - 0.5 + (sx as f64 + 0.5) / ss as f64;
                                 let y = cy as f64 - half as f64 - 0.5 + (sy as f64 + 0.5) / ss as f64;
+                                let (x, y) = match mapped {
+                                    None => (x, y),
+                                    Some((m, _)) => (m[0][0] * x + m[0][1] * y, m[1][0] * x + m[1][1] * y),
+                                };
                                 acc += match self {
                                     Shape::Gaussian { sigma } => {
                                         let s = sigma * r;

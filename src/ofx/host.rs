@@ -539,6 +539,16 @@ impl Suites {
         Ok(v)
     }
 
+    /// Double2D parameters.
+    pub fn param_double2(&self, param: OfxParamHandle, time: f64) -> OfxResult<[f64; 2]> {
+        let (mut x, mut y) = (0.0f64, 0.0f64);
+        // SAFETY: a Double2D parameter takes two `double *` after the time.
+        check(unsafe { (self.param.get_value_at_time)(param, time, &mut x as *mut f64, &mut y as *mut f64) }, || {
+            "paramGetValueAtTime".into()
+        })?;
+        Ok([x, y])
+    }
+
     /// Integer, boolean and choice parameters.
     pub fn param_int(&self, param: OfxParamHandle, time: f64) -> OfxResult<i32> {
         let mut v: c_int = 0;

@@ -27,6 +27,15 @@ pub mod names {
     pub const RADIUS: &str = "radius";
     pub const EDGES: &str = "edges";
     pub const DEPTH_FROM: &str = "depth_from";
+    pub const ROTATION: &str = "rotation";
+    pub const ASPECT: &str = "aspect";
+    pub const BLADES: &str = "blades";
+    pub const ROUNDNESS: &str = "roundness";
+    pub const BLOOM_THRESHOLD: &str = "bloom_threshold";
+    pub const BLOOM_GAIN: &str = "bloom_gain";
+    pub const GAMMA: &str = "gamma";
+    pub const FOCUS_FROM_POINT: &str = "focus_from_point";
+    pub const FOCAL_POINT: &str = "focal_point";
 }
 
 /// The shipped bundles, in the order they were added to the `filter_type` choice. Append-only:
@@ -35,32 +44,46 @@ pub const SHIPPED_SHAPES: [&str; 7] = ["disc", "hexagon", "octagon", "heart", "s
 /// The `filter_type` index of "Custom file": fixed where it was added (after the first seven
 /// shipped shapes); shapes shipped later are listed after it.
 pub const CUSTOM_FILE_INDEX: usize = 7;
-/// The `filter_type` options: the shipped shapes with "Custom file" at [`CUSTOM_FILE_INDEX`].
-pub const SHAPE_OPTIONS: [&str; SHIPPED_SHAPES.len() + 1] = shape_options();
+/// The `filter_type` index of "blades": the bundle is picked by the Blades and Roundness
+/// parameters (appended after "Custom file").
+pub const BLADES_INDEX: usize = 8;
+/// The `filter_type` options: the shipped shapes, "Custom file" at [`CUSTOM_FILE_INDEX`] and
+/// the bladed apertures at [`BLADES_INDEX`]. Append-only.
+pub const SHAPE_OPTIONS: [&str; 9] = shape_options();
 
-const fn shape_options() -> [&'static str; SHIPPED_SHAPES.len() + 1] {
-    let mut out = [""; SHIPPED_SHAPES.len() + 1];
+const fn shape_options() -> [&'static str; 9] {
+    let mut out = [""; 9];
     let mut i = 0;
-    while i < out.len() {
-        out[i] = if i < CUSTOM_FILE_INDEX {
-            SHIPPED_SHAPES[i]
-        } else if i == CUSTOM_FILE_INDEX {
-            "Custom file"
-        } else {
-            SHIPPED_SHAPES[i - 1]
-        };
+    while i < CUSTOM_FILE_INDEX {
+        out[i] = SHIPPED_SHAPES[i];
         i += 1;
     }
+    out[CUSTOM_FILE_INDEX] = "Custom file";
+    out[BLADES_INDEX] = "blades (Blades, Roundness)";
     out
 }
 
-/// The shape of `filter_type` option `index` (a valid index); a custom file's path is read
-/// from `filter_file`.
-fn shape_at(index: usize) -> Shape {
-    match index.cmp(&CUSTOM_FILE_INDEX) {
-        std::cmp::Ordering::Less => Shape::Shipped(SHIPPED_SHAPES[index]),
-        std::cmp::Ordering::Equal => Shape::CustomFile(String::new()),
-        std::cmp::Ordering::Greater => Shape::Shipped(SHIPPED_SHAPES[index - 1]),
+/// Options of `blades`: the number of aperture blades.
+pub const BLADES_OPTIONS: [&str; 5] = ["5", "6", "7", "8", "9"];
+/// Options of `roundness`: how rounded the blades are (n-gon curvature 0, 0.25, 0.6).
+pub const ROUNDNESS_OPTIONS: [&str; 3] = ["straight", "slightly rounded", "rounded"];
+/// The shipped bundle of each blade count (rows, [`BLADES_OPTIONS`]) and roundness (columns,
+/// [`ROUNDNESS_OPTIONS`]); straight hexagon and octagon are the bundles shipped before.
+pub const BLADES_BUNDLES: [[&str; 3]; 5] = [
+    ["blades5", "blades5-slightly-rounded", "blades5-rounded"],
+    ["hexagon", "blades6-slightly-rounded", "blades6-rounded"],
+    ["blades7", "blades7-slightly-rounded", "blades7-rounded"],
+    ["octagon", "blades8-slightly-rounded", "blades8-rounded"],
+    ["blades9", "blades9-slightly-rounded", "blades9-rounded"],
+];
+
+/// The shape of `filter_type` option `index` (a valid index) with the Blades and Roundness
+/// indices `blades`; a custom file's path is read from `filter_file`.
+fn shape_at(index: usize, blades: (usize, usize)) -> Shape {
+    match index {
+        CUSTOM_FILE_INDEX => Shape::CustomFile(String::new()),
+        BLADES_INDEX => Shape::Blades(BLADES_BUNDLES[blades.0][blades.1]),
+        i => Shape::Shipped(SHIPPED_SHAPES[i.min(SHIPPED_SHAPES.len() - 1)]),
     }
 }
 
@@ -68,7 +91,8 @@ fn shape_at(index: usize) -> Shape {
 fn shape_index(shape: &Shape) -> usize {
     match shape {
         Shape::CustomFile(_) => CUSTOM_FILE_INDEX,
-        Shape::Shipped(name) => SHAPE_OPTIONS.iter().position(|o| o == name).unwrap_or(0),
+        Shape::Blades(_) => BLADES_INDEX,
+        Shape::Shipped(name) => SHIPPED_SHAPES.iter().position(|o| o == name).unwrap_or(0),
     }
 }
 
@@ -80,15 +104,16 @@ pub const CHANNEL_OPTIONS: [&str; 4] = ["red", "green", "blue", "alpha"];
 pub const EDGES_OPTIONS: [&str; 2] = ["gather", "layered"];
 /// Options of `output`: "CoC map" holds radii in full-resolution pixels; the normalised map holds
 /// radius / Maximum (0 … 1, for hosts that clip to that range).
-pub const OUTPUT_OPTIONS: [&str; 4] =
-    ["result", "focal plane setup", "CoC map", "CoC map normalised (radius / Maximum)"];
+pub const OUTPUT_OPTIONS: [&str; 5] =
+    ["result", "focal plane setup", "CoC map", "CoC map normalised (radius / Maximum)", "depth slices"];
 /// Options of `depth_from`: the Depth input, or a channel (Depth Channel) of the Source itself,
 /// for hosts with a single input.
 pub const DEPTH_FROM_OPTIONS: [&str; 2] = ["Depth input", "Source"];
 
 const LENS_MODES: [LensMode; 3] = [LensMode::Depth, LensMode::InverseDepth, LensMode::Coc];
 const EDGES: [Edges; 2] = [Edges::Gather, Edges::Layered];
-const OUTPUTS: [Output; 4] = [Output::Result, Output::FocalPlaneSetup, Output::CocMap, Output::CocMapNormalised];
+const OUTPUTS: [Output; 5] =
+    [Output::Result, Output::FocalPlaneSetup, Output::CocMap, Output::CocMapNormalised, Output::DepthSlices];
 
 /// The index of `v` in `all` (every value is listed).
 fn index_of<T: PartialEq>(all: &[T], v: &T) -> i32 {
@@ -100,6 +125,8 @@ fn index_of<T: PartialEq>(all: &[T], v: &T) -> i32 {
 pub enum Shape {
     Shipped(&'static str),
     CustomFile(String),
+    /// "blades": the shipped bundle of the Blades and Roundness choices.
+    Blades(&'static str),
 }
 
 /// Every parameter's value at one time: the shape, the render request (render scale 1; the
@@ -110,12 +137,25 @@ pub struct Values {
     pub options: RenderOptions,
     /// Depth is the Depth Channel of the Source image, not the Depth input.
     pub depth_from_source: bool,
+    /// The Blades and Roundness option indices (the bundle when Bokeh Shape is "blades").
+    pub blades: (usize, usize),
+    /// Focus from the Focal Point (canonical coordinates): the plugin sets the request's
+    /// `focus_at` from it.
+    pub focus_from_point: bool,
+    pub focal_point: [f64; 2],
 }
 
 impl Default for Values {
     /// The parameters' defaults, as described to the host.
     fn default() -> Values {
-        Values { shape: Shape::Shipped(SHIPPED_SHAPES[0]), options: RenderOptions::default(), depth_from_source: false }
+        Values {
+            shape: Shape::Shipped(SHIPPED_SHAPES[0]),
+            options: RenderOptions::default(),
+            depth_from_source: false,
+            blades: (1, 0),
+            focus_from_point: RenderOptions::default().focus_at.is_some(),
+            focal_point: [0.0, 0.0],
+        }
     }
 }
 
@@ -123,12 +163,15 @@ impl Default for Values {
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     Choice(&'static [&'static str]),
-    /// A number: values are clamped to `min..=max` when read.
+    /// A number: values are clamped to `min..=max` when read; the slider spans
+    /// `max(min, 0)..=display_max`, or `-display_max..=display_max` when `min` < 0.
     Double {
         min: f64,
         max: f64,
         display_max: f64,
     },
+    /// A point in canonical coordinates (shown by hosts as an on-screen handle).
+    Point,
     Bool,
     /// A path to an existing file.
     File,
@@ -142,6 +185,8 @@ pub enum When {
     DepthConnected,
     DepthNotConnected,
     CustomShape,
+    /// Bokeh Shape is "blades".
+    BladesShape,
 }
 
 /// A parameter's value as the host holds it.
@@ -149,6 +194,7 @@ pub enum When {
 pub enum Value {
     Int(i32),
     Double(f64),
+    Point([f64; 2]),
     Text(String),
 }
 
@@ -179,8 +225,15 @@ fn double(v: Value) -> f64 {
     }
 }
 
+fn point(v: Value) -> [f64; 2] {
+    match v {
+        Value::Point(p) => p,
+        _ => [0.0, 0.0],
+    }
+}
+
 /// Every parameter, in the order the host shows them. Append new ones; never reorder or rename.
-pub static PARAMS: [Param; 14] = [
+pub static PARAMS: [Param; 23] = [
     Param {
         name: names::FILTER_TYPE,
         label: "Bokeh Shape",
@@ -189,7 +242,7 @@ pub static PARAMS: [Param; 14] = [
         kind: Kind::Choice(&SHAPE_OPTIONS),
         when: When::Always,
         get: |v| Value::Int(shape_index(&v.shape) as i32),
-        set: |v, x| v.shape = shape_at(int(x)),
+        set: |v, x| v.shape = shape_at(int(x), v.blades),
     },
     Param {
         name: names::FILTER_FILE,
@@ -321,6 +374,107 @@ pub static PARAMS: [Param; 14] = [
         get: |v| Value::Int(v.depth_from_source as i32),
         set: |v, x| v.depth_from_source = int(x) == 1,
     },
+    Param {
+        name: names::ROTATION,
+        label: "Rotation",
+        hint: "Rotation of the bokeh in degrees, counter-clockwise on screen (applied to the kernel's taps: \
+               exact, no refit).",
+        kind: Kind::Double { min: -3600.0, max: 3600.0, display_max: 180.0 },
+        when: When::Always,
+        get: |v| Value::Double(v.options.rotation),
+        set: |v, x| v.options.rotation = double(x),
+    },
+    Param {
+        name: names::ASPECT,
+        label: "Aspect Ratio",
+        hint: "Width / height of the bokeh (0.25 to 4): below 1 tall ovals, above 1 wide ones (anamorphic \
+               bokeh). The height stays that of the radius. The Source's pixel aspect ratio is applied besides, so \
+               1 is round on screen.",
+        kind: Kind::Double { min: 0.25, max: 4.0, display_max: 4.0 },
+        when: When::Always,
+        get: |v| Value::Double(v.options.aspect),
+        set: |v, x| v.options.aspect = double(x),
+    },
+    Param {
+        name: names::BLADES,
+        label: "Blades",
+        hint: "Number of aperture blades, when Bokeh Shape is \"blades\" (picks a shipped n-gon bundle).",
+        kind: Kind::Choice(&BLADES_OPTIONS),
+        when: When::BladesShape,
+        get: |v| Value::Int(v.blades.0 as i32),
+        set: |v, x| {
+            v.blades.0 = int(x);
+            if shape_index(&v.shape) == BLADES_INDEX {
+                v.shape = shape_at(BLADES_INDEX, v.blades);
+            }
+        },
+    },
+    Param {
+        name: names::ROUNDNESS,
+        label: "Roundness",
+        hint: "How rounded the blades are, when Bokeh Shape is \"blades\": straight (a polygon), slightly \
+               rounded, rounded (towards a disc).",
+        kind: Kind::Choice(&ROUNDNESS_OPTIONS),
+        when: When::BladesShape,
+        get: |v| Value::Int(v.blades.1 as i32),
+        set: |v, x| {
+            v.blades.1 = int(x);
+            if shape_index(&v.shape) == BLADES_INDEX {
+                v.shape = shape_at(BLADES_INDEX, v.blades);
+            }
+        },
+    },
+    Param {
+        name: names::BLOOM_THRESHOLD,
+        label: "Bloom Threshold",
+        hint: "Highlights: luminance (linear light) above which pixels are boosted before the blur, so \
+               display-referred footage gives bright, solid bokeh balls. Used when Bloom Gain is above 0.",
+        kind: Kind::Double { min: 0.0, max: 1e6, display_max: 4.0 },
+        when: When::Always,
+        get: |v| Value::Double(v.options.bloom_threshold),
+        set: |v, x| v.options.bloom_threshold = double(x),
+    },
+    Param {
+        name: names::BLOOM_GAIN,
+        label: "Bloom Gain",
+        hint: "Highlights: a pixel of luminance Y above the threshold t is scaled by (Y + gain × (Y − t)) / Y \
+               before the blur. 0: off.",
+        kind: Kind::Double { min: 0.0, max: 1000.0, display_max: 20.0 },
+        when: When::Always,
+        get: |v| Value::Double(v.options.bloom_gain),
+        set: |v, x| v.options.bloom_gain = double(x),
+    },
+    Param {
+        name: names::GAMMA,
+        label: "Gamma",
+        hint: "Encoding gamma of display-referred input: colour is raised to Gamma before the blur and to \
+               1 / Gamma after, so it is blurred in linear light (2.2 for typical 8-bit video). 1: off (linear \
+               input).",
+        kind: Kind::Double { min: 0.1, max: 10.0, display_max: 3.0 },
+        when: When::Always,
+        get: |v| Value::Double(v.options.gamma),
+        set: |v, x| v.options.gamma = double(x),
+    },
+    Param {
+        name: names::FOCUS_FROM_POINT,
+        label: "Focus From Point",
+        hint: "The focal plane becomes the depth under Focal Point (the median of the 5 × 5 pixels around it) \
+               instead of Focal Plane (C): click on the subject.",
+        kind: Kind::Bool,
+        when: When::DepthConnected,
+        get: |v| Value::Int(v.focus_from_point as i32),
+        set: |v, x| v.focus_from_point = int(x) != 0,
+    },
+    Param {
+        name: names::FOCAL_POINT,
+        label: "Focal Point",
+        hint: "The point whose depth is in focus when Focus From Point is on (canonical coordinates; drag \
+               the on-screen handle onto the subject).",
+        kind: Kind::Point,
+        when: When::DepthConnected,
+        get: |v| Value::Point(v.focal_point),
+        set: |v, x| v.focal_point = point(x),
+    },
 ];
 
 impl Param {
@@ -331,6 +485,7 @@ impl Param {
             Kind::Double { .. } => kOfxParamTypeDouble,
             Kind::Bool => kOfxParamTypeBoolean,
             Kind::File => kOfxParamTypeString,
+            Kind::Point => kOfxParamTypeDouble2D,
         };
         let p = s.param_define(set, kind, self.name)?;
         p.set_string(kOfxPropLabel, 0, self.label)?;
@@ -346,12 +501,17 @@ impl Param {
                 p.set_double(kOfxParamPropDefault, 0, d)?;
                 // The slider's range first, the hard range last: a host that reads whichever of
                 // the two it meets last as the limit (MLT) then keeps the hard one.
-                p.set_double(kOfxParamPropDisplayMin, 0, min.max(0.0))?;
+                p.set_double(kOfxParamPropDisplayMin, 0, if min < 0.0 { -display_max } else { min })?;
                 p.set_double(kOfxParamPropDisplayMax, 0, display_max)?;
                 p.set_double(kOfxParamPropMin, 0, min)?;
                 p.set_double(kOfxParamPropMax, 0, max)?;
             }
             (Kind::Bool, Value::Int(d)) => p.set_int(kOfxParamPropDefault, 0, d)?,
+            (Kind::Point, Value::Point(d)) => {
+                p.set_double(kOfxParamPropDefault, 0, d[0])?;
+                p.set_double(kOfxParamPropDefault, 1, d[1])?;
+                p.set_cstr(kOfxParamPropDoubleType, 0, kOfxParamDoubleTypeXYAbsolute)?;
+            }
             (Kind::File, Value::Text(d)) => {
                 p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsFilePath)?;
                 p.set_int(kOfxParamPropStringFilePathExists, 0, 1)?;
@@ -361,11 +521,7 @@ impl Param {
             (kind, d) => unreachable!("parameter {}: a {kind:?} with a default of {d:?}", self.name),
         }
         if self.when != When::Always {
-            p.set_int(
-                kOfxParamPropEnabled,
-                0,
-                enabled(self.when, false, shape_index(&defaults.shape) == CUSTOM_FILE_INDEX) as i32,
-            )?;
+            p.set_int(kOfxParamPropEnabled, 0, enabled(self.when, false, shape_index(&defaults.shape)) as i32)?;
         }
         Ok(())
     }
@@ -391,17 +547,26 @@ impl Param {
             }
             Kind::Bool => Value::Int((s.param_int(h, time)? != 0) as i32),
             Kind::File => Value::Text(s.param_string(h, time)?),
+            Kind::Point => {
+                let p = s.param_double2(h, time)?;
+                if !p.iter().all(|c| c.is_finite()) {
+                    return Err(invalid("is not a finite point".into()));
+                }
+                Value::Point(p)
+            }
         })
     }
 }
 
-/// Whether a parameter applying `when` is enabled.
-pub fn enabled(when: When, depth_connected: bool, custom_shape: bool) -> bool {
+/// Whether a parameter applying `when` is enabled, with depth connected or not and Bokeh
+/// Shape at option `shape`.
+pub fn enabled(when: When, depth_connected: bool, shape: usize) -> bool {
     match when {
         When::Always => true,
         When::DepthConnected => depth_connected,
         When::DepthNotConnected => !depth_connected,
-        When::CustomShape => custom_shape,
+        When::CustomShape => shape == CUSTOM_FILE_INDEX,
+        When::BladesShape => shape == BLADES_INDEX,
     }
 }
 
@@ -449,8 +614,11 @@ mod tests {
     fn custom_file_keeps_its_index_and_shipped_shapes_round_trip() {
         assert_eq!(SHAPE_OPTIONS[CUSTOM_FILE_INDEX], "Custom file");
         for (i, _) in SHAPE_OPTIONS.iter().enumerate() {
-            assert_eq!(shape_index(&shape_at(i)), i);
+            assert_eq!(shape_index(&shape_at(i, (0, 2))), i);
         }
+        // Every blade count and roundness picks its own bundle.
+        let names: std::collections::HashSet<_> = BLADES_BUNDLES.iter().flatten().collect();
+        assert_eq!(names.len(), BLADES_OPTIONS.len() * ROUNDNESS_OPTIONS.len());
     }
 
     #[test]
@@ -460,10 +628,31 @@ mod tests {
         v.options.edges = Edges::Gather;
         v.options.output = Output::CocMapNormalised;
         v.depth_from_source = true;
+        v.options.rotation = 30.0;
+        v.options.aspect = 1.6;
+        v.options.bloom_gain = 2.0;
+        v.options.bloom_threshold = 0.5;
+        v.options.gamma = 2.2;
+        v.focus_from_point = true;
+        v.focal_point = [12.5, -3.0];
+        v.blades = (3, 1);
         let mut w = Values::default();
         for p in &PARAMS {
             (p.set)(&mut w, (p.get)(&v));
         }
         assert_eq!(w, v);
+        // "blades" with Blades 9 and Roundness "rounded": the shape follows both.
+        let mut v = Values::default();
+        for (name, x) in [(names::FILTER_TYPE, BLADES_INDEX), (names::BLADES, 4), (names::ROUNDNESS, 2)] {
+            let p = PARAMS.iter().find(|p| p.name == name).unwrap();
+            (p.set)(&mut v, Value::Int(x as i32));
+        }
+        assert_eq!(v.shape, Shape::Blades("blades9-rounded"));
+        // Six straight blades are the shipped hexagon, still under "blades".
+        let p = PARAMS.iter().find(|p| p.name == names::BLADES).unwrap();
+        (p.set)(&mut v, Value::Int(1));
+        let p = PARAMS.iter().find(|p| p.name == names::ROUNDNESS).unwrap();
+        (p.set)(&mut v, Value::Int(0));
+        assert_eq!(v.shape, Shape::Blades("hexagon"));
     }
 }

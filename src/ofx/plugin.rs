@@ -277,7 +277,7 @@ fn bundle_for(shape: &Shape) -> OfxResult<Arc<Bundle>> {
             Err(OfxError::failed("Bokeh Shape is \"Custom file\" but no bundle file is set"))
         }
         Shape::CustomFile(f) => cached_bundle(Path::new(f.trim())),
-        Shape::Shipped(name) => {
+        Shape::Shipped(name) | Shape::Blades(name) => {
             let candidates = shipped_bundle_candidates(name);
             match candidates.iter().find(|p| p.is_file()) {
                 Some(p) => cached_bundle(p),
@@ -293,9 +293,58 @@ fn bundle_for(shape: &Shape) -> OfxResult<Arc<Bundle>> {
 // ---------------------------------------------------------------------------------------------
 // Geometry shared by the actions.
 
-/// The render request of the parameters at a render scale.
-fn request(v: &Values, scale: f64) -> RenderOptions {
-    RenderOptions { lens: Lens { render_scale: scale, ..v.options.lens }, ..v.options }
+/// The render request of the parameters at a render scale, for a Source of pixel aspect ratio
+/// `par` (focus from a point is resolved at render, see [`focus_window`]).
+fn request(v: &Values, scale: f64, par: f64) -> RenderOptions {
+    RenderOptions { lens: Lens { render_scale: scale, ..v.options.lens }, pixel_aspect: par, ..v.options }
+}
+
+/// The Source clip's pixel aspect ratio (`kOfxImagePropPixelAspectRatio`), 1 when the host does
+/// not say, clamped to the range the request takes.
+fn source_par(s: &Suites, inst: &Instance) -> f64 {
+    let range = crate::render::PIXEL_ASPECT_RANGE;
+    s.clip_props(inst.source)
+        .and_then(|p| p.double(kOfxImagePropPixelAspectRatio, 0))
+        .ok()
+        .filter(|p| p.is_finite() && *p > 0.0)
+        .map_or(1.0, |p| p.clamp(*range.start(), *range.end()))
+}
+
+/// Focus from a point: the pixel under the Focal Point (pixel coordinates at the render scale,
+/// y up) and the window around it whose median depth is the focal plane
+/// ([`crate::render::FOCUS_WINDOW`]² pixels); `None` when focus from a point is off.
+fn focus_window(v: &Values, scale: f64, par: f64) -> Option<([i64; 2], Rect)> {
+    if !v.focus_from_point {
+        return None;
+    }
+    let [fx, fy] = v.focal_point;
+    let (px, py) = ((fx * scale / par).floor() as i64, (fy * scale).floor() as i64);
+    let half = (crate::render::FOCUS_WINDOW / 2) as i64;
+    Some(([px, py], Rect { x1: px - half, y1: py - half, x2: px + half + 1, y2: py + half + 1 }))
+}
+
+/// `options` with focus from a point resolved on the depth image `img` (its `channel`), as
+/// [`RenderOptions::resolve_focus`] does for a whole frame: only the window is read.
+fn resolve_focus(options: RenderOptions, img: &HostImage, (pixel, window): ([i64; 2], Rect)) -> RenderOptions {
+    let r = window.intersect(&img.bounds);
+    if r.is_empty() {
+        return options;
+    }
+    let data;
+    let view = if img.depth == BitDepth::Float {
+        // SAFETY: `r` is inside the image's bounds; the image stays fetched during the call.
+        unsafe { img.view(&r) }
+    } else {
+        // SAFETY: as above.
+        data = unsafe { img.read(&r) };
+        match ImageView::packed(&data, r.width(), r.height(), img.channels) {
+            Ok(v) => v,
+            Err(_) => return options,
+        }
+    };
+    // The view's rows run top-down from row r.y2 − 1.
+    let at = [(pixel[0] - r.x1) as f64 + 0.5, (r.y2 - 1 - pixel[1]) as f64 + 0.5];
+    RenderOptions { focus_at: Some(at), ..options }.resolve_focus(&view, options.depth_channel, [0, 0])
 }
 
 /// What the render-time actions (regions of interest, identity, render) read first: the
@@ -305,6 +354,8 @@ struct ActionArgs<'s> {
     args: Props<'s>,
     time: f64,
     scale: f64,
+    /// The Source's pixel aspect ratio.
+    par: f64,
     values: Values,
 }
 
@@ -315,7 +366,8 @@ impl<'s> ActionArgs<'s> {
         let time = args.double(kOfxPropTime, 0)?;
         let scale = render_scale(&args)?;
         let values = inst.params.read(s, time)?;
-        Ok(ActionArgs { inst, args, time, scale, values })
+        let par = source_par(s, inst);
+        Ok(ActionArgs { inst, args, time, scale, par, values })
     }
 }
 
@@ -355,7 +407,7 @@ unsafe impl Sync for Instance {}
 impl Instance {
     fn bundle(&self, shape: &Shape) -> OfxResult<Arc<Bundle>> {
         // Shipped bundles never change: reuse the last one without touching the file system.
-        if let Shape::Shipped(_) = shape {
+        if let Shape::Shipped(_) | Shape::Blades(_) = shape {
             if let Some((s, b)) = &*self.last_bundle.lock().unwrap_or_else(|e| e.into_inner()) {
                 if s == shape {
                     return Ok(b.clone());
@@ -555,14 +607,9 @@ fn regions_of_interest(
     let scale_xy = args.doubles::<2>(kOfxImageEffectPropRenderScale)?;
     let region = args.doubles::<4>(kOfxImageEffectPropRegionOfInterest)?;
     let depth = inst.has_depth(s, v);
-    let options = request(v, a.scale);
+    let par = a.par;
+    let options = request(v, a.scale, par);
     let reach = if options.needs_bundle(depth) { options.reach(&*inst.bundle(&v.shape)?, depth) } else { 0 };
-    let par = s
-        .clip_props(inst.source)
-        .and_then(|p| p.double(kOfxImagePropPixelAspectRatio, 0))
-        .ok()
-        .filter(|p| p.is_finite() && *p > 0.0)
-        .unwrap_or(1.0);
     let mut roi = roi_for(region, reach, scale_xy, par);
     if options.is_layered(depth) {
         // Layered blur fills hidden background from anywhere in the frame: it needs all of it.
@@ -570,14 +617,23 @@ fn regions_of_interest(
             roi = [r.x1, r.y1, r.x2, r.y2];
         }
     }
+    // Focus from a point reads the depth in a window around the point: the depth's region of
+    // interest holds it (canonical coordinates of the window's pixels).
+    let mut depth_roi = roi;
+    if let Some((_, w)) = focus_window(v, a.scale, par).filter(|_| depth) {
+        let (sx, sy) = (par / a.scale, 1.0 / a.scale);
+        let window = [w.x1 as f64 * sx, w.y1 as f64 * sy, w.x2 as f64 * sx, w.y2 as f64 * sy];
+        depth_roi = [roi[0].min(window[0]), roi[1].min(window[1]), roi[2].max(window[2]), roi[3].max(window[3])];
+    }
     let out = s.props(out_args)?;
     let prefix = std::str::from_utf8(&kOfxImageClipPropRoIPrefix[..kOfxImageClipPropRoIPrefix.len() - 1])
         .expect("ASCII constant");
-    for (i, v) in roi.iter().enumerate() {
+    let source_roi = if v.depth_from_source { depth_roi } else { roi };
+    for (i, v) in source_roi.iter().enumerate() {
         out.set_double_named(&format!("{prefix}{CLIP_SOURCE}"), i as i32, *v)?;
     }
     if depth && !v.depth_from_source {
-        for (i, v) in roi.iter().enumerate() {
+        for (i, v) in depth_roi.iter().enumerate() {
             out.set_double_named(&format!("{prefix}{CLIP_DEPTH}"), i as i32, *v)?;
         }
     }
@@ -619,8 +675,8 @@ fn is_identity(
     in_args: OfxPropertySetHandle,
     out_args: OfxPropertySetHandle,
 ) -> OfxResult<OfxStatus> {
-    let ActionArgs { inst, time, scale, values, .. } = ActionArgs::read(s, effect, in_args)?;
-    if !request(&values, scale).passes_through(inst.has_depth(s, &values)) {
+    let ActionArgs { inst, time, scale, par, values, .. } = ActionArgs::read(s, effect, in_args)?;
+    if !request(&values, scale, par).passes_through(inst.has_depth(s, &values)) {
         return Ok(kOfxStatReplyDefault);
     }
     let out = s.props(out_args)?;
@@ -632,17 +688,17 @@ fn is_identity(
 /// Keeps the parameters that do not apply greyed out.
 fn update_enabled(s: &Suites, inst: &Instance, time: f64) {
     let filter_type = inst.params.get(params::names::FILTER_TYPE);
-    let custom = s.param_int(filter_type, time).map(|i| i as usize == params::CUSTOM_FILE_INDEX).ok();
+    let shape = s.param_int(filter_type, time).map(|i| i.max(0) as usize).ok();
     let from_source = s.param_int(inst.params.get(params::names::DEPTH_FROM), time).is_ok_and(|i| i == 1);
     let depth = inst.depth_connected(s) || from_source;
     for (p, h) in inst.params.iter() {
         let on = match p.when {
             When::Always => continue,
-            When::CustomShape => match custom {
-                Some(c) => c,
+            when @ (When::CustomShape | When::BladesShape) => match shape {
+                Some(i) => params::enabled(when, depth, i),
                 None => continue,
             },
-            when => params::enabled(when, depth, false),
+            when => params::enabled(when, depth, 0),
         };
         if let Ok(props) = s.param_props(h) {
             let _ = props.set_int(kOfxParamPropEnabled, 0, on as i32);
@@ -656,10 +712,12 @@ fn instance_changed(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxProper
     let name = args.string(kOfxPropName, 0).unwrap_or_default();
     let time = args.double(kOfxPropTime, 0).unwrap_or(0.0);
     let enabling = [params::names::FILTER_TYPE, params::names::FILTER_FILE, params::names::DEPTH_FROM, CLIP_DEPTH];
+    let picks_bundle =
+        [params::names::FILTER_TYPE, params::names::FILTER_FILE, params::names::BLADES, params::names::ROUNDNESS];
     if enabling.contains(&name.as_str()) {
         update_enabled(s, inst, time);
     }
-    if name == params::names::FILTER_TYPE || name == params::names::FILTER_FILE {
+    if picks_bundle.contains(&name.as_str()) {
         // Check the bundle now so a bad file is reported when it is chosen, not at render; a
         // good one clears what was shown.
         let v = inst.params.read(s, time)?;
@@ -781,18 +839,24 @@ impl Job<'_> {
 }
 
 fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandle) -> OfxResult<OfxStatus> {
-    let ActionArgs { inst, args, time, scale, values: v } = ActionArgs::read(s, effect, in_args)?;
+    let ActionArgs { inst, args, time, scale, par, values: v } = ActionArgs::read(s, effect, in_args)?;
     let window = Rect::from_ints(args.ints::<4>(kOfxImageEffectPropRenderWindow)?);
     if window.is_empty() {
         return Ok(kOfxStatOK);
     }
     let with_depth = inst.has_depth(s, &v);
-    let mut options = request(&v, scale);
+    let mut options = request(&v, scale, par);
     // Draft renders (the host's scrubbing quality) take the cheaper gather path.
     if args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0 {
         options.edges = Edges::Gather;
     }
     let frames = Frames::fetch(s, inst, time, with_depth && !v.depth_from_source, &window)?;
+    if let Some(focus) = focus_window(&v, scale, par).filter(|_| with_depth) {
+        let img = if v.depth_from_source { Some(&frames.src) } else { frames.depth.as_ref() };
+        if let Some(img) = img {
+            options = resolve_focus(options, img, focus);
+        }
+    }
     if options.passes_through(with_depth) {
         // Hosts that never ask IsIdentity (MLT) pay a copy, not a render.
         // SAFETY: the window is inside the Output bounds (checked in `Frames::fetch`).
@@ -842,9 +906,31 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
 unsafe fn copy_source(f: &Frames<'_>, window: &Rect) {
     let inside = window.intersect(&f.src.bounds);
     if f.src.depth == f.out.depth && f.src.channels == f.out.channels && inside == *window {
-        for y in window.y1..window.y2 {
-            // SAFETY: row y of the window, inside both images' bounds.
-            unsafe { f.out.copy_row_from(&f.src, y, window.x1, window.x2) };
+        // Same format: raw row copies, bands of rows in parallel on the render pool (sized by
+        // the host), no conversion and nothing written twice.
+        struct Images<'a>(&'a HostImage, &'a HostImage);
+        // SAFETY: the images stay fetched during the copy; each task writes its own rows of
+        // the Output and only reads the Source.
+        unsafe impl Sync for Images<'_> {}
+        let images = Images(&f.out, &f.src);
+        let rows = |y1: i64, y2: i64| {
+            let Images(out, src) = &images;
+            for y in y1..y2 {
+                // SAFETY: row y of the window, inside both images' bounds (per the caller).
+                unsafe { out.copy_row_from(src, y, window.x1, window.x2) };
+            }
+        };
+        const BAND: i64 = 32;
+        let copy_all = || {
+            use rayon::prelude::*;
+            let bands = (window.y2 - window.y1 + BAND - 1) / BAND;
+            (0..bands)
+                .into_par_iter()
+                .for_each(|b| rows(window.y1 + b * BAND, (window.y1 + (b + 1) * BAND).min(window.y2)));
+        };
+        match renderer() {
+            Ok(r) => r.pool.install(copy_all),
+            Err(_) => rows(window.y1, window.y2),
         }
         return;
     }

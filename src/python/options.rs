@@ -67,6 +67,24 @@ impl OptionValue for bool {
     }
 }
 
+impl OptionValue for Option<[f64; 2]> {
+    const TYPE: &'static str = "Optional[Tuple[float, float]]";
+    fn from_py(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if value.is_none() {
+            return Ok(None);
+        }
+        let (x, y): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+            value.extract().map_err(|_| wrong_type(name, "None or a pair (x, y)", value))?;
+        Ok(Some([f64::from_py(name, &x)?, f64::from_py(name, &y)?]))
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            None => Ok(py.None().into_bound(py)),
+            Some([x, y]) => Ok((*x, *y).into_pyobject(py)?.into_any()),
+        }
+    }
+}
+
 /// An enum as one of its names (the CLI's flag values).
 macro_rules! named_enum {
     ($t:ty, $type_text:literal { $($v:ident = $n:literal),* }) => {
@@ -90,9 +108,9 @@ macro_rules! named_enum {
 }
 named_enum!(LensMode, "'depth' | 'inverse-depth' | 'coc'" { Depth = "depth", InverseDepth = "inverse-depth", Coc = "coc" });
 named_enum!(Edges, "'layered' | 'gather'" { Layered = "layered", Gather = "gather" });
-named_enum!(Output, "'result' | 'focal-plane-setup' | 'coc-map' | 'coc-map-normalised'" {
+named_enum!(Output, "'result' | 'focal-plane-setup' | 'coc-map' | 'coc-map-normalised' | 'depth-slices'" {
     Result = "result", FocalPlaneSetup = "focal-plane-setup", CocMap = "coc-map",
-    CocMapNormalised = "coc-map-normalised"
+    CocMapNormalised = "coc-map-normalised", DepthSlices = "depth-slices"
 });
 
 /// One keyword: name, type, default (from `RenderOptions::default()`) and help text.
@@ -150,8 +168,9 @@ render_options! {
     /// disc, no halos, see-through foreground) or 'gather' (each pixel with its own radius).
     edges: Edges => edges;
     /// What the render returns: 'result' (the blurred image), 'focal-plane-setup' (red in front
-    /// of the in-focus band, green in it, blue behind), 'coc-map' (the radius in pixels) or
-    /// 'coc-map-normalised' (the radius over the maximum, 0–1).
+    /// of the in-focus band, green in it, blue behind), 'coc-map' (the radius in pixels),
+    /// 'coc-map-normalised' (the radius over the maximum, 0–1) or 'depth-slices' (the layered
+    /// blur's slices of signed CoC: warm in front, green in focus, cool behind, edges white).
     output: Output => output;
     /// Blend between the input (0) and the result (1); result output only.
     mix: f64 => mix;
@@ -161,6 +180,23 @@ render_options! {
     depth_channel: usize => depth_channel;
     /// Use 1 − depth (normalised depth passes where white is near).
     invert_depth: bool => invert_depth;
+    /// Rotation of the bokeh in degrees, counter-clockwise on screen.
+    rotation: f64 => rotation;
+    /// Aspect ratio of the bokeh, width / height (0.25–4; its height stays 2 × radius).
+    aspect: f64 => aspect;
+    /// The image's pixel aspect ratio (pixel width / height, 0.1–10): the bokeh is round on screen.
+    pixel_aspect: f64 => pixel_aspect;
+    /// Highlights: luminance (linear light) above which pixels are boosted before the blur.
+    bloom_threshold: f64 => bloom_threshold;
+    /// Highlights: a pixel of luminance Y above the threshold t is scaled by (Y + gain·(Y − t)) / Y
+    /// before the blur; 0 = off.
+    bloom_gain: f64 => bloom_gain;
+    /// Encoding gamma of display-referred input: blurred in linear light (colour ** gamma, then
+    /// ** (1 / gamma)); 1 = off.
+    gamma: f64 => gamma;
+    /// Focus from a point: (x, y) in pixels (x right, y down); focus becomes the median depth
+    /// of the 5×5 pixels around it. None = off.
+    focus_at: Option<[f64; 2]> => focus_at;
 }
 
 /// Every field of the request has its keyword above: a field added to `RenderOptions` or `Lens`
@@ -175,6 +211,13 @@ const _: fn(RenderOptions) = |o| {
         radius: _,
         depth_channel: _,
         invert_depth: _,
+        rotation: _,
+        aspect: _,
+        pixel_aspect: _,
+        bloom_threshold: _,
+        bloom_gain: _,
+        gamma: _,
+        focus_at: _,
     } = o;
 };
 

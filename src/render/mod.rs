@@ -18,7 +18,7 @@ pub mod sprites;
 
 pub use engine::{Edges, Engine, RenderError, RenderStats};
 pub use lens::{Lens, LensError, LensMode};
-pub use request::{blur_reach, Output, RenderOptions};
+pub use request::{blur_reach, slice_colour, Output, RenderOptions, ASPECT_RANGE, FOCUS_WINDOW, PIXEL_ASPECT_RANGE};
 
 /// A zeroed buffer of `n` values for a frame-sized working array. On Linux, buffers of 4 MiB
 /// or more ask for transparent huge pages before they are first touched: a 1080p RGBA frame

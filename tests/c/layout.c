@@ -42,6 +42,15 @@ int main(void) {
     FIELD(sb_options, radius);
     FIELD(sb_options, depth_channel);
     FIELD(sb_options, invert_depth);
+    FIELD(sb_options, rotation);
+    FIELD(sb_options, aspect);
+    FIELD(sb_options, pixel_aspect);
+    FIELD(sb_options, bloom_threshold);
+    FIELD(sb_options, bloom_gain);
+    FIELD(sb_options, gamma);
+    FIELD(sb_options, focus_x);
+    FIELD(sb_options, focus_y);
+    FIELD(sb_options, focus_from_point);
 
     SIZE(sb_stats);
     FIELD(sb_stats, nonfinite_samples);
@@ -76,5 +85,6 @@ int main(void) {
     VALUE(SB_OUTPUT_FOCAL_PLANE_SETUP);
     VALUE(SB_OUTPUT_COC_MAP);
     VALUE(SB_OUTPUT_COC_MAP_NORMALISED);
+    VALUE(SB_OUTPUT_DEPTH_SLICES);
     return 0;
 }

@@ -147,12 +147,13 @@ typedef struct {
   PropSet props;
   int ival;
   double dval;
+  double dval2; /* the second component of a Double2D */
   char sval[1024];
 } Param;
 
 typedef struct {
   PropSet props;
-  Param params[24];
+  Param params[40];
   int n;
 } ParamSet;
 
@@ -281,7 +282,7 @@ static Param *find_param(ParamSet *s, const char *name) {
 static OfxStatus paramDefine(OfxParamSetHandle h, const char *type, const char *name, OfxPropertySetHandle *out) {
   ParamSet *s = (ParamSet *)h;
   Param *p;
-  if (!s || s->n == 24) return kOfxStatErrBadHandle;
+  if (!s || s->n == 40) return kOfxStatErrBadHandle;
   if (find_param(s, name)) return kOfxStatErrExists;
   p = &s->params[s->n++];
   memset(p, 0, sizeof *p);
@@ -314,6 +315,10 @@ static OfxStatus paramGetPropertySet(OfxParamHandle h, OfxPropertySetHandle *out
 static OfxStatus param_value(Param *p, va_list ap) {
   if (!p) return kOfxStatErrBadHandle;
   if (strcmp(p->type, kOfxParamTypeDouble) == 0) *va_arg(ap, double *) = p->dval;
+  else if (strcmp(p->type, kOfxParamTypeDouble2D) == 0) {
+    *va_arg(ap, double *) = p->dval;
+    *va_arg(ap, double *) = p->dval2;
+  }
   else if (strcmp(p->type, kOfxParamTypeString) == 0) *va_arg(ap, char **) = p->sval;
   else *va_arg(ap, int *) = p->ival;
   return kOfxStatOK;
@@ -559,6 +564,7 @@ static Effect *start(const char *plugin_path, const char *bundle, int W, int H) 
     p = find_param(&inst->params, d->name);
     getInt((OfxPropertySetHandle)&d->props, kOfxParamPropDefault, 0, &p->ival);
     getDouble((OfxPropertySetHandle)&d->props, kOfxParamPropDefault, 0, &p->dval);
+    getDouble((OfxPropertySetHandle)&d->props, kOfxParamPropDefault, 1, &p->dval2);
     if (getString((OfxPropertySetHandle)&d->props, kOfxParamPropDefault, 0, &sv) == kOfxStatOK && sv)
       strncpy(p->sval, sv, sizeof p->sval - 1);
   }

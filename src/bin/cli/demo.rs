@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Folder for before.png, after.png (layered), after_gather.png, depth.png and coc.png.
+    /// Folder for before.png, after.png (layered), after_gather.png, after_anamorphic.png
+    /// (aspect 1.6, bloom threshold 1, gain 2), depth.png and coc.png.
     #[arg(long, default_value = "demo-out")]
     pub out: PathBuf,
     /// Bundle to blur with (a shipped name or a .json path).
@@ -33,8 +34,7 @@ pub fn run(a: &DemoArgs) -> Result<(), Fail> {
     let lens = Lens { mode: LensMode::Depth, focus: 5.0, dof: 0.0, size: 14.0, maximum: 32.0, render_scale: 1.0 };
     let engine = Engine::new(0).map_err(|e| failed(e.to_string()))?;
     // The same request with each depth-edge treatment: (image, milliseconds).
-    let render = |edges: Edges| -> Result<(Image, f64), Fail> {
-        let options = RenderOptions { lens, edges, ..RenderOptions::default() };
+    let render = |options: RenderOptions| -> Result<(Image, f64), Fail> {
         let mut out = Image::new(w, h, 4);
         let t = std::time::Instant::now();
         engine
@@ -42,8 +42,13 @@ pub fn run(a: &DemoArgs) -> Result<(), Fail> {
             .map_err(|e| failed(e.to_string()))?;
         Ok((out, t.elapsed().as_secs_f64() * 1e3))
     };
-    let (after, ms) = render(Edges::Layered)?;
-    let (after_gather, gather_ms) = render(Edges::Gather)?;
+    let base = RenderOptions { lens, ..RenderOptions::default() };
+    let (after, ms) = render(RenderOptions { edges: Edges::Layered, ..base })?;
+    let (after_gather, gather_ms) = render(RenderOptions { edges: Edges::Gather, ..base })?;
+    // Lens character: anamorphic ovals (1.6 wide for 1 high) and highlights above luminance 1
+    // (the city lights, not the lit windows or tiles) boosted before the blur.
+    let anamorphic = RenderOptions { aspect: 1.6, rotation: 0.0, bloom_threshold: 1.0, bloom_gain: 2.0, ..base };
+    let (after_anamorphic, _) = render(anamorphic)?;
     let (coc, _) = lens.coc_map(&depth.view(), 0);
     let coc = Image { width: w, height: h, channels: 1, data: coc };
     let write = |name: &str, img: &Image, data_scale: Option<f32>| {
@@ -59,6 +64,7 @@ pub fn run(a: &DemoArgs) -> Result<(), Fail> {
     write("before.png", &scene.color, None)?;
     write("after.png", &after, None)?;
     write("after_gather.png", &after_gather, None)?;
+    write("after_anamorphic.png", &after_anamorphic, None)?;
     // depth.png: near is white, far is black (1/z scaled so z = 1 is white).
     let inv = Image { width: w, height: h, channels: 1, data: scene.depth.iter().map(|z| 1.0 / z.max(1.0)).collect() };
     write("depth.png", &inv, Some(1.0))?;

@@ -36,6 +36,9 @@ pub enum OutputArg {
     CocMap,
     /// The blur radius over the largest allowed (--maximum with depth, --radius without): 0 to 1.
     CocMapNormalised,
+    /// The layered blur's depth slices: warm in front of focus, green in focus, cool behind,
+    /// depth edges white.
+    DepthSlices,
 }
 
 /// The flags' enums, both ways: each flag value is one library value.
@@ -55,7 +58,7 @@ macro_rules! flag_enum {
 }
 flag_enum!(Mode <=> LensMode { Depth = Depth, InverseDepth = InverseDepth, Coc = Coc });
 flag_enum!(EdgesArg <=> Edges { Gather = Gather, Layered = Layered });
-flag_enum!(OutputArg <=> Output { Result = Result, FocalPlaneSetup = FocalPlaneSetup, CocMap = CocMap, CocMapNormalised = CocMapNormalised });
+flag_enum!(OutputArg <=> Output { Result = Result, FocalPlaneSetup = FocalPlaneSetup, CocMap = CocMap, CocMapNormalised = CocMapNormalised, DepthSlices = DepthSlices });
 
 /// The defaults of the flags: those of the library's render request.
 fn defaults() -> RenderOptions {
@@ -109,9 +112,47 @@ pub struct RenderArgs {
     /// Use 1 − depth (normalised depth maps where white is near).
     #[arg(long, default_value_t = defaults().invert_depth)]
     pub invert_depth: bool,
+    /// Rotation of the bokeh in degrees, counter-clockwise on screen.
+    #[arg(long, default_value_t = defaults().rotation, allow_negative_numbers = true)]
+    pub rotation: f64,
+    /// Aspect ratio of the bokeh, width / height (0.25 to 4; its height stays 2 × radius):
+    /// anamorphic ovals.
+    #[arg(long, default_value_t = defaults().aspect, allow_negative_numbers = true)]
+    pub aspect: f64,
+    /// The image's pixel aspect ratio (a pixel's width / height, 0.1 to 10): the bokeh is made
+    /// round on screen (tap x offsets divided by it).
+    #[arg(long, default_value_t = defaults().pixel_aspect, allow_negative_numbers = true)]
+    pub pixel_aspect: f64,
+    /// Highlights: luminance (linear light) above which pixels are boosted before the blur.
+    #[arg(long, default_value_t = defaults().bloom_threshold, allow_negative_numbers = true)]
+    pub bloom_threshold: f64,
+    /// Highlights: a pixel of luminance Y above the threshold t is scaled by (Y + gain·(Y − t)) / Y
+    /// before the blur (bright, solid bokeh from display-referred footage); 0 = off.
+    #[arg(long, default_value_t = defaults().bloom_gain, allow_negative_numbers = true)]
+    pub bloom_gain: f64,
+    /// Encoding gamma of display-referred input: colour is raised to GAMMA before the blur and
+    /// to 1/GAMMA after (blurred in linear light; 2.2 for typical 8-bit footage); 1 = off.
+    #[arg(long, default_value_t = defaults().gamma, allow_negative_numbers = true)]
+    pub gamma: f64,
+    /// Focus from a point: the focal plane (--focus) becomes the median depth of the 5×5 pixels
+    /// around pixel X,Y of the input (x right, y down from the top-left). Default: off.
+    #[arg(long, value_name = "X,Y", value_parser = parse_point, allow_hyphen_values = true)]
+    pub focus_at: Option<[f64; 2]>,
     /// Render threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+/// A point `X,Y` of finite numbers.
+fn parse_point(s: &str) -> Result<[f64; 2], String> {
+    let bad = || format!("`{s}`: expected X,Y (pixels, e.g. 480,270)");
+    let (x, y) = s.split_once(',').ok_or_else(bad)?;
+    let (x, y): (f64, f64) = (x.trim().parse().map_err(|_| bad())?, y.trim().parse().map_err(|_| bad())?);
+    if x.is_finite() && y.is_finite() {
+        Ok([x, y])
+    } else {
+        Err(bad())
+    }
 }
 
 /// Most digits a frame pattern may pad to (`%016d`).
@@ -187,6 +228,13 @@ fn options(a: &RenderArgs) -> RenderOptions {
         mix: a.mix,
         radius: a.radius.unwrap_or(defaults().radius),
         invert_depth: a.invert_depth,
+        rotation: a.rotation,
+        aspect: a.aspect,
+        pixel_aspect: a.pixel_aspect,
+        bloom_threshold: a.bloom_threshold,
+        bloom_gain: a.bloom_gain,
+        gamma: a.gamma,
+        focus_at: a.focus_at,
         ..defaults()
     }
 }
