@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 /// The radius (full-resolution px) from which level k carries all of a pixel's weight
 /// (index k; level 0 below `LEVEL_STARTS[1]`). Level k renders the complex at r / 2ᵏ: these
-/// starts keep every reduced radius within 13.5–32 px. Chosen from the rendered impulse
+/// starts keep every reduced radius within 13.5–48 px. Chosen from the rendered impulse
 /// response (`sparsebokeh inspect --impulse`; ARCHITECTURE.md "Resolution levels"): a level
 /// cannot draw a rim sharper than about one of its pixels, so a reduced radius of 8 px at 4×
 /// reduction (r = 32) measured 16.9 dB where 16 px at 2× measures 20.0 and full resolution

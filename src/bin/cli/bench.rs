@@ -145,11 +145,7 @@ fn measure(a: &BenchArgs, bundle: &Bundle, disc: &Grid) -> Result<Timings, Strin
     let fixed_ms = median_ms(runs, || fixed(&engine, 32.0, src, &mut out));
     let fixed_r8_ms = median_ms(runs, || fixed(&engine, 8.0, src, &mut out));
     let fixed_r64_ms = median_ms(runs, || fixed(&engine, 64.0, src, &mut out));
-    let fixed_r128_ms = median_ms(runs, || fixed(&engine, 128.0, src, &mut out));
-    let fixed_r256_ms = median_ms(runs, || fixed(&engine, 256.0, src, &mut out));
-    let full = Engine::new(0).map_err(|e| e.to_string())?.with_levels(false);
-    let full_r32_ms = median_ms(runs, || fixed(&full, 32.0, src, &mut out));
-    let full_r256_ms = median_ms(runs.min(3), || fixed(&full, 256.0, src, &mut out));
+    let [fixed_r128_ms, fixed_r256_ms, full_r32_ms, full_r256_ms] = time_large(bundle, src, runs)?;
     let fixed_1thread_ms = median_ms(runs, || fixed(&one, 32.0, src, &mut out));
     let fixed_4k_ms = (!a.no_4k).then(|| {
         let big = sparsebokeh::scene::city(2 * w, 2 * h).color;
@@ -232,6 +228,29 @@ fn time_depth(
     };
     let times = (time(Edges::Gather, scene), time(Edges::Layered, scene), time(Edges::Layered, &lit));
     result.map(|_| times)
+}
+
+/// Fixed r=128 and r=256 with the resolution levels, and r=32 and r=256 at full resolution only
+/// (median ms).
+fn time_large(bundle: &Bundle, src: &Image, runs: usize) -> Result<[f64; 4], String> {
+    let engine = Engine::new(0).map_err(|e| e.to_string())?;
+    let full = Engine::new(0).map_err(|e| e.to_string())?.with_levels(false);
+    let mut out = Image::new(src.width, src.height, src.channels);
+    let mut err = None;
+    let mut time = |eng: &Engine, r: f64, runs: usize| {
+        median_ms(runs, || {
+            if let Err(e) = eng.blur_fixed(bundle, r, &src.view(), &mut out.view_mut()) {
+                err = Some(e.to_string());
+            }
+        })
+    };
+    let t = [
+        time(&engine, 128.0, runs),
+        time(&engine, 256.0, runs),
+        time(&full, 32.0, runs),
+        time(&full, 256.0, runs.min(3)),
+    ];
+    err.map_or(Ok(t), Err)
 }
 
 /// The depth-driven gather of the city scene with CoC 0–128 px (lens size and maximum × 4).
