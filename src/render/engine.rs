@@ -149,7 +149,9 @@ impl Scratch {
     /// Buffers kept: the padded pair of a whole-frame render, and a pair per worker thread for
     /// the regions the layered engine blurs in parallel (no more than a render holds at once).
     fn keep() -> usize {
-        2 + 2 * rayon::current_num_threads()
+        // The resolution levels add a reduced frame, its padded pair, its blurred result and
+        // that result widened back per level in use (ARCHITECTURE.md "Resolution levels").
+        8 + 2 * rayon::current_num_threads()
     }
 
     /// A buffer of `n` floats (contents unspecified): the smallest kept one that is large enough

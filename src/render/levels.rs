@@ -38,7 +38,8 @@ pub const MAX_LEVEL: usize = 6;
 /// The levels a pixel of radius `r` uses: level `k` with weight `1 − f` and level `k + 1` with
 /// weight `f` (`f` = 0 when only level `k` is used).
 pub fn level_weights(r: f32) -> (usize, f32) {
-    if r.is_nan() || r <= 0.0 {
+    // NaN, and every radius below the first blend, stay at full resolution.
+    if r.is_nan() || r <= LEVEL_START {
         return (0, 0.0);
     }
     let k = (1..=MAX_LEVEL).rev().find(|&j| r >= LEVEL_STARTS[j]).unwrap_or(0);
@@ -522,6 +523,15 @@ fn combine(dst: &mut ImageViewMut, radii: &[f32], mask: Option<&TileMask>, blurr
                 Some(m) => m.spans(y, w),
                 None => vec![(0, w)],
             };
+            // A row at full resolution only is already in `dst`.
+            if blurred.is_empty() || rrow.iter().all(|&r| !(r > LEVEL_START)) {
+                if clamp {
+                    for &(a, b) in &spans {
+                        row[a * c..b * c].iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                }
+                return;
+            }
             for x in spans.iter().flat_map(|&(a, b)| a..b) {
                 let w0 = weight_of(rrow[x], 0);
                 let o = &mut row[x * c..(x + 1) * c];
