@@ -524,7 +524,7 @@ fn combine(dst: &mut ImageViewMut, radii: &[f32], mask: Option<&TileMask>, blurr
                 None => vec![(0, w)],
             };
             // A row at full resolution only is already in `dst`.
-            if blurred.is_empty() || rrow.iter().all(|&r| !(r > LEVEL_START)) {
+            if blurred.is_empty() || rrow.iter().all(|&r| r.is_nan() || r <= LEVEL_START) {
                 if clamp {
                     for &(a, b) in &spans {
                         row[a * c..b * c].iter_mut().for_each(|v| *v = v.max(0.0));
