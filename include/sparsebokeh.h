@@ -24,7 +24,9 @@
  *
  * Version 0.2.0 (this header) changed the ABI of 0.1.0: sb_lens gained its leading
  * struct_size, and sb_options, sb_options_default and sb_render (the one render request,
- * with output kinds and mix) were added. Rebuild callers of 0.1.0.
+ * with output kinds and mix) were added. Rebuild callers of 0.1.0. sb_options has since grown
+ * the lens-character fields (rotation to focus_from_point) at its end; a caller built before
+ * them passes struct_size = offsetof(sb_options, rotation) and gets their defaults.
  */
 #ifndef SPARSEBOKEH_H
 #define SPARSEBOKEH_H

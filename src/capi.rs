@@ -374,6 +374,28 @@ unsafe fn read_sized<T: Copy>(ptr: *const T, what: &str) -> Result<T, Failure> {
     Ok(unsafe { std::ptr::read_unaligned(ptr) })
 }
 
+/// [`read_sized`] that also takes an older caller's struct: a `struct_size` of `older` bytes
+/// (the size of the struct before fields were appended) reads those bytes over `defaults`.
+///
+/// # Safety
+/// `ptr` must be NULL or point at `struct_size` readable bytes.
+unsafe fn read_sized_from<T: Copy>(ptr: *const T, what: &str, older: usize, defaults: T) -> Result<T, Failure> {
+    if !ptr.is_null() {
+        // SAFETY: non-null; the struct starts with its u32 size (read unaligned).
+        let size = unsafe { std::ptr::read_unaligned(ptr as *const u32) } as usize;
+        if size == older && older < std::mem::size_of::<T>() {
+            let mut out = defaults;
+            // SAFETY: the caller's struct holds `older` readable bytes (its struct_size); `out`
+            // is a `T` of more than `older` bytes, plain data (`Copy`, every field a number),
+            // and the two do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, older) };
+            return Ok(out);
+        }
+    }
+    // SAFETY: per the caller.
+    unsafe { read_sized(ptr, what) }
+}
+
 /// The lens mode of a C value.
 fn lens_mode(mode: i32, what: &str) -> Result<LensMode, Failure> {
     match mode {
@@ -419,7 +441,11 @@ unsafe fn check_lens(lens: *const SbLens) -> Result<(Lens, Edges), Failure> {
 /// `options` must be NULL or point at a readable `sb_options`.
 unsafe fn read_options(options: *const SbOptions) -> Result<RenderOptions, Failure> {
     // SAFETY: per the caller.
-    let o = unsafe { read_sized(options, "options") }?;
+    // A caller built with the first 0.2 header fills the fields up to `invert_depth`; the
+    // lens-character fields appended since then take their defaults.
+    let first = std::mem::offset_of!(SbOptions, rotation);
+    // SAFETY: per the caller.
+    let o = unsafe { read_sized_from(options, "options", first, default_options()) }?;
     let output = match o.output {
         SB_OUTPUT_RESULT => Output::Result,
         SB_OUTPUT_FOCAL_PLANE_SETUP => Output::FocalPlaneSetup,

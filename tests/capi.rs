@@ -420,6 +420,34 @@ fn sized_structs_refuse_a_wrong_struct_size() {
 }
 
 #[test]
+fn options_of_a_caller_built_before_the_lens_character_fields_take_their_defaults() {
+    let b = load_valid();
+    let mut f = Frame::new();
+    let (s, d) = (f.src(), f.dst());
+    let mut o = std::mem::MaybeUninit::<SbOptions>::uninit();
+    // SAFETY: a valid out pointer; sb_options_default fills every field on success.
+    let o = unsafe {
+        assert_eq!(sb_options_default(o.as_mut_ptr()), SbStatus::Ok);
+        o.assume_init()
+    };
+    let render = |opts: &SbOptions| {
+        // SAFETY: valid descriptors of live, disjoint buffers.
+        let st = unsafe { sb_render(std::ptr::null(), b, opts, &s, std::ptr::null(), &d, std::ptr::null_mut()) };
+        assert_eq!(st, SbStatus::Ok, "{}", last_error());
+        f.dst.clone()
+    };
+    let want = render(&SbOptions { radius: 5.0, ..o });
+    // An older caller's struct ends before `rotation`: what lies past it is not read.
+    let older = std::mem::offset_of!(SbOptions, rotation) as u32;
+    let got = render(&SbOptions { struct_size: older, radius: 5.0, rotation: 45.0, aspect: 3.0, ..o });
+    assert_eq!(got, want);
+    let turned = render(&SbOptions { radius: 5.0, rotation: 45.0, aspect: 3.0, ..o });
+    assert_ne!(turned, want, "the full-size struct reads its rotation");
+    // SAFETY: a live handle, freed once.
+    unsafe { sb_bundle_free(b) };
+}
+
+#[test]
 fn cdylib_exports_only_sb_symbols() {
     let so = lib_dir().join("libsparsebokeh.so");
     let out = match Command::new("nm").args(["-D", "--defined-only"]).arg(&so).output() {
