@@ -686,8 +686,10 @@ mod tests {
         assert_eq!(level_weights(8.0), (0, 0.0));
         assert_eq!(level_weights(LEVEL_START), (0, 0.0));
         assert_eq!(level_weights(32.0), (1, 0.0));
-        assert_eq!(level_weights(64.0), (2, 0.0));
-        assert_eq!(level_weights(1024.0), (MAX_LEVEL, 0.0));
+        assert_eq!(level_weights(64.0), (1, 0.0));
+        assert_eq!(level_weights(96.0), (2, 0.0));
+        assert_eq!(level_weights(1024.0), (5, 0.0));
+        assert_eq!(level_weights(1e9), (MAX_LEVEL, 0.0));
         let (k, f) = level_weights(30.0);
         assert_eq!(k, 0);
         assert!(f > 0.0 && f < 1.0);
