@@ -370,7 +370,7 @@ fn print_table(t: &Timings, bundle: &Bundle, disc: &Grid, sparse_psnr: Option<f6
         println!("{name:<44} {ms:>10.1} {:>9.2} {tp:>10} {g:>9}", ms / t.fixed_ms);
     };
     let fixed_taps = int_taps_at(bundle, 32.0);
-    row("1. sparse fixed r=32 (levels: r/2 on the halved frame)", t.fixed_ms, None);
+    row("1. sparse fixed r=32 (resolution levels)", t.fixed_ms, None);
     row("2. sparse depth-driven 0–32 px (gather)", t.depth_ms, Some(4 * bundle.layers * bundle.taps));
     row("   sparse depth-driven 0–32 px (layered)", t.layered_ms, None);
     row("   layered, with a row of 13 small lights", t.lights_ms, None);
