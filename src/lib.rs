@@ -62,7 +62,7 @@ pub mod plan {
 /// Resolution levels: which levels a radius is blurred at, and the rendered impulse response.
 pub mod levels {
     pub use crate::render::levels::{
-        impulse_response, level_weights, ImpulsePath, BLEND_OCTAVES, LEVEL_START, MAX_LEVEL,
+        impulse_psnr, impulse_response, level_weights, ImpulsePath, BLEND_OCTAVES, LEVEL_START, MAX_LEVEL,
     };
 }
 

@@ -397,12 +397,7 @@ fn sized_structs_refuse_a_wrong_struct_size() {
     let b = load_valid();
     let mut f = Frame::new();
     let (s, d) = (f.src(), f.dst());
-    let mut o = std::mem::MaybeUninit::<SbOptions>::uninit();
-    // SAFETY: a valid out pointer; sb_options_default fills every field on success.
-    let o = unsafe {
-        assert_eq!(sb_options_default(o.as_mut_ptr()), SbStatus::Ok);
-        o.assume_init()
-    };
+    let o = default_options();
     for (size, want) in [(0u32, SbStatus::InvalidArgument), (o.struct_size + 8, SbStatus::Unsupported)] {
         let bad = SbOptions { struct_size: size, ..o };
         // SAFETY: valid descriptors of live, disjoint buffers.
@@ -424,12 +419,7 @@ fn options_of_a_caller_built_before_the_lens_character_fields_take_their_default
     let b = load_valid();
     let mut f = Frame::new();
     let (s, d) = (f.src(), f.dst());
-    let mut o = std::mem::MaybeUninit::<SbOptions>::uninit();
-    // SAFETY: a valid out pointer; sb_options_default fills every field on success.
-    let o = unsafe {
-        assert_eq!(sb_options_default(o.as_mut_ptr()), SbStatus::Ok);
-        o.assume_init()
-    };
+    let o = default_options();
     let render = |opts: &SbOptions| {
         // SAFETY: valid descriptors of live, disjoint buffers.
         let st = unsafe { sb_render(std::ptr::null(), b, opts, &s, std::ptr::null(), &d, std::ptr::null_mut()) };
@@ -594,6 +584,16 @@ impl Frame {
     }
     fn untouched(&self) -> bool {
         self.dst.iter().all(|&v| v == SENTINEL)
+    }
+}
+
+/// What `sb_options_default` fills in.
+fn default_options() -> SbOptions {
+    let mut o = std::mem::MaybeUninit::<SbOptions>::uninit();
+    // SAFETY: a valid out pointer; sb_options_default fills every field on success.
+    unsafe {
+        assert_eq!(sb_options_default(o.as_mut_ptr()), SbStatus::Ok);
+        o.assume_init()
     }
 }
 

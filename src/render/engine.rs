@@ -190,11 +190,6 @@ impl Engine {
         self
     }
 
-    /// Whether this engine uses reduced levels for large radii.
-    pub fn levels(&self) -> bool {
-        self.levels
-    }
-
     /// Threads this engine renders with.
     pub fn threads(&self) -> usize {
         self.pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
@@ -642,12 +637,20 @@ pub(crate) fn run_in_place(plan: &Plan, image: &mut ImageViewMut, max_r: f32, sc
     stats
 }
 
+/// The non-finite and the negative samples of `row`.
+pub(crate) fn sample_counts(row: &[f32]) -> (usize, usize) {
+    row.iter().fold((0, 0), |(n, m), v| (n + !v.is_finite() as usize, m + (*v < 0.0) as usize))
+}
+
+/// Two [`sample_counts`] added.
+pub(crate) fn add_counts(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    (a.0 + b.0, a.1 + b.1)
+}
+
 /// The source's non-finite and negative samples counted (the other fields 0).
 pub(crate) fn source_stats(src: &ImageView) -> RenderStats {
-    let (nonfinite_samples, negative_samples) = (0..src.height)
-        .into_par_iter()
-        .map(|y| src.row(y).iter().fold((0, 0), |(n, m), v| (n + !v.is_finite() as usize, m + (*v < 0.0) as usize)))
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (nonfinite_samples, negative_samples) =
+        (0..src.height).into_par_iter().map(|y| sample_counts(src.row(y))).reduce(|| (0, 0), add_counts);
     RenderStats { nonfinite_samples, negative_samples, ..Default::default() }
 }
 

@@ -9,7 +9,7 @@
 //! per output pixel stops growing with the radius, and the complex is used where its fit is best
 //! (the shipped bundles measure highest at radii 8–16).
 
-use super::engine::{run_masked, source_stats, RenderError, RenderStats, Scratch, TileMask};
+use super::engine::{add_counts, run_masked, sample_counts, source_stats, RenderError, RenderStats, Scratch, TileMask};
 use super::plan::Plan;
 use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
@@ -139,7 +139,7 @@ fn axpy(acc: &mut [f32], k: f32, v: &[f32]) {
 /// `src` decimated by 2 in each direction with [`down_taps`] (edge pixels replicated, as the
 /// full frame's border is); non-finite samples count as 0. Columns first (whole rows at a
 /// time), then rows.
-fn halve(src: &ImageView, scratch: &Scratch) -> (Reduced, Counts) {
+fn halve(src: &ImageView, scratch: &Scratch) -> (Reduced, (usize, usize)) {
     let (w, h, c) = (src.width, src.height, src.channels);
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
     let taps = down_taps();
@@ -152,14 +152,11 @@ fn halve(src: &ImageView, scratch: &Scratch) -> (Reduced, Counts) {
             || vec![0.0f32; w * c],
             |col, (y, out)| {
                 // The source's bad samples, counted on the two rows this reduced row owns.
-                let mut counts = Counts::default();
-                for sy in 2 * y..(2 * y + 2).min(h) {
-                    counts.add(src.row(sy));
-                }
+                let counts = (2 * y..(2 * y + 2).min(h)).map(|sy| sample_counts(src.row(sy))).fold((0, 0), add_counts);
                 col.iter_mut().for_each(|v| *v = 0.0);
                 for (i, &k) in taps.iter().enumerate() {
                     let row = src.row(at(y, i, h));
-                    if counts.nonfinite == 0 && row.iter().all(|v| v.is_finite()) {
+                    if row.iter().all(|v| v.is_finite()) {
                         axpy(col, k, row);
                     } else {
                         col.iter_mut().zip(row).for_each(|(a, v)| *a += k * if v.is_finite() { *v } else { 0.0 });
@@ -174,32 +171,8 @@ fn halve(src: &ImageView, scratch: &Scratch) -> (Reduced, Counts) {
                 counts
             },
         )
-        .reduce(Counts::default, Counts::sum);
+        .reduce(|| (0, 0), add_counts);
     (Reduced { w: hw, h: hh, c, data }, counts)
-}
-
-/// Non-finite and negative samples of a source.
-#[derive(Clone, Copy, Default)]
-struct Counts {
-    nonfinite: usize,
-    negative: usize,
-}
-
-impl Counts {
-    fn add(&mut self, row: &[f32]) {
-        for v in row {
-            self.nonfinite += !v.is_finite() as usize;
-            self.negative += (*v < 0.0) as usize;
-        }
-    }
-
-    fn sum(a: Counts, b: Counts) -> Counts {
-        Counts { nonfinite: a.nonfinite + b.nonfinite, negative: a.negative + b.negative }
-    }
-
-    fn stats(self) -> RenderStats {
-        RenderStats { nonfinite_samples: self.nonfinite, negative_samples: self.negative, ..Default::default() }
-    }
 }
 
 /// One row decimated along x: `out` (⌈w/2⌉ pixels of `C` channels) from `row` (`w` pixels).
@@ -238,8 +211,8 @@ fn pyramid(src: &ImageView, top: usize, scratch: &Scratch) -> (Vec<Reduced>, Ren
     for _ in 0..top {
         let next = match levels.last() {
             None => {
-                let (first, counts) = halve(src, scratch);
-                stats = counts.stats();
+                let (first, (nonfinite_samples, negative_samples)) = halve(src, scratch);
+                stats = RenderStats { nonfinite_samples, negative_samples, ..Default::default() };
                 first
             }
             Some(prev) => halve(&prev.view(), scratch).0,
@@ -366,12 +339,12 @@ pub(crate) fn blur_fixed(
         let mut out = scratch.take(input.data.len());
         let mut ov = ImageViewMut::packed(&mut out, input.w, input.h, input.c).expect("consistent");
         run_masked(plan, &input.view(), &mut ov, (radius / (1u64 << j) as f64) as f32, None, scratch);
-        blurred.push(Blurred::new(*j, Reduced { w: input.w, h: input.h, c: input.c, data: out }, w, scratch));
+        let level = Blurred::new(*j, Reduced { w: input.w, h: input.h, c: input.c, data: out }, w, scratch);
+        blurred.push((level, *wt));
     }
     pyr.into_iter().for_each(|r| scratch.give(r.data));
     // A lens never makes light negative (`engine::keep_non_negative`), done here row by row.
     let clamp = stats.negative_samples == 0;
-    let weights: Vec<f32> = blurred.iter().map(|b| plans.iter().find(|p| p.0 == b.j).map_or(0.0, |p| p.1)).collect();
     let n = w * c;
     dst.rows_mut().into_par_iter().enumerate().for_each_init(
         || vec![0.0f32; n],
@@ -381,16 +354,16 @@ pub(crate) fn blur_fixed(
             } else if full_weight != 1.0 {
                 row.iter_mut().for_each(|v| *v *= full_weight);
             }
-            for (b, &k) in blurred.iter().zip(&weights) {
+            for (b, k) in &blurred {
                 b.row_into(y, tmp);
-                axpy(row, k, tmp);
+                axpy(row, *k, tmp);
             }
             if clamp {
                 row.iter_mut().for_each(|v| *v = v.max(0.0));
             }
         },
     );
-    blurred.into_iter().for_each(|b| scratch.give(b.rows));
+    blurred.into_iter().for_each(|(b, _)| scratch.give(b.rows));
     Ok(Some(stats))
 }
 
@@ -651,6 +624,27 @@ pub fn impulse_response(
         }
     }
     Ok(g)
+}
+
+/// The lowest PSNR (ARCHITECTURE.md "Bundle format") of the rendered impulse response at `r`
+/// against `target`, over the impulse's positions against the pixel grid of the coarsest level
+/// `r` uses: on a block corner and half a block in, along each axis.
+pub fn impulse_psnr(
+    engine: &super::Engine,
+    bundle: &Bundle,
+    r: f64,
+    path: ImpulsePath,
+    target: &crate::kernel::psf::Grid,
+) -> Result<f64, RenderError> {
+    let (k, f) = level_weights(r as f32);
+    let h = (1usize << (k + (f > 0.0) as usize)) / 2;
+    let phases = if h == 0 { vec![(0, 0)] } else { vec![(0, 0), (h, 0), (0, h), (h, h)] };
+    let mut worst = f64::INFINITY;
+    for phase in phases {
+        let g = impulse_response(engine, bundle, r, path, phase)?;
+        worst = worst.min(crate::kernel::psf::psnr_db(&g, target));
+    }
+    Ok(worst)
 }
 
 /// The tile of the level masks: the engine's gather tile.

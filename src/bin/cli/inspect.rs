@@ -2,8 +2,8 @@
 
 use super::common::{check_output, failed, load_bundle, usage, Fail};
 use clap::Args;
-use sparsebokeh::levels::{impulse_response, level_weights, ImpulsePath};
-use sparsebokeh::psf::{complex_psf, interior_flatness, negative_lobe, psnr_db, Grid};
+use sparsebokeh::levels::{impulse_psnr, impulse_response, level_weights, ImpulsePath};
+use sparsebokeh::psf::{complex_psf, interior_flatness, negative_lobe, psnr_db};
 use sparsebokeh::shapes::Shape;
 use sparsebokeh::{AtRadius, Bundle, Complex, Engine, Image, MAX_RADIUS};
 use std::path::{Path, PathBuf};
@@ -29,28 +29,6 @@ pub struct InspectArgs {
 /// The radii of the `--impulse` table.
 pub const IMPULSE_RADII: [f64; 11] = [8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0, 96.0, 128.0, 192.0, 256.0];
 
-/// The impulse's positions against the level grid: on a block corner, and half a block in.
-fn impulse_phases(r: f64) -> Vec<(usize, usize)> {
-    let (k, f) = level_weights(r as f32);
-    let s = 1usize << (k + (f > 0.0) as usize);
-    let h = s / 2;
-    if h == 0 {
-        vec![(0, 0)]
-    } else {
-        vec![(0, 0), (h, 0), (0, h), (h, h)]
-    }
-}
-
-/// The lowest PSNR over the impulse phases of `path` at `r`.
-fn impulse_psnr(engine: &Engine, b: &Bundle, r: f64, path: ImpulsePath, target: &Grid) -> Result<f64, String> {
-    let mut worst = f64::INFINITY;
-    for phase in impulse_phases(r) {
-        let g = impulse_response(engine, b, r, path, phase).map_err(|e| e.to_string())?;
-        worst = worst.min(psnr_db(&g, target));
-    }
-    Ok(worst)
-}
-
 /// The `--impulse` table: per radius, the rendered impulse's PSNR (lowest over phases) through
 /// the fixed and depth-driven paths, with levels and at full resolution only.
 fn print_impulse(b: &Bundle, shape: &Shape) -> Result<(), Fail> {
@@ -70,7 +48,7 @@ fn print_impulse(b: &Bundle, shape: &Shape) -> Result<(), Fail> {
             (&full, ImpulsePath::Fixed),
             (&full, ImpulsePath::Depth),
         ] {
-            cells.push(impulse_psnr(engine, b, r, path, &target).map_err(failed)?);
+            cells.push(impulse_psnr(engine, b, r, path, &target).map_err(|e| failed(e.to_string()))?);
         }
         let (k, f) = level_weights(r as f32);
         let level = if f > 0.0 { format!("{k}+{}", k + 1) } else { k.to_string() };
