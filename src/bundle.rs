@@ -71,6 +71,11 @@ pub struct Bundle {
     /// 1/2ᵏ resolution costs 4⁻ᵏ per output pixel) at the radii the levels render (about 6–24
     /// px). Absent: the levels use `basis`.
     pub levels: Option<Box<Bundle>>,
+    /// The linear map of offsets (pixels, y down) this bundle's taps went through since it was
+    /// read ([`Bundle::transformed`]; rotation and aspect of a render), so that what is drawn
+    /// with the aperture's own shape (small lights, `render::stamp`) turns and stretches with
+    /// the taps. Never written to a file: a read bundle has none.
+    pub transform: Option<[[f64; 2]; 2]>,
 }
 
 /// What the engine should do at a given radius.
@@ -205,7 +210,7 @@ impl Bundle {
             }
             Some(other) => return Err(invalid("levels", format!("must be an object, found {}", kind(other)))),
         };
-        Ok(Bundle { name, description, layers, taps, target, basis, fit, levels })
+        Ok(Bundle { name, description, layers, taps, target, basis, fit, levels, transform: None })
     }
 
     /// The bundle as a JSON document of ARCHITECTURE.md "Bundle format".
@@ -373,6 +378,13 @@ impl Bundle {
             fit: self.fit.clone(),
             // The reduced levels' complexes turn and stretch with the rest.
             levels: self.levels.as_ref().map(|l| Box::new(l.transformed(m))),
+            transform: Some(match self.transform {
+                None => *m,
+                Some(t) => [
+                    [m[0][0] * t[0][0] + m[0][1] * t[1][0], m[0][0] * t[0][1] + m[0][1] * t[1][1]],
+                    [m[1][0] * t[0][0] + m[1][1] * t[1][0], m[1][0] * t[0][1] + m[1][1] * t[1][1]],
+                ],
+            }),
         }
     }
 }

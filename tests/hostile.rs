@@ -45,6 +45,7 @@ fn tap_bundle(entries: &[(f64, f32, &[f32])]) -> Bundle {
         basis,
         fit: serde_json::Value::Null,
         levels: None,
+        transform: None,
     }
 }
 

@@ -41,6 +41,7 @@ const RADII: [f64; 9] = [4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0];
 #[test]
 fn a_hexagon_turned_30_degrees_keeps_the_psnr_of_its_fit() {
     let engine = Engine::new(0).unwrap();
+    let unrefitted = Engine::new(0).unwrap().with_turn_refit(None);
     let hexagon = locate("hexagon").unwrap();
     for r in RADII {
         let straight = transformed_psnr(&engine, &hexagon, r, 0.0, 1.0);
@@ -52,12 +53,19 @@ fn a_hexagon_turned_30_degrees_keeps_the_psnr_of_its_fit() {
         }
         let turned = transformed_psnr(&engine, &hexagon, r, 30.0, 1.0);
         let generic = transformed_psnr(&engine, &hexagon, r, 15.0, 1.0);
-        eprintln!("hexagon r={r:4}: 0° {straight:6.2} dB, 30° {turned:6.2} dB, 15° {generic:6.2} dB");
+        let mapped = transformed_psnr(&unrefitted, &hexagon, r, 15.0, 1.0);
+        eprintln!(
+            "hexagon r={r:4}: 0° {straight:6.2} dB, 30° {turned:6.2} dB, 15° {generic:6.2} dB (mapped taps {mapped:6.2} dB)"
+        );
         assert!(turned >= straight - 0.5, "r={r}: 30° {turned:.2} dB vs {straight:.2} dB untransformed");
-        // Angles that are no symmetry of the aperture lose what ARCHITECTURE.md measures (the
-        // fit's taps sit at pixel phases that a turn changes); bounded from r = 12.
-        if r >= 12.0 {
-            assert!(generic >= straight - 3.5, "r={r}: 15° {generic:.2} dB vs {straight:.2} dB");
+        // Angles that are no symmetry of the aperture: the mapped taps sit at pixel phases the
+        // fit did not choose (15.3 dB at r = 4); the engine refits them (`fit::turn`). Where the
+        // untransformed hexagon's edges lie along the pixel grid (r = 6, 8, 16) the turned one
+        // stays up to 3 dB below it (ARCHITECTURE.md "The render request").
+        assert!(generic >= mapped - 0.01, "r={r}: refit {generic:.2} dB vs mapped {mapped:.2} dB");
+        assert!(generic >= straight - 3.0, "r={r}: 15° {generic:.2} dB vs {straight:.2} dB");
+        if r == 4.0 || r == 12.0 || r >= 24.0 {
+            assert!(generic >= straight - 0.5, "r={r}: 15° {generic:.2} dB vs {straight:.2} dB");
         }
     }
 }

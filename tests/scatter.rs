@@ -1,6 +1,7 @@
 //! Scatter semantics (every light spreads with its own circle of confusion) against exact
 //! references: scenes of fronto-parallel planes whose true defocused image is the back-to-front
-//! over-composite of each plane blurred by the complex's dense PSF at the plane's own CoC.
+//! over-composite of each plane blurred at the plane's own CoC: surfaces by the complex's dense
+//! PSF, lights (sparse planes) by the aperture's own shape, as a lens draws them.
 //! Small HDR lights are measured one by one: the radius at half their peak, the 10–90 % width of
 //! their rim and their energy, each against the same measure of the reference.
 
@@ -9,6 +10,7 @@ use common::*;
 
 use sparsebokeh::psf::{complex_psf, Grid};
 use sparsebokeh::reference::convolve_clamped;
+use sparsebokeh::shapes::Shape;
 use sparsebokeh::{locate, AtRadius, Bundle, Edges, Engine, Image, Lens, LensMode};
 
 /// The shipped disc: the kernel users see on highlights.
@@ -41,10 +43,18 @@ fn blur_plane(bundle: &Bundle, plane: &Image, r: f64) -> Image {
     }
 }
 
-/// A sparse plane (most pixels transparent black) scattered with the dense PSF at `r`, where
-/// each non-zero pixel's light lands inside the frame (no border handling needed).
+/// The aperture itself at radius `r`: the bundle's target rasterised (what a lens draws, and
+/// what the fit approximates), or `None` at r ≤ 0.5.
+fn aperture(bundle: &Bundle, r: f64) -> Option<Grid> {
+    let shape = Shape::from_json(&bundle.target, std::path::Path::new(".")).unwrap();
+    (r > 0.5).then(|| shape.rasterize(r).unwrap())
+}
+
+/// A sparse plane (most pixels transparent black: lights) scattered with the aperture's own
+/// shape at `r` (the engine draws small features and highlights with it), where each non-zero
+/// pixel's light lands inside the frame (no border handling needed).
 fn scatter_plane(bundle: &Bundle, plane: &Image, r: f64) -> Image {
-    let Some(k) = psf(bundle, r) else { return plane.clone() };
+    let Some(k) = aperture(bundle, r) else { return plane.clone() };
     let (w, h) = (plane.width as i64, plane.height as i64);
     let mut out = Image::new(plane.width, plane.height, 4);
     for y in 0..h {

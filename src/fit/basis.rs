@@ -543,8 +543,7 @@ pub fn fit_bundle(
     let mut radii = opts.radii.clone();
     if radii.is_empty() {
         return Err(invalid("radii", "must hold at least one radius"));
-    }
-    if let Some(bad) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= MAX_FIT_RADIUS)) {
+    } else if let Some(bad) = radii.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r <= MAX_FIT_RADIUS)) {
         return Err(invalid("radii", format!("{bad} is outside (0, {MAX_FIT_RADIUS}] (the fit limit)")));
     }
     radii.sort_by(f64::total_cmp);
@@ -611,6 +610,7 @@ pub fn fit_bundle(
         basis,
         fit,
         levels: fit_levels(shape, opts, progress)?,
+        transform: None,
     })
 }
 

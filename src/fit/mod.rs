@@ -20,6 +20,7 @@ pub mod dual;
 pub mod init;
 pub mod optimize;
 pub mod symmetry;
+pub mod turn;
 
 pub use basis::{
     fit_bundle, fit_radius, fit_target, BasisOptions, FitError, FitSpec, TargetFit, DEFAULT_RADII, MAX_FIT_RADIUS,

@@ -13,6 +13,7 @@ use super::simd;
 use crate::bundle::Bundle;
 use crate::image::{ImageView, ImageViewMut};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Why a render was refused. Nothing is written to the output when one is returned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -75,6 +76,41 @@ pub struct Engine {
     scratch: Scratch,
     /// Whether large radii are blurred at reduced resolution (`render::levels`; on by default).
     levels: bool,
+    /// How turned and stretched bundles are refitted (`fit::turn`); `None`: mapped taps only.
+    refit: Option<crate::fit::turn::TurnRefit>,
+}
+
+/// Refitted bundles kept by the process (a rotation being set, then rendered over a sequence),
+/// shared by every engine (a plugin keeps several); each is made once, later callers with the
+/// same key wait for it.
+const REFITS_KEPT: usize = 4;
+
+type RefitSlot = std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Bundle>>>;
+
+/// See [`REFITS_KEPT`]: the last few refitted bundles, by fingerprint of bundle, map and budget.
+static REFITS: std::sync::Mutex<Vec<(u64, RefitSlot)>> = std::sync::Mutex::new(Vec::new());
+
+/// A hash of everything in `bundle` that a refit reads (target, fit settings, every tap, the
+/// levels), of the map `m` and of the refit's budget.
+fn fingerprint(bundle: &Bundle, m: [[f64; 2]; 2], refit: &crate::fit::turn::TurnRefit) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut b = Some(bundle);
+    while let Some(x) = b {
+        x.target.to_string().hash(&mut h);
+        x.fit.to_string().hash(&mut h);
+        x.transform.map(|t| t.map(|r| r.map(f64::to_bits))).hash(&mut h);
+        for e in &x.basis {
+            e.radius.to_bits().hash(&mut h);
+            for t in e.complex.layers.iter().flatten() {
+                [t.x, t.y, t.w].map(f32::to_bits).hash(&mut h);
+            }
+        }
+        b = x.levels.as_deref();
+    }
+    m.map(|r| r.map(f64::to_bits)).hash(&mut h);
+    (refit.iterations, refit.rounds, refit.tolerance_db.to_bits()).hash(&mut h);
+    h.finish()
 }
 
 /// Reusable frame buffers. Their old contents are never read: buffer A is written whole before
@@ -91,6 +127,8 @@ pub(crate) struct Pools {
     pub located: Pool<super::layered::Loc>,
     pub flags: Pool<bool>,
     pub bytes: Pool<u8>,
+    /// The aperture's shape at the radii small features are drawn with (`render::stamp`).
+    pub stamps: super::stamp::StampCache,
 }
 
 /// Arrays of one element type kept between frames, so that a frame does not page its working
@@ -178,7 +216,12 @@ impl Engine {
                     .map_err(|e| RenderError::Threads(threads, e.to_string()))?,
             )
         };
-        Ok(Engine { pool, scratch: Scratch::default(), levels: true })
+        Ok(Engine {
+            pool,
+            scratch: Scratch::default(),
+            levels: true,
+            refit: Some(crate::fit::turn::TurnRefit::default()),
+        })
     }
 
     /// This engine blurring every radius at full resolution (`false`), or large radii at the
@@ -188,6 +231,49 @@ impl Engine {
     pub fn with_levels(mut self, on: bool) -> Engine {
         self.levels = on;
         self
+    }
+
+    /// How bundles turned or stretched by a render's rotation, aspect or pixel aspect are
+    /// refitted to the mapped aperture (`fit::turn`, once per bundle and map, the last
+    /// [`REFITS_KEPT`] kept); `None` renders the mapped taps as they are (fast to change, softer
+    /// rims at angles that are no quarter turn). On by default.
+    pub fn with_turn_refit(mut self, refit: Option<crate::fit::turn::TurnRefit>) -> Engine {
+        self.refit = refit;
+        self
+    }
+
+    /// [`Engine::with_turn_refit`] on an engine kept between renders (a plugin's draft renders
+    /// take the mapped taps: a rotation being dragged does not wait for refits).
+    pub fn set_turn_refit(&mut self, refit: Option<crate::fit::turn::TurnRefit>) {
+        self.refit = refit;
+    }
+
+    /// `bundle` as a render with `options` blurs with it: [`RenderOptions::shaped`], refitted
+    /// when the map is no quarter turn (those move taps from pixel to pixel exactly).
+    pub(crate) fn shaped<'b>(&self, options: &super::RenderOptions, bundle: &'b Bundle) -> Cow<'b, Bundle> {
+        let Some(m) = options.shape_map(bundle) else { return Cow::Borrowed(bundle) };
+        let exact = m.iter().flatten().all(|v| *v == 0.0 || v.abs() == 1.0);
+        let Some(refit) = self.refit.filter(|_| !exact) else { return Cow::Owned(bundle.transformed(&m)) };
+        let key = fingerprint(bundle, m, &refit);
+        let slot: RefitSlot = {
+            let mut g = REFITS.lock().unwrap_or_else(|e| e.into_inner());
+            match g.iter().find(|(k, _)| *k == key) {
+                Some((_, slot)) => slot.clone(),
+                None => {
+                    if g.len() >= REFITS_KEPT {
+                        g.remove(0);
+                    }
+                    let slot = RefitSlot::default();
+                    g.push((key, slot.clone()));
+                    slot
+                }
+            }
+        };
+        let made = slot.get_or_init(|| {
+            let refitted = self.install(|| crate::fit::turn::refit_transformed(bundle, m, &refit));
+            std::sync::Arc::new(refitted.unwrap_or_else(|| bundle.transformed(&m)))
+        });
+        Cow::Owned((**made).clone())
     }
 
     /// Threads this engine renders with.

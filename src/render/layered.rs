@@ -43,10 +43,10 @@ pub const SLICE_RATIO: f32 = 4.0;
 
 /// Small-feature slices are this many px apart up to [`FINE_LINEAR_PX`]: a light's half-peak
 /// radius is then within half a px of its own...
-pub const FINE_STEP_PX: f32 = 1.0;
+pub const FINE_STEP_PX: f32 = 0.5;
 /// ...and a fraction 1 / FINE_LINEAR_PX of the radius apart beyond it (about 150 slices each
 /// side of focus up to 1024 px).
-pub const FINE_LINEAR_PX: f32 = 32.0;
+pub const FINE_LINEAR_PX: f32 = 64.0;
 
 /// Step (px) the per-pixel radii of a surface slice are rounded to (fewer tap tables, longer
 /// runs of one table).
@@ -659,6 +659,11 @@ fn blur_region(f: &Frame, job: &SliceJob, layer: &Layer, scratch: &Scratch) -> V
     let mask = job.comp.crop(tx0, ty0, rw, rh);
     let d = if !layer.feature && layer.centre.abs() >= HALF_RES_FROM { 2 } else { 1 };
     let (source, radii) = slice_source(f, job, &need, layer.feature, d);
+    if layer.feature {
+        if let Some(out) = stamped(f.bundle, layer.centre.abs(), &source, (rw, rh, f.ci), scratch) {
+            return out;
+        }
+    }
     if let Some(plan) = &layer.plan {
         return blur_with(plan, source, (rw, rh, f.ci), &mask, scratch);
     }
@@ -678,6 +683,28 @@ fn blur_region(f: &Frame, job: &SliceJob, layer: &Layer, scratch: &Scratch) -> V
     let full = upsample(&half, (bw, bh), (rw, rh, f.ci), &mask, scratch.take(rw * rh * f.ci));
     scratch.give(half);
     full
+}
+
+/// `source` (`w × h × c`, a slice at one radius `r`) scattered with the aperture's own shape
+/// (`render::stamp`), when the bundle has one at `r` and that costs no more than twice the
+/// sparse blur of the whole buffer would; `None`: the complex does it.
+fn stamped(
+    bundle: &Bundle,
+    r: f32,
+    source: &[f32],
+    (w, h, c): (usize, usize, usize),
+    scratch: &Scratch,
+) -> Option<Vec<f32>> {
+    let stamp = scratch.1.stamps.get(bundle, r)?;
+    let lit = source.par_chunks(c).filter(|px| px.iter().any(|&v| v != 0.0)).count();
+    let taps = bundle.layers * bundle.taps * 4;
+    if lit * stamp.cells() > 2 * w * h * taps {
+        return None;
+    }
+    let mut out = scratch.take(w * h * c);
+    out.fill(0.0);
+    stamp.scatter(source, (w, h, c), &mut out);
+    Some(out)
 }
 
 /// `source` (`w × h × c`) blurred by `plan` in the tiles of `mask`.
@@ -978,6 +1005,10 @@ pub(crate) fn scatter_add(
                         source[o..o + c].iter_mut().zip(&col).for_each(|(s, &v)| *s += m * v);
                     }
                 }
+                let r = ladder.centres()[k].abs();
+                if let Some(out) = stamped(bundle, r, &source, (rw, rh, c), scratch) {
+                    return out;
+                }
                 let mask = job.comp.crop(job.in_r.x0 / TILE, job.in_r.y0 / TILE, rw, rh);
                 blur_with(&plan, source, (rw, rh, c), &mask, scratch)
             })
@@ -1204,12 +1235,12 @@ mod tests {
 
     #[test]
     fn ladders_step_as_documented_and_end_at_the_extremes() {
-        let fine = Ladder::fine(-3.5, 40.0);
+        let fine = Ladder::fine(-1.75, 40.0);
         let c = fine.centres();
-        assert_eq!(&c[..6], &[-3.5, -3.0, -2.0, -1.0, 0.0, 1.0]);
-        // 1 px apart up to 32 px, then 1/32 of the radius; the last centre is 40 exactly.
-        assert!(c.windows(2).filter(|w| w[1] <= 32.0).all(|w| (w[1] - w[0] - 1.0).abs() < 1e-6 || w[0] < 0.0));
-        assert!(c.windows(2).filter(|w| w[0] >= 32.0).all(|w| w[1] - w[0] >= 1.0 && w[1] - w[0] <= 1.5 * 40.0 / 32.0));
+        assert_eq!(&c[..6], &[-1.75, -1.5, -1.0, -0.5, 0.0, 0.5]);
+        // 0.5 px apart up to 32 px, then 1/64 of the radius; the last centre is 40 exactly.
+        assert!(c.windows(2).filter(|w| w[1] <= 32.0).all(|w| (w[1] - w[0] - 0.5).abs() < 1e-6 || w[0] < 0.0));
+        assert!(c.windows(2).filter(|w| w[0] >= 32.0).all(|w| w[1] - w[0] >= 0.5 && w[1] - w[0] <= 1.5 * 40.0 / 64.0));
         assert_eq!(*c.last().unwrap(), 40.0);
         let coarse = Ladder::coarse(-32.0, 18.0);
         assert_eq!(coarse.centres(), &[-32.0, -16.0, -4.0, -1.0, 0.0, 1.0, 4.0, 18.0]);
@@ -1218,9 +1249,9 @@ mod tests {
     #[test]
     fn locate_gives_tent_weights_that_sum_to_one() {
         let l = Ladder::fine(0.0, 10.0);
-        assert_eq!(l.locate(3.25), (3, 0.25));
+        assert_eq!(l.locate(3.125), (6, 0.25));
         assert_eq!(l.locate(-1.0), (0, 0.0));
-        assert_eq!(l.locate(10.0), (9, 1.0));
+        assert_eq!(l.locate(10.0), (19, 1.0));
         let (j, t) = l.locate(7.6);
         assert!((l.centres()[j] * (1.0 - t) + l.centres()[j + 1] * t - 7.6).abs() < 1e-5);
     }
@@ -1240,9 +1271,9 @@ mod tests {
         let nearer: Vec<f32> = (0..n).map(|p| masses(loc, p).1).collect();
         assert!(nearer.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(nearer[n as usize - 1], 1.0);
-        // A small-feature pixel at 2.5 px lies on the fine ladder (centres 2 and 3).
-        let (a, b, t) = layers.locate(2.5, true);
-        assert_eq!((order[a as usize], order[b as usize], t), ((2.0, true), (3.0, true), 0.5));
+        // A small-feature pixel at 2.25 px lies on the fine ladder (centres 2 and 2.5).
+        let (a, b, t) = layers.locate(2.25, true);
+        assert_eq!((order[a as usize], order[b as usize], t), ((2.0, true), (2.5, true), 0.5));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod request;
 pub mod silhouette;
 pub mod simd;
 pub mod sprites;
+pub(crate) mod stamp;
 
 pub use engine::{Edges, Engine, RenderError, RenderStats};
 pub use lens::{Lens, LensError, LensMode};

@@ -182,14 +182,19 @@ impl RenderOptions {
     /// angles change each tap's bilinear fractions and blur the rim (ARCHITECTURE.md "The render
     /// request"). A hexagon turned 30° is the shipped hexagon turned 90°.
     pub fn shaped<'b>(&self, bundle: &'b Bundle) -> Cow<'b, Bundle> {
+        match self.shape_map(bundle) {
+            None => Cow::Borrowed(bundle),
+            Some(m) => Cow::Owned(bundle.transformed(&m)),
+        }
+    }
+
+    /// The map [`RenderOptions::shaped`] applies to `bundle`'s offsets (`None`: the identity).
+    pub fn shape_map(&self, bundle: &Bundle) -> Option<[[f64; 2]; 2]> {
         let rotation = match symmetry_step(bundle) {
             Some(step) if self.aspect == 1.0 && self.pixel_aspect == 1.0 => nearest_quarter(self.rotation, step),
             _ => self.rotation,
         };
-        match self.transform_turning(rotation) {
-            None => Cow::Borrowed(bundle),
-            Some(m) => Cow::Owned(bundle.transformed(&m)),
-        }
+        self.transform_turning(rotation)
     }
 
     /// Whether highlights are boosted or colour is linearised before the blur.
@@ -433,7 +438,7 @@ impl Engine {
         // The bundle with the bokeh's rotation, aspect and the pixel aspect applied to its taps.
         let shaped = match bundle {
             Some(b) if options.needs_bundle(with_depth) => {
-                let b = options.shaped(b);
+                let b = self.shaped(options, b);
                 let size = (src.width, src.height, src.channels);
                 check_reach(&b, options.max_radius(with_depth), size, with_depth)?;
                 Some(b)
@@ -481,7 +486,7 @@ impl Engine {
         match bundle {
             Some(b) if plain && options.needs_bundle(false) => {
                 let r = options.max_radius(false);
-                let b = options.shaped(b);
+                let b = self.shaped(options, b);
                 check_reach(&b, r, (image.width, image.height, image.channels), false)?;
                 let stats = self.blur_fixed_in_place(&b, r, image)?;
                 Ok(RenderStats { nonfinite_output: count_nonfinite(&image.as_view()), ..stats })

@@ -79,6 +79,7 @@ pub fn random_bundle(seed: u64, layers: usize, taps: usize, radii: &[f64]) -> Bu
         basis,
         fit: serde_json::Value::Null,
         levels: None,
+        transform: None,
     }
 }
 

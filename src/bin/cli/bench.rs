@@ -79,6 +79,7 @@ fn dense_as_bundle(k: &Grid) -> Bundle {
         basis: vec![BasisEntry { radius: k.half as f64, psnr_db: None, complex: Complex::new(vec![taps]) }],
         fit: serde_json::Value::Null,
         levels: None,
+        transform: None,
     }
 }
 
