@@ -377,8 +377,8 @@ pub static PARAMS: [Param; 23] = [
     Param {
         name: names::ROTATION,
         label: "Rotation",
-        hint: "Rotation of the bokeh in degrees, counter-clockwise on screen (applied to the kernel's taps; \
-               angles that are no symmetry of the aperture refit the kernel once, a few seconds, skipped in draft renders).",
+        hint: "Rotation of the bokeh in degrees, counter-clockwise on screen (applied to the kernel's taps: \
+               exact, no refit).",
         kind: Kind::Double { min: -3600.0, max: 3600.0, display_max: 180.0 },
         when: When::Always,
         get: |v| Value::Double(v.options.rotation),

@@ -173,16 +173,13 @@ impl Renderer {
     const KEEP: usize = 4;
 
     /// Runs `f` on the pool with an engine no other render is using.
-    /// A `draft` render takes a turned bokeh's mapped taps (no refit: see
-    /// [`Engine::set_turn_refit`]).
-    fn run<R: Send>(&self, draft: bool, f: impl FnOnce(&Engine) -> R + Send) -> OfxResult<R> {
+    fn run<R: Send>(&self, f: impl FnOnce(&Engine) -> R + Send) -> OfxResult<R> {
         let kept = self.engines.lock().unwrap_or_else(|e| e.into_inner()).pop();
         // Engine::new(0) renders on the pool it is called in: `install` puts it on this one.
-        let mut engine = match kept {
+        let engine = match kept {
             Some(e) => e,
             None => Engine::new(0).map_err(|e| OfxError::failed(e.to_string()))?,
         };
-        engine.set_turn_refit((!draft).then(crate::fit::turn::TurnRefit::default));
         let r = self.pool.install(|| f(&engine));
         let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
         if engines.len() < Self::KEEP {
@@ -795,8 +792,6 @@ struct Job<'f> {
     region: Rect,
     /// Depth is a channel of the Source (which passes through and is not coverage).
     depth_from_source: bool,
-    /// The host asked for draft quality.
-    draft: bool,
 }
 
 impl Job<'_> {
@@ -851,10 +846,8 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
     }
     let with_depth = inst.has_depth(s, &v);
     let mut options = request(&v, scale, par);
-    // Draft renders (the host's scrubbing quality) take the cheaper gather path, and a turned
-    // bokeh's mapped taps without refit.
-    let draft = args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0;
-    if draft {
+    // Draft renders (the host's scrubbing quality) take the cheaper gather path.
+    if args.int(kOfxImageEffectPropRenderQualityDraft, 0).unwrap_or(0) != 0 {
         options.edges = Edges::Gather;
     }
     let frames = Frames::fetch(s, inst, time, with_depth && !v.depth_from_source, &window)?;
@@ -894,7 +887,6 @@ fn render(s: &Suites, effect: OfxImageEffectHandle, in_args: OfxPropertySetHandl
         options: &options,
         region,
         depth_from_source: v.depth_from_source,
-        draft,
     };
     let result = if layered {
         // The other tiles of this frame copy the whole-frame result (ARCHITECTURE.md "Front ends").
@@ -987,7 +979,7 @@ fn render_region(job: &Job<'_>) -> OfxResult<Vec<f32>> {
     let mut dst = ImageViewMut::packed(&mut result, w, h, c).map_err(bad)?;
     let (bundle, options) = (job.bundle, job.options);
     renderer()?
-        .run(job.draft, |engine| engine.render(bundle, options, &src, depth.as_ref(), &mut dst))?
+        .run(|engine| engine.render(bundle, options, &src, depth.as_ref(), &mut dst))?
         .map_err(|e| OfxError::failed(e.to_string()))?;
     if job.depth_from_source && job.options.output == Output::Result {
         // The channel that holds depth passes through unblurred (as ZDefocus keeps its depth).

@@ -216,12 +216,7 @@ impl Engine {
                     .map_err(|e| RenderError::Threads(threads, e.to_string()))?,
             )
         };
-        Ok(Engine {
-            pool,
-            scratch: Scratch::default(),
-            levels: true,
-            refit: Some(crate::fit::turn::TurnRefit::default()),
-        })
+        Ok(Engine { pool, scratch: Scratch::default(), levels: true, refit: None })
     }
 
     /// This engine blurring every radius at full resolution (`false`), or large radii at the
@@ -235,15 +230,16 @@ impl Engine {
 
     /// How bundles turned or stretched by a render's rotation, aspect or pixel aspect are
     /// refitted to the mapped aperture (`fit::turn`, once per bundle and map, the last
-    /// [`REFITS_KEPT`] kept); `None` renders the mapped taps as they are (fast to change, softer
-    /// rims at angles that are no quarter turn). On by default.
+    /// [`REFITS_KEPT`] kept); `None` (the default) renders the mapped taps as they are. Off by
+    /// default: each entry is refitted on its own, so the taps of neighbouring entries no longer
+    /// correspond and a radius between two entries renders blotchy (ARCHITECTURE.md "The
+    /// render request").
     pub fn with_turn_refit(mut self, refit: Option<crate::fit::turn::TurnRefit>) -> Engine {
         self.refit = refit;
         self
     }
 
-    /// [`Engine::with_turn_refit`] on an engine kept between renders (a plugin's draft renders
-    /// take the mapped taps: a rotation being dragged does not wait for refits).
+    /// [`Engine::with_turn_refit`] on an engine kept between renders.
     pub fn set_turn_refit(&mut self, refit: Option<crate::fit::turn::TurnRefit>) {
         self.refit = refit;
     }
