@@ -38,10 +38,7 @@ impl Default for TurnRefit {
 /// mapped taps). `None` when the target cannot be mapped (an aperture image, or a target that
 /// does not parse): the caller keeps the mapped bundle. Deterministic (the fit's own seed).
 pub fn refit_transformed(bundle: &Bundle, m: [[f64; 2]; 2], opts: &TurnRefit) -> Option<Bundle> {
-    if bundle.target.get("shape").and_then(|s| s.as_str()) == Some("image") {
-        return None;
-    }
-    let shape = Shape::from_json(&bundle.target, std::path::Path::new("")).ok()?;
+    let shape = Shape::analytic_from_json(&bundle.target)?;
     let mapped = bundle.transformed(&m);
     let spec = spec_of(bundle, opts);
     let basis: Vec<BasisEntry> = bundle

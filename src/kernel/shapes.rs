@@ -193,6 +193,15 @@ impl Shape {
         Shape::parse(name, &params)
     }
 
+    /// [`Shape::from_json`] for analytic targets only: `None` for an aperture image (whose file
+    /// a render does not read again) and for a target that does not parse.
+    pub fn analytic_from_json(v: &Value) -> Option<Shape> {
+        match v.get("shape").and_then(Value::as_str) {
+            Some("image") => None,
+            _ => Shape::from_json(v, Path::new("")).ok(),
+        }
+    }
+
     /// The shape's name as written in a bundle's `target`.
     pub fn name(&self) -> &'static str {
         match self {

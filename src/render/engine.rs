@@ -239,17 +239,13 @@ impl Engine {
         self
     }
 
-    /// [`Engine::with_turn_refit`] on an engine kept between renders.
-    pub fn set_turn_refit(&mut self, refit: Option<crate::fit::turn::TurnRefit>) {
-        self.refit = refit;
-    }
-
     /// `bundle` as a render with `options` blurs with it: [`RenderOptions::shaped`], refitted
     /// when the map is no quarter turn (those move taps from pixel to pixel exactly).
     pub(crate) fn shaped<'b>(&self, options: &super::RenderOptions, bundle: &'b Bundle) -> Cow<'b, Bundle> {
-        let Some(m) = options.shape_map(bundle) else { return Cow::Borrowed(bundle) };
-        let exact = m.iter().flatten().all(|v| *v == 0.0 || v.abs() == 1.0);
-        let Some(refit) = self.refit.filter(|_| !exact) else { return Cow::Owned(bundle.transformed(&m)) };
+        let (Some(m), Some(refit)) = (options.shape_map(bundle), self.refit) else { return options.shaped(bundle) };
+        if m.iter().flatten().all(|v| *v == 0.0 || v.abs() == 1.0) {
+            return options.shaped(bundle);
+        }
         let key = fingerprint(bundle, m, &refit);
         let slot: RefitSlot = {
             let mut g = REFITS.lock().unwrap_or_else(|e| e.into_inner());

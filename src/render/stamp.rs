@@ -116,10 +116,7 @@ impl StampCache {
 
 /// The stamp of [`StampCache::get`], computed.
 fn build(bundle: &Bundle, r: f64) -> Option<Stamp> {
-    if bundle.target.get("shape").and_then(|s| s.as_str()) == Some("image") {
-        return None;
-    }
-    let shape = Shape::from_json(&bundle.target, std::path::Path::new("")).ok()?;
+    let shape = Shape::analytic_from_json(&bundle.target)?;
     // The half-side before rasterising: a huge stretched stamp is not built at all.
     let stretch = bundle.transform.map_or(1.0, |m| m.iter().flatten().map(|v| v.abs()).sum::<f64>());
     if r * stretch > MAX_STAMP_HALF as f64 {
